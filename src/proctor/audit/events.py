@@ -1,0 +1,128 @@
+"""What the audit log records: one dataclass per kind of entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class EntryKind(StrEnum):
+    RUN_OPENED = "run.opened"
+    RUN_STATE = "run.state"
+    ACTION_INVALID = "action.invalid"
+    ACTION_DENIED = "action.denied"
+    ACTION_APPROVAL_REQUESTED = "action.approval_requested"
+    APPROVAL_DECIDED = "approval.decided"
+    ACTION_INTENT = "action.intent"
+    ACTION_OUTCOME = "action.outcome"
+    ACTION_RECONCILED = "action.reconciled"
+
+
+class AuditEvent:
+    """Base of the payloads; ``payload()`` is what gets hashed and stored."""
+
+    kind: ClassVar[EntryKind]
+    _names: ClassVar[tuple[str, ...]] = ()
+
+    def payload(self) -> dict[str, Any]:
+        names = type(self)._names or tuple(f.name for f in fields(self))  # type: ignore[arg-type]
+        type(self)._names = names
+        return {"kind": self.kind.value, **{n: getattr(self, n) for n in names}}
+
+
+@dataclass(frozen=True)
+class RunOpened(AuditEvent):
+    kind = EntryKind.RUN_OPENED
+    agent: str
+    role: str
+    requester: str
+    workflow: str
+    mode: str
+    budget: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunStateChanged(AuditEvent):
+    kind = EntryKind.RUN_STATE
+    previous: str
+    state: str
+    reason: str | None
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class ActionInvalid(AuditEvent):
+    """A proposed call that did not validate; it never executed."""
+
+    kind = EntryKind.ACTION_INVALID
+    tool: str
+    field: str | None
+    error: str
+    invalid_so_far: int
+
+
+@dataclass(frozen=True)
+class ActionDenied(AuditEvent):
+    kind = EntryKind.ACTION_DENIED
+    tool: str
+    args: dict[str, Any]
+    reason: str | None
+    decision: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ActionApprovalRequested(AuditEvent):
+    kind = EntryKind.ACTION_APPROVAL_REQUESTED
+    tool: str
+    args: dict[str, Any]
+    reason: str | None
+    decision: dict[str, Any]
+    approval_id: str
+    roles: list[str]
+    expires_at: str
+
+
+@dataclass(frozen=True)
+class ApprovalDecided(AuditEvent):
+    kind = EntryKind.APPROVAL_DECIDED
+    approval_id: str
+    verdict: str
+    approver: str
+    approver_role: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ActionIntent(AuditEvent):
+    """Written, durably, before the side effect runs."""
+
+    kind = EntryKind.ACTION_INTENT
+    tool: str
+    args: dict[str, Any]
+    reason: str | None
+    decision: dict[str, Any]
+    idempotency_key: str
+    approval_id: str | None
+    scopes: list[str]
+
+
+@dataclass(frozen=True)
+class ActionOutcome(AuditEvent):
+    kind = EntryKind.ACTION_OUTCOME
+    tool: str
+    status: str
+    result_digest: str | None
+    error: dict[str, Any] | None
+    attempts: int
+    duration_us: float
+
+
+@dataclass(frozen=True)
+class ActionReconciled(AuditEvent):
+    """After a crash: what the tool's system of record said about the step."""
+
+    kind = EntryKind.ACTION_RECONCILED
+    tool: str
+    happened: bool | None
+    detail: str

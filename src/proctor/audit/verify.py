@@ -1,0 +1,203 @@
+"""Verifying the audit log: every hash, every link, every signed checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import sqlalchemy as sa
+
+from proctor.audit.chain import GENESIS, Envelope, checkpoint_message
+from proctor.audit.keys import VerifyKey
+from proctor.jsonvalue import sha256_hex
+from proctor.store.tables import audit_checkpoints, audit_entries, audit_heads, audit_payloads
+
+
+class Tamper(StrEnum):
+    MODIFIED = "modified"
+    DELETED = "deleted"
+    REORDERED = "reordered"
+    INSERTED = "inserted"
+    BAD_SIGNATURE = "bad signature"
+
+
+@dataclass(frozen=True)
+class Problem:
+    tenant: str
+    seq: int
+    entry_id: str | None
+    tamper: Tamper
+    detail: str
+
+    def __str__(self) -> str:
+        who = f" ({self.entry_id})" if self.entry_id else ""
+        return f"tenant {self.tenant}, entry {self.seq}{who}: {self.tamper}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    tenant: str
+    seq: int
+    head_hash: str
+    signed_at: str
+    key_id: str
+    signature: str
+
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    tenants: int = 0
+    checkpoints: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_chain(
+    tenant: str,
+    entries: Sequence[Envelope],
+    payloads: Mapping[str, str],
+    checkpoints: Sequence[Checkpoint],
+    keys: Iterable[VerifyKey],
+    head: tuple[int, str] | None,
+) -> list[Problem]:
+    """Problems in one tenant's chain, in order; empty when it verifies."""
+    problems: list[Problem] = []
+    by_hash = {e.entry_hash: i for i, e in enumerate(entries)}
+    prev_hash, expected_seq = GENESIS, 1
+    for i, entry in enumerate(entries):
+        problem = _link_problem(entries, i, by_hash, prev_hash, expected_seq)
+        if problem is None:
+            problem = _content_problem(entry, payloads)
+        if problem is not None:
+            problems.append(Problem(tenant, entry.seq, entry.entry_id, *problem))
+        prev_hash, expected_seq = entry.entry_hash, entry.seq + 1
+    problems.extend(_tail_problems(tenant, entries, head))
+    problems.extend(_checkpoint_problems(tenant, entries, checkpoints, {k.key_id: k for k in keys}))
+    return problems
+
+
+def _link_problem(
+    entries: Sequence[Envelope],
+    i: int,
+    by_hash: Mapping[str, int],
+    prev_hash: str,
+    expected_seq: int,
+) -> tuple[Tamper, str] | None:
+    entry = entries[i]
+    if entry.prev_hash == prev_hash and entry.seq == expected_seq:
+        return None
+    target = by_hash.get(entry.prev_hash)
+    if target is not None and target > i:
+        return Tamper.REORDERED, (
+            f"it follows entry {entries[target].seq}, which is stored after it"
+        )
+    if target is not None and target < i - 1:
+        skipped = ", ".join(str(e.seq) for e in entries[target + 1 : i])
+        return Tamper.INSERTED, f"entry {skipped} is not part of the chain (nothing links to it)"
+    if entry.seq > expected_seq or (target is None and entry.prev_hash != GENESIS):
+        missing = f"{expected_seq}" if entry.seq - expected_seq <= 1 else (
+            f"{expected_seq}-{entry.seq - 1}"
+        )
+        return Tamper.DELETED, f"the entry before it is missing (expected entry {missing})"
+    if entry.seq < expected_seq:
+        return Tamper.INSERTED, f"its number repeats or goes back (expected {expected_seq})"
+    return Tamper.MODIFIED, "its link to the previous entry was changed"
+
+
+def _content_problem(entry: Envelope, payloads: Mapping[str, str]) -> tuple[Tamper, str] | None:
+    if entry.computed_hash() != entry.entry_hash:
+        return Tamper.MODIFIED, "its envelope (kind, run, time or hashes) was changed"
+    body = payloads.get(entry.entry_id)
+    if body is None:
+        return Tamper.DELETED, "its payload is missing"
+    if sha256_hex(body) != entry.payload_hash:
+        return Tamper.MODIFIED, "its payload was changed"
+    return None
+
+
+def _tail_problems(
+    tenant: str, entries: Sequence[Envelope], head: tuple[int, str] | None
+) -> list[Problem]:
+    if head is None:
+        return []
+    last_seq, last_hash = (entries[-1].seq, entries[-1].entry_hash) if entries else (0, GENESIS)
+    head_seq, head_hash = head
+    if head_seq > last_seq:
+        return [Problem(tenant, last_seq + 1, None, Tamper.DELETED,
+                        f"the chain ends at {last_seq} but its head says {head_seq}")]
+    if head_seq < last_seq:
+        return [Problem(tenant, head_seq + 1, entries[-1].entry_id, Tamper.INSERTED,
+                        f"entries after {head_seq} were added outside the log")]
+    if head_hash != last_hash:
+        return [Problem(tenant, last_seq, entries[-1].entry_id, Tamper.MODIFIED,
+                        "the last entry does not match the chain head")]
+    return []
+
+
+def _checkpoint_problems(
+    tenant: str,
+    entries: Sequence[Envelope],
+    checkpoints: Sequence[Checkpoint],
+    keys: Mapping[str, VerifyKey],
+) -> list[Problem]:
+    by_seq = {e.seq: e for e in entries}
+    problems = []
+    for cp in checkpoints:
+        key = keys.get(cp.key_id)
+        message = checkpoint_message(tenant, cp.seq, cp.head_hash, cp.signed_at, cp.key_id)
+        if key is None:
+            problems.append(Problem(tenant, cp.seq, None, Tamper.BAD_SIGNATURE,
+                                    f"checkpoint signed by unknown key {cp.key_id}"))
+        elif not key.verify(cp.signature, message):
+            problems.append(Problem(tenant, cp.seq, None, Tamper.BAD_SIGNATURE,
+                                    "the checkpoint signature does not verify"))
+        elif (entry := by_seq.get(cp.seq)) is not None and entry.entry_hash != cp.head_hash:
+            problems.append(Problem(tenant, cp.seq, entry.entry_id, Tamper.MODIFIED,
+                                    "the chain was rewritten: it differs from a signed checkpoint"))
+    return problems
+
+
+def verify_store(
+    conn: sa.Connection, keys: Sequence[VerifyKey], tenant: str | None = None
+) -> VerifyReport:
+    """Verify every tenant's chain (or one) as stored in the database."""
+    report = VerifyReport()
+    heads = {
+        r.tenant: (int(r.seq), r.head_hash)
+        for r in conn.execute(sa.select(audit_heads))
+        if tenant is None or r.tenant == tenant
+    }
+    tenants_q = sa.select(audit_entries.c.tenant).distinct()
+    tenants = set(heads) | {t for (t,) in conn.execute(tenants_q)}
+    for name in sorted(t for t in tenants if tenant is None or t == tenant):
+        rows = conn.execute(
+            sa.select(audit_entries, audit_payloads.c.body)
+            .outerjoin(audit_payloads, audit_payloads.c.entry_id == audit_entries.c.entry_id)
+            .where(audit_entries.c.tenant == name)
+            .order_by(audit_entries.c.seq)
+        ).all()
+        entries = [
+            Envelope(r.tenant, int(r.seq), r.entry_id, r.kind, r.run_id, r.step, r.created_at,
+                     r.bundle_version, r.payload_hash, r.prev_hash, r.entry_hash)
+            for r in rows
+        ]
+        payloads = {r.entry_id: r.body for r in rows if r.body is not None}
+        checkpoints = [
+            Checkpoint(c.tenant, int(c.seq), c.head_hash, c.signed_at, c.key_id, c.signature)
+            for c in conn.execute(
+                sa.select(audit_checkpoints).where(audit_checkpoints.c.tenant == name)
+                .order_by(audit_checkpoints.c.seq)
+            )
+        ]
+        report.tenants += 1
+        report.checked += len(entries)
+        report.checkpoints += len(checkpoints)
+        report.problems.extend(
+            verify_chain(name, entries, payloads, checkpoints, keys, heads.get(name))
+        )
+    return report

@@ -1,0 +1,1 @@
+"""Benchmarks that ``proctor bench`` runs."""

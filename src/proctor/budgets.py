@@ -1,0 +1,23 @@
+"""Per-run caps and the usage counted against them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class BudgetCaps(BaseModel):
+    """Caps for one run. ``None`` means no cap; ``0`` means nothing is allowed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tool_calls: int | None = Field(default=None, ge=0)
+    """Side-effecting tool calls the run may make."""
+    model_tokens: int | None = Field(default=None, ge=0)
+    """Model tokens (input, cached input, output and reasoning together)."""
+    usd: Decimal | None = Field(default=None, ge=0)
+    """Money the run may spend on models and priced tools."""
+    wall_time_s: float | None = Field(default=None, ge=0)
+    """Active seconds from start, not counting time spent awaiting approval."""

@@ -1,0 +1,5 @@
+"""The ``proctor`` command."""
+
+from proctor.cli.main import app, main
+
+__all__ = ["app", "main"]

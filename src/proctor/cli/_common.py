@@ -1,0 +1,63 @@
+"""What every command shares: the console, settings, and turning errors into exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from proctor.app import load_app
+from proctor.errors import ProctorError
+from proctor.runtime import Runtime
+from proctor.settings import Settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def setup_logging() -> None:
+    logging.basicConfig(
+        level=logging.WARNING, format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_time=False, show_path=False)],
+    )
+
+
+def fails_clearly(fn: Callable[P, R]) -> Callable[P, R]:
+    """Print a proctor error as one clear message and exit with its code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ProctorError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def run_async(coro: Coroutine[Any, Any, R]) -> R:
+    return asyncio.run(coro)
+
+
+def runtime(app_ref: str | None) -> Runtime:
+    """A runtime over the configured store; with an app, able to run and resume calls."""
+    settings = Settings()
+    if app_ref:
+        return Runtime.for_app(load_app(app_ref), settings)
+    return Runtime(policy=None, settings=settings)
+
+
+APP_OPTION = typer.Option(
+    None, "--app", envvar="PROCTOR_APP",
+    help="The app whose tools resume runs, as module:attr (e.g. proctor.demo:app).",
+)

@@ -1,0 +1,71 @@
+"""``proctor runs``: list runs, show one, resume one."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+import typer
+from rich.table import Table
+
+from proctor.cli._common import APP_OPTION, console, fails_clearly, run_async, runtime
+from proctor.runs.journal import load_run
+from proctor.states import RunState
+from proctor.store.tables import runs
+
+app = typer.Typer(help="Inspect and resume runs.", no_args_is_help=True)
+
+
+@app.command("list")
+@fails_clearly
+def list_(
+    tenant: str | None = typer.Option(None, help="Only this tenant's runs."),
+    state: RunState | None = typer.Option(None, help="Only runs in this state."),
+    limit: int = typer.Option(50, min=1, help="At most this many, newest first."),
+) -> None:
+    """The newest runs with their state and reason."""
+    query = sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)
+    if tenant:
+        query = query.where(runs.c.tenant == tenant)
+    if state:
+        query = query.where(runs.c.state == state.value)
+    with runtime(None).store.read() as conn:
+        rows = conn.execute(query).all()
+    table = Table(title="Runs")
+    for column in ("id", "tenant", "workflow", "agent", "state", "reason", "tool calls",
+                   "started"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r.id, r.tenant, r.workflow, r.agent, r.state, r.reason or "",
+                      str(r.usage.get("tool_calls", 0)), f"{r.created_at:%Y-%m-%d %H:%M:%S}")
+    console.print(table if rows else "No runs.")
+
+
+@app.command("show")
+@fails_clearly
+def show(run_id: str) -> None:
+    """One run's steps: each call, its decision, and what became of it."""
+    with runtime(None).store.read() as conn:
+        record = load_run(conn, run_id)
+    console.print(f"[bold]{record.id}[/] {record.state} {record.reason or ''} "
+                  f"(tenant {record.spec.tenant}, policy {record.bundle_version})")
+    table = Table()
+    for column in ("step", "tool", "decision", "policies", "status"):
+        table.add_column(column)
+    for s in record.steps:
+        table.add_row(str(s.idx), s.tool, s.decision.get("effect", ""),
+                      ", ".join(s.decision.get("policy_ids", [])), s.status.value)
+    console.print(table)
+
+
+@app.command("resume")
+@fails_clearly
+def resume(run_id: str, app_ref: str | None = APP_OPTION) -> None:
+    """Take a run over in this process: settle a crashed step, run an approved one."""
+    if app_ref is None:
+        console.print("Resuming needs the app's tools: pass --app MODULE:APP or set PROCTOR_APP.")
+        raise typer.Exit(2)
+    rt = runtime(app_ref)
+    run = run_async(rt.resume(run_id))
+    outcome = run_async(run.resume_pending()) if not run.state.terminal else None
+    console.print(f"Run {run.id} is {run.state}" + (f" ({run.reason})." if run.reason else "."))
+    if outcome is not None:
+        console.print(f"Step {outcome.step} ({outcome.tool}): {outcome.status.value}.")

@@ -1,0 +1,165 @@
+"""The exception tree.
+
+Every error proctor raises derives from ``ProctorError`` and declares how it
+surfaces: an HTTP status for the service and an exit code for the CLI.
+Run failures also name the ``failed_safe`` reason the run ends with.
+
+    ProctorError
+    ├── ConfigError              raised at load time, before any side effect
+    │   ├── PolicyError          a policy bundle that does not load or check
+    │   ├── ToolDefinitionError  a function that cannot become a tool
+    │   └── StoreError           a database that cannot be opened or migrated
+    ├── InvalidAction            a proposed call that does not fit its tool
+    ├── ApprovalError            an approval that cannot be given
+    │   ├── ApprovalNotFound
+    │   ├── NotAllowedToApprove  wrong role, the requester, or the agent
+    │   ├── ApprovalExpired
+    │   └── ApprovalAlreadyDecided
+    ├── RunStateError            a run that cannot do what was asked
+    │   ├── RunNotFound
+    │   ├── RunTerminated        the run already ended
+    │   ├── RunBusy              another worker holds the run
+    │   └── ReplayMismatch       re-run code proposed a different call
+    └── RunFailure               the run ended ``failed_safe``
+        ├── BudgetExceeded
+        └── TooManyInvalidActions
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from proctor.states import Reason
+
+
+class ProctorError(Exception):
+    """Root of every error proctor raises."""
+
+    http_status: int = 500
+    exit_code: int = 1
+
+
+class ConfigError(ProctorError):
+    """Configuration that cannot be used; raised before any side effect."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class PolicyIssue:
+    """One problem in a policy bundle, located in its file."""
+
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.message}"
+
+
+class PolicyError(ConfigError):
+    """A policy bundle that does not load; ``issues`` says where and why."""
+
+    def __init__(self, bundle: str, issues: list[PolicyIssue]) -> None:
+        self.bundle = bundle
+        self.issues = issues
+        lines = "\n".join(f"  {issue}" for issue in issues)
+        super().__init__(
+            f"policy bundle {bundle} has {len(issues)} problem(s):\n{lines}\n"
+            f"Fix them and run `proctor policy check {bundle}`."
+        )
+
+
+class ToolDefinitionError(ConfigError):
+    """A function that cannot become a tool, or a tool registered twice."""
+
+
+class StoreError(ConfigError):
+    """The database cannot be opened, migrated or used."""
+
+
+class InvalidAction(ProctorError):
+    """A proposed call that does not fit the tool: it never executes.
+
+    ``tool`` and ``field`` name what was wrong; ``problems`` lists every
+    field error as ``(field, message)``.
+    """
+
+    http_status = 422
+    exit_code = 5
+
+    def __init__(
+        self,
+        tool: str,
+        message: str,
+        *,
+        field: str | None = None,
+        problems: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self.tool = tool
+        self.field = field
+        self.problems = problems
+        super().__init__(message)
+
+
+class ApprovalError(ProctorError):
+    """An approval that cannot be given or recorded."""
+
+    http_status = 409
+    exit_code = 3
+
+
+class ApprovalNotFound(ApprovalError):
+    http_status = 404
+
+
+class NotAllowedToApprove(ApprovalError):
+    http_status = 403
+
+
+class ApprovalExpired(ApprovalError):
+    pass
+
+
+class ApprovalAlreadyDecided(ApprovalError):
+    pass
+
+
+class RunStateError(ProctorError):
+    """A run that cannot do what was asked in its current state."""
+
+    http_status = 409
+    exit_code = 4
+
+
+class RunNotFound(RunStateError):
+    http_status = 404
+
+
+class RunTerminated(RunStateError):
+    """The run already ended; a terminal run never runs again."""
+
+
+class RunBusy(RunStateError):
+    """Another worker holds the run's lease."""
+
+
+class ReplayMismatch(RunStateError):
+    """Code re-run after a resume proposed a different call than the journal holds."""
+
+
+class RunFailure(ProctorError):
+    """The run was stopped before harm and ended ``failed_safe``."""
+
+    http_status = 409
+    exit_code = 6
+    reason: Reason = Reason.TOOL_ERROR
+
+
+class BudgetExceeded(RunFailure):
+    reason = Reason.BUDGET_EXCEEDED
+
+
+class TooManyInvalidActions(RunFailure):
+    reason = Reason.INVALID_ACTIONS

@@ -1,0 +1,43 @@
+"""Policy: versioned Cedar bundles that decide whether a proposed tool call may run.
+
+    bundle = PolicyBundle.load("policies/support")
+    decision = bundle.decide(PolicyRequest(...))
+    if decision.effect is Effect.REQUIRE_APPROVAL:
+        ...  # any one of decision.approval_roles may approve
+
+``check_bundle`` lists a bundle's problems with file and line;
+``permission_matrix`` shows what each role may do with each tool.
+"""
+
+from proctor.policy.bundle import BundleVersion, PolicyBundle, bundle_digest
+from proctor.policy.check import check_bundle
+from proctor.policy.decision import (
+    Decision,
+    Effect,
+    PolicyRequest,
+    Principal,
+    ResourceRef,
+)
+from proctor.policy.matrix import CellKind, MatrixCell, PermissionMatrix, permission_matrix
+from proctor.policy.policies import PolicyInfo
+from proctor.policy.settings import ApprovalSettings, BundleSettings, RunBudgetSettings
+
+__all__ = [
+    "ApprovalSettings",
+    "BundleSettings",
+    "BundleVersion",
+    "CellKind",
+    "Decision",
+    "Effect",
+    "MatrixCell",
+    "PermissionMatrix",
+    "PolicyBundle",
+    "PolicyInfo",
+    "PolicyRequest",
+    "Principal",
+    "ResourceRef",
+    "RunBudgetSettings",
+    "bundle_digest",
+    "check_bundle",
+    "permission_matrix",
+]

@@ -1,0 +1,113 @@
+"""What the policy engine is asked, and what it answers.
+
+A ``PolicyRequest`` describes one proposed tool call: who (``Principal``),
+which tool, what it touches (``ResourceRef``), its typed arguments and facts
+about the run. A ``Decision`` is the answer as a value, never an exception:
+its effect, the ids of the policies that decided, the version of the bundle
+that decided, and a short reason a person can read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from proctor.jsonvalue import JSONValue
+
+class Effect(StrEnum):
+    """What may happen to a proposed call."""
+
+    ALLOW = "allow"
+    REQUIRE_APPROVAL = "require_approval"
+    DENY = "deny"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The agent proposing a call: ``Agent::"<agent>"``, a member of ``Role::"<role>"``."""
+
+    agent: str
+    """The agent's name; policies see it as ``principal == Agent::"<agent>"``."""
+    role: str
+    """The agent's role; policies see it as ``principal in Role::"<role>"`` and ``principal.role``."""
+    tenant: str
+    """The tenant the agent acts for; policies see it as ``principal.tenant``."""
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    """What a call touches, as a Cedar entity: ``<type>::"<id>"`` with attributes."""
+
+    type: str
+    """The Cedar entity type, e.g. ``Order``."""
+    id: str
+    """The entity id, e.g. an order number."""
+    attrs: Mapping[str, JSONValue] = field(default_factory=dict)
+    """Facts about the resource, e.g. ``{"status": "delivered", "total": Decimal("120.00")}``."""
+
+
+@dataclass(frozen=True)
+class PolicyRequest:
+    """One proposed tool call, as the policy engine sees it."""
+
+    principal: Principal
+    """Who proposes the call."""
+    tool: str
+    """The tool's name; policies see it as ``action == Action::"<tool>"``."""
+    effect_class: str
+    """``read``, ``write`` or ``irreversible``; policies see it as ``action in Action::"<class>"``."""
+    resource: ResourceRef | None
+    """What the call touches; ``None`` makes the resource ``Tool::"<tool>"``."""
+    args: Mapping[str, JSONValue]
+    """The validated, typed arguments; policies see them as ``context.args``."""
+    run: Mapping[str, JSONValue]
+    """Facts about the run (tenant, workflow, mode, calls, tainted, ...): ``context.run``."""
+    extra_context: Mapping[str, JSONValue] = field(default_factory=dict)
+    """Further top-level context entries, e.g. ``provenance``: ``context.provenance``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    """The policy engine's answer to one ``PolicyRequest``."""
+
+    effect: Effect
+    """Allow, require approval, or deny."""
+    approval_roles: tuple[str, ...]
+    """Roles of which any one may approve; non-empty exactly when approval is required."""
+    policy_ids: tuple[str, ...]
+    """The policies that decided: the satisfied forbids on a forbid, the satisfied permits
+    on allow or approval, the failing policies on an evaluation error, none on default deny."""
+    bundle_version: str
+    """``str(BundleVersion)`` of the bundle that decided."""
+    latency_us: float
+    """Microseconds the decision took."""
+    errors: tuple[str, ...] = ()
+    """Evaluation errors; any error makes the decision a deny (fail closed)."""
+    reason: str
+    """A short explanation a person can read, e.g. ``permitted by refund-small``."""
+
+    def __post_init__(self) -> None:
+        needs_roles = self.effect is Effect.REQUIRE_APPROVAL
+        if needs_roles != bool(self.approval_roles):
+            raise ValueError(
+                "Decision.approval_roles must be non-empty exactly when the effect is "
+                f"require_approval (effect={self.effect}, approval_roles={self.approval_roles})"
+            )
+
+    @property
+    def allowed(self) -> bool:
+        """True when the call may run without anyone's approval."""
+        return self.effect is Effect.ALLOW
+
+    def to_json(self) -> dict[str, JSONValue]:
+        """The decision as a JSON object, for audit payloads."""
+        return {
+            "effect": self.effect.value,
+            "approval_roles": list(self.approval_roles),
+            "policy_ids": list(self.policy_ids),
+            "bundle_version": self.bundle_version,
+            "latency_us": self.latency_us,
+            "errors": list(self.errors),
+            "reason": self.reason,
+        }

@@ -1,0 +1,158 @@
+"""``proctor.yaml``: the settings that travel with a policy bundle.
+
+The file is parsed strictly: an unknown field is an error naming the file, the
+line and the fields that are allowed, so a typo never silently turns a setting
+off. Each section is its own model; a new section is a new field on
+``BundleSettings``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
+
+from proctor.budgets import BudgetCaps
+from proctor.errors import PolicyIssue
+
+SETTINGS_FILE = "proctor.yaml"
+
+
+class ApprovalSettings(BaseModel):
+    """How approval requests behave."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ttl_s: int = Field(default=86400, gt=0)
+    """Seconds an approval request stays open before it expires."""
+
+
+class RunBudgetSettings(BaseModel):
+    """Budgets the bundle sets."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run: BudgetCaps = Field(default_factory=BudgetCaps)
+    """Caps for each run."""
+
+
+class BundleSettings(BaseModel):
+    """The contents of a bundle's ``proctor.yaml``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label: str = Field(min_length=1)
+    """A human label for this bundle, e.g. ``support-2024-06``; part of its version."""
+    description: str = ""
+    """What the bundle is for."""
+    approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    """How approval requests behave."""
+    budgets: RunBudgetSettings = Field(default_factory=RunBudgetSettings)
+    """Budgets the bundle sets."""
+
+
+def parse_settings(text: str, file: str) -> tuple[BundleSettings | None, list[PolicyIssue]]:
+    """Parse ``proctor.yaml`` text; ``file`` names it in the issues.
+
+    Returns the settings, or ``None`` and at least one issue with its line.
+    """
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        return None, [PolicyIssue(file, line, f"invalid YAML: {problem}")]
+    except yaml.YAMLError as exc:
+        return None, [PolicyIssue(file, None, f"invalid YAML: {exc}")]
+
+    issues = _duplicate_keys(root, file)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        line = root.start_mark.line + 1 if root is not None else None
+        issues.append(
+            PolicyIssue(file, line, "must be a mapping of settings, e.g. `label: my-bundle`")
+        )
+        return None, issues
+    try:
+        settings = BundleSettings.model_validate(data)
+    except ValidationError as exc:
+        issues.extend(
+            PolicyIssue(file, _line_of(root, error["loc"]), _describe(error))
+            for error in exc.errors()
+        )
+        return None, issues
+    return (settings, []) if not issues else (None, issues)
+
+
+def _describe(error: ErrorDetails) -> str:
+    loc = error["loc"]
+    where = ".".join(str(part) for part in loc) or "proctor.yaml"
+    if error["type"] == "extra_forbidden":
+        allowed = ", ".join(_fields_at(loc[:-1]))
+        return f"unknown field `{where}`; the fields allowed here are: {allowed}"
+    if error["type"] == "missing":
+        return f"`{where}` is required"
+    return f"`{where}`: {error['msg']}"
+
+
+def _fields_at(loc: Sequence[int | str]) -> list[str]:
+    model: type[BaseModel] = BundleSettings
+    for part in loc:
+        annotation = model.model_fields[str(part)].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _line_of(root: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
+    """The line of the YAML key at ``loc``, or of its nearest existing parent."""
+    if root is None:
+        return None
+    node: yaml.Node = root
+    for depth, part in enumerate(loc):
+        entry = _entry(node, part)
+        if entry is None:
+            break
+        key, value = entry
+        if depth == len(loc) - 1:
+            return key.start_mark.line + 1
+        node = value
+    return node.start_mark.line + 1
+
+
+def _entry(node: yaml.Node, part: int | str) -> tuple[yaml.Node, yaml.Node] | None:
+    """The (key, value) nodes for ``part`` of a mapping, or (item, item) of a sequence."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                return key, value
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        item: yaml.Node = node.value[part]
+        return item, item
+    return None
+
+
+def _duplicate_keys(node: yaml.Node | None, file: str) -> list[PolicyIssue]:
+    """PyYAML keeps the last of two equal keys; a bundle must not hide a setting that way."""
+    issues: list[PolicyIssue] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    issues.append(
+                        PolicyIssue(
+                            file, key.start_mark.line + 1, f"`{key.value}` is set twice"
+                        )
+                    )
+                seen.add(key.value)
+            issues.extend(_duplicate_keys(value, file))
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            issues.extend(_duplicate_keys(item, file))
+    return issues

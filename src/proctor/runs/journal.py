@@ -1,0 +1,130 @@
+"""Reading and writing runs and their steps. Statements are built once: this is the hot path."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from proctor.budgets import BudgetCaps
+from proctor.errors import RunBusy, RunNotFound
+from proctor.runs.model import RUN_SCHEMA_VERSION, RunRecord, RunSpec, StepRecord, Usage
+from proctor.states import Mode, RunState, StepStatus
+from proctor.store.tables import runs, steps
+
+_insert_step = steps.insert()
+_finish_step = (
+    steps.update()
+    .where(steps.c.run_id == sa.bindparam("rid"), steps.c.idx == sa.bindparam("sidx"))
+    .values(
+        status=sa.bindparam("status"),
+        result=sa.bindparam("result"),
+        error=sa.bindparam("error"),
+        attempts=sa.bindparam("attempts"),
+        timings_us=sa.bindparam("timings_us"),
+        finished_at=sa.bindparam("finished_at"),
+        sealed_args=None,
+    )
+)
+_set_step_status = (
+    steps.update()
+    .where(steps.c.run_id == sa.bindparam("rid"), steps.c.idx == sa.bindparam("sidx"))
+    .values(status=sa.bindparam("status"))
+)
+_renew_lease = (
+    runs.update()
+    .where(runs.c.id == sa.bindparam("rid"), runs.c.owner == sa.bindparam("me"))
+    .values(lease_until=sa.bindparam("until"))
+)
+
+
+def insert_run(
+    conn: sa.Connection, run_id: str, spec: RunSpec, bundle_version: str, now: datetime,
+    owner: str, lease_until: datetime,
+) -> None:
+    conn.execute(
+        runs.insert(),
+        {
+            "id": run_id, "tenant": spec.tenant, "workflow": spec.workflow, "agent": spec.agent,
+            "role": spec.role, "requester": spec.requester, "mode": spec.mode.value,
+            "state": RunState.RUNNING.value, "reason": None, "reason_detail": None,
+            "budget": spec.budget.model_dump(mode="json"), "usage": Usage().to_json(),
+            "bundle_version": bundle_version, "invalid_actions": 0,
+            "max_invalid_actions": spec.max_invalid_actions,
+            "paused_s": 0.0, "owner": owner, "lease_until": lease_until, "created_at": now,
+            "updated_at": now, "ended_at": None, "schema_version": RUN_SCHEMA_VERSION,
+        },
+    )
+
+
+def insert_step(conn: sa.Connection, values: dict[str, Any]) -> None:
+    conn.execute(_insert_step, values)
+
+
+def finish_step(conn: sa.Connection, values: dict[str, Any]) -> None:
+    conn.execute(_finish_step, values)
+
+
+def set_step_status(conn: sa.Connection, run_id: str, idx: int, status: StepStatus) -> None:
+    conn.execute(_set_step_status, {"rid": run_id, "sidx": idx, "status": status.value})
+
+
+def renew_lease(conn: sa.Connection, run_id: str, owner: str, until: datetime) -> bool:
+    return conn.execute(_renew_lease, {"rid": run_id, "me": owner, "until": until}).rowcount == 1
+
+
+def update_run(conn: sa.Connection, run_id: str, **values: Any) -> None:
+    conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
+
+
+def claim(
+    conn: sa.Connection, run_id: str, owner: str, now: datetime, lease: timedelta
+) -> None:
+    """Take the run's lease, or raise ``RunBusy`` if a live worker holds it."""
+    taken = conn.execute(
+        runs.update()
+        .where(
+            runs.c.id == run_id,
+            sa.or_(runs.c.owner.is_(None), runs.c.owner == owner, runs.c.lease_until < now),
+        )
+        .values(owner=owner, lease_until=now + lease, updated_at=now)
+    ).rowcount
+    if taken != 1:
+        row = conn.execute(
+            sa.select(runs.c.owner, runs.c.lease_until).where(runs.c.id == run_id)
+        ).first()
+        if row is None:
+            raise RunNotFound(f"no run {run_id}; `proctor runs list` shows the runs")
+        raise RunBusy(
+            f"run {run_id} is held by worker {row.owner} until {row.lease_until:%H:%M:%S} UTC; "
+            "it can be taken over when that lease expires"
+        )
+
+
+def load_run(conn: sa.Connection, run_id: str) -> RunRecord:
+    row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
+    if row is None:
+        raise RunNotFound(f"no run {run_id}; `proctor runs list` shows the runs")
+    spec = RunSpec(
+        agent=row.agent, role=row.role, tenant=row.tenant, workflow=row.workflow,
+        requester=row.requester, mode=Mode(row.mode), budget=BudgetCaps(**row.budget),
+        max_invalid_actions=row.max_invalid_actions,
+    )
+    record = RunRecord(
+        id=row.id, spec=spec, state=RunState(row.state), reason=row.reason,
+        bundle_version=row.bundle_version, created_at=row.created_at, paused_s=row.paused_s,
+        invalid_actions=row.invalid_actions, usage=Usage.from_json(row.usage),
+    )
+    for s in conn.execute(
+        sa.select(steps).where(steps.c.run_id == run_id).order_by(steps.c.idx)
+    ):
+        record.steps.append(
+            StepRecord(
+                idx=s.idx, tool=s.tool, args=s.args, args_hash=s.args_hash,
+                status=StepStatus(s.status), decision=s.decision,
+                idempotency_key=s.idempotency_key, approval_id=s.approval_id, result=s.result,
+                error=s.error,
+            )
+        )
+    return record

@@ -1,0 +1,140 @@
+"""What a run is: its spec, its usage, its steps and the outcome of each call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from proctor.budgets import BudgetCaps
+from proctor.errors import ProctorError
+from proctor.policy import Decision
+from proctor.states import Mode, RunState, StepStatus
+
+RUN_SCHEMA_VERSION = 1
+
+
+class RunSpec(BaseModel):
+    """Who runs, for whom, under which caps. Validated when a run opens."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    agent: str = Field(min_length=1)
+    """The agent's identity: the policy principal. It can never approve its own calls."""
+    role: str = Field(min_length=1)
+    """The agent's role, as policies name it (``principal in Role::"..."``)."""
+    tenant: str = Field(min_length=1)
+    workflow: str = Field(min_length=1)
+    requester: str = Field(min_length=1)
+    """Who asked for the run; they can never approve its calls."""
+    mode: Mode = Mode.NORMAL
+    budget: BudgetCaps = BudgetCaps()
+    max_invalid_actions: int = Field(default=2, ge=0)
+    """Invalid proposals tolerated (each may be repaired); one more ends the run failed_safe."""
+
+
+@dataclass
+class Usage:
+    """What a run has consumed so far."""
+
+    tool_calls: int = 0
+    model_tokens: int = 0
+    usd: Decimal = Decimal(0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tool_calls": self.tool_calls, "model_tokens": self.model_tokens,
+                "usd": str(self.usd)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Usage:
+        return cls(int(data.get("tool_calls", 0)), int(data.get("model_tokens", 0)),
+                   Decimal(str(data.get("usd", "0"))))
+
+
+class CallStatus(StrEnum):
+    EXECUTED = "executed"
+    DENIED = "denied"
+    AWAITING_APPROVAL = "awaiting_approval"
+    FAILED = "failed"
+    OUTCOME_UNKNOWN = "outcome_unknown"
+
+
+class ActionDenied(ProctorError):
+    """Raised by ``CallOutcome.unwrap()`` for a call that policy or an approver refused."""
+
+    http_status = 403
+
+
+class ApprovalPending(ProctorError):
+    """Raised by ``CallOutcome.unwrap()`` while the call waits for an approver."""
+
+    http_status = 202
+
+
+class ToolFailed(ProctorError):
+    """Raised by ``CallOutcome.unwrap()`` for a call whose tool raised or timed out."""
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What became of one governed call. A value: inspect ``status`` or ``unwrap()``."""
+
+    run_id: str
+    step: int
+    tool: str
+    status: CallStatus
+    decision: Decision | None
+    result: Any = None
+    error: dict[str, Any] | None = None
+    approval_id: str | None = None
+    replayed: bool = False
+    """True when the journal answered and nothing ran again."""
+
+    def unwrap(self) -> Any:
+        """The tool's result, or the matching exception."""
+        if self.status is CallStatus.EXECUTED:
+            return self.result
+        where = f"{self.tool} (run {self.run_id}, step {self.step})"
+        if self.status is CallStatus.DENIED:
+            why = self.decision.reason if self.decision else "denied"
+            raise ActionDenied(f"{where} was denied: {why}")
+        if self.status is CallStatus.AWAITING_APPROVAL:
+            raise ApprovalPending(f"{where} awaits approval {self.approval_id}")
+        detail = (self.error or {}).get("message", self.status.value)
+        raise ToolFailed(f"{where} failed: {detail}")
+
+
+@dataclass
+class StepRecord:
+    """One journaled step, as the run remembers it for replay and recovery."""
+
+    idx: int
+    tool: str
+    args: dict[str, Any]
+    args_hash: str
+    status: StepStatus
+    decision: dict[str, Any]
+    idempotency_key: str
+    approval_id: str | None = None
+    result: Any = None
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class RunRecord:
+    """A run as stored; ``Run`` is the live handle around it."""
+
+    id: str
+    spec: RunSpec
+    state: RunState
+    reason: str | None
+    bundle_version: str
+    created_at: datetime
+    paused_s: float
+    invalid_actions: int
+    usage: Usage
+    steps: list[StepRecord] = field(default_factory=list)

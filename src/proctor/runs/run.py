@@ -1,0 +1,618 @@
+"""A live run and the governed call: validate → budget → decide → record → execute → record.
+
+Every side effect goes through ``Run.call``. The intent entry is committed
+durably before the tool runs; the outcome is recorded after. A run resumed in
+another process replays its journal: calls already made return their recorded
+outcome instead of running again, and a step whose outcome was lost in a
+crash is reconciled with the tool's system of record, never blindly retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+
+from proctor.audit.events import (
+    ActionApprovalRequested,
+    ActionDenied,
+    ActionIntent,
+    ActionInvalid,
+    ActionOutcome,
+    ActionReconciled,
+    RunStateChanged,
+)
+from proctor.errors import (
+    BudgetExceeded,
+    InvalidAction,
+    ReplayMismatch,
+    RunStateError,
+    RunTerminated,
+    TooManyInvalidActions,
+)
+from proctor.ids import idempotency_key, new_id
+from proctor.jsonvalue import digest
+from proctor.policy import Decision, Effect as PolicyEffect, Principal, PolicyRequest
+from proctor.redaction import redact_fields
+from proctor.runs import journal
+from proctor.runs.facts import RunFacts
+from proctor.runs.model import CallOutcome, CallStatus, RunRecord, StepRecord, Usage
+from proctor.states import ApprovalStatus, Reason, RunState, StepStatus
+from proctor.store.tables import approvals, steps
+from proctor.tools import Effect, Tool, ToolContext, TransientToolError
+
+if TYPE_CHECKING:
+    from proctor.runtime import Runtime
+
+_STATUS_OF_STEP = {
+    StepStatus.SUCCEEDED: CallStatus.EXECUTED,
+    StepStatus.DENIED: CallStatus.DENIED,
+    StepStatus.APPROVAL_DENIED: CallStatus.DENIED,
+    StepStatus.APPROVAL_EXPIRED: CallStatus.DENIED,
+    StepStatus.FAILED: CallStatus.FAILED,
+    StepStatus.OUTCOME_UNKNOWN: CallStatus.OUTCOME_UNKNOWN,
+    StepStatus.AWAITING_APPROVAL: CallStatus.AWAITING_APPROVAL,
+}
+
+
+def _error_info(exc: BaseException, kind: str) -> dict[str, Any]:
+    message = str(exc) or type(exc).__name__
+    return {"kind": kind, "type": type(exc).__name__, "message": message[:500]}
+
+
+class Run:
+    """The handle through which an agent's calls are governed. One task at a time."""
+
+    def __init__(
+        self, runtime: Runtime, record: RunRecord, *, lease_until: datetime | None
+    ) -> None:
+        self._rt = runtime
+        self._record = record
+        self._cursor = 0
+        self._lease_until = lease_until
+        self._principal = Principal(record.spec.agent, record.spec.role, record.spec.tenant)
+        self._facts = RunFacts.of(runtime.tools, record.spec)
+        for step in record.steps:
+            if step.status is StepStatus.SUCCEEDED and step.tool in runtime.tools:
+                self._facts.count(runtime.tools.get(step.tool), step.args)
+
+    # -- what the run is ---------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self._record.id
+
+    @property
+    def state(self) -> RunState:
+        return self._record.state
+
+    @property
+    def reason(self) -> str | None:
+        return self._record.reason
+
+    @property
+    def usage(self) -> Usage:
+        return self._record.usage
+
+    @property
+    def steps(self) -> tuple[StepRecord, ...]:
+        return tuple(self._record.steps)
+
+    @property
+    def tenant(self) -> str:
+        return self._record.spec.tenant
+
+    @property
+    def bundle_version(self) -> str:
+        return self._record.bundle_version
+
+    # -- the governed call -------------------------------------------------------------
+
+    async def call(
+        self, tool: str, args: Mapping[str, Any], *, reason: str | None = None
+    ) -> CallOutcome:
+        """Propose a call with Python values; it runs only if every stage lets it."""
+        self._ensure_not_terminal()
+        try:
+            t = self._rt.tools.get(tool)
+            parsed = t.validate(args)
+        except InvalidAction as exc:
+            await self._invalid(exc)
+            raise
+        return await self._governed(t, parsed, reason)
+
+    async def call_json(
+        self, tool: str, args_json: str | bytes, *, reason: str | None = None
+    ) -> CallOutcome:
+        """Propose a call whose arguments are a JSON object, as a model writes them."""
+        self._ensure_not_terminal()
+        try:
+            t = self._rt.tools.get(tool)
+            parsed = t.validate_json(args_json)
+        except InvalidAction as exc:
+            await self._invalid(exc)
+            raise
+        return await self._governed(t, parsed, reason)
+
+    async def _governed(self, t: Tool, parsed: BaseModel, reason: str | None) -> CallOutcome:
+        idx = self._cursor
+        args = parsed.model_dump(mode="json")
+        args_hash = self._rt.sealer.mac([t.name, args])
+        if idx < len(self._record.steps):
+            return await self._replay(self._record.steps[idx], t, parsed, args_hash)
+        if self._record.state is RunState.AWAITING_APPROVAL:
+            raise RunStateError(
+                f"run {self.id} is awaiting approval of step {idx - 1}; no new call runs "
+                "until it is decided and the run is resumed"
+            )
+        clock = self._rt.clock
+        started = clock.monotonic()
+        await self._check_budget()
+        budget_done = clock.monotonic()
+        decision = await self._decide(t, parsed)
+        decided = clock.monotonic()
+        step = StepRecord(
+            idx=idx, tool=t.name, args=redact_fields(args, t.sensitive), args_hash=args_hash,
+            status=StepStatus.EXECUTING, decision=decision.to_json(),
+            idempotency_key=idempotency_key(self.id, idx),
+        )
+        timings = {"budget": (budget_done - started) * 1e6, "decide": (decided - budget_done) * 1e6}
+        self._cursor += 1
+        if decision.effect is PolicyEffect.DENY:
+            return self._record_denied(t, step, decision, reason)
+        if decision.effect is PolicyEffect.REQUIRE_APPROVAL:
+            return self._request_approval(t, step, args, decision, reason)
+        self._record_intent(t, step, args, decision, reason, approval_id=None)
+        timings["record_intent"] = (clock.monotonic() - decided) * 1e6
+        return await self._execute_and_record(t, parsed, step, decision, timings)
+
+    # -- stages ------------------------------------------------------------------------
+
+    async def _invalid(self, exc: InvalidAction) -> None:
+        record = self._record
+        record.invalid_actions += 1
+        with self._rt.store.write() as conn:
+            self._append(
+                conn,
+                ActionInvalid(exc.tool, exc.field, str(exc), record.invalid_actions),
+                step=None,
+            )
+            journal.update_run(conn, self.id, invalid_actions=record.invalid_actions)
+        if record.invalid_actions > record.spec.max_invalid_actions:
+            detail = (
+                f"{record.invalid_actions} invalid actions (limit "
+                f"{record.spec.max_invalid_actions}); last: {exc}"
+            )
+            await self.fail_safe(Reason.INVALID_ACTIONS, detail)
+            raise TooManyInvalidActions(f"run {self.id} failed safe: {detail}") from exc
+
+    async def _check_budget(self) -> None:
+        caps, used = self._record.spec.budget, self._record.usage
+        breach = None
+        if caps.tool_calls is not None and used.tool_calls >= caps.tool_calls:
+            breach = f"tool calls {used.tool_calls} of {caps.tool_calls}"
+        elif caps.model_tokens is not None and used.model_tokens >= caps.model_tokens:
+            breach = f"model tokens {used.model_tokens} of {caps.model_tokens}"
+        elif caps.usd is not None and used.usd >= caps.usd:
+            breach = f"USD {used.usd} of {caps.usd}"
+        elif caps.wall_time_s is not None:
+            active = self._active_seconds()
+            if active >= caps.wall_time_s:
+                breach = f"wall time {active:.1f}s of {caps.wall_time_s}s"
+        if breach is not None:
+            detail = f"budget reached: {breach}"
+            await self.fail_safe(Reason.BUDGET_EXCEEDED, detail)
+            raise BudgetExceeded(f"run {self.id} failed safe before its next call: {detail}")
+
+    def _active_seconds(self) -> float:
+        elapsed = (self._rt.clock.now() - self._record.created_at).total_seconds()
+        return elapsed - self._record.paused_s
+
+    async def _decide(self, t: Tool, parsed: BaseModel) -> Decision:
+        try:
+            resource = await t.resource_of(parsed)
+        except Exception as exc:
+            # A call whose resource cannot be looked up cannot be decided: fail closed.
+            return Decision(
+                effect=PolicyEffect.DENY, approval_roles=(), policy_ids=(),
+                bundle_version=self.bundle_version, latency_us=0.0,
+                errors=(f"resource lookup failed: {type(exc).__name__}: {exc}",),
+                reason=f"cannot decide: the resource of {t.name} could not be looked up",
+            )
+        request = PolicyRequest(
+            principal=self._principal, tool=t.name, effect_class=t.effect.value,
+            resource=resource, args=parsed.model_dump(), run=self._facts.snapshot(),
+        )
+        return self._rt.policy.decide(request)
+
+    def _step_row(self, step: StepRecord, reason: str | None) -> dict[str, Any]:
+        return {
+            "run_id": self.id, "idx": step.idx, "tool": step.tool, "args": step.args,
+            "args_hash": step.args_hash, "sealed_args": None, "reason": reason,
+            "status": step.status.value, "decision": step.decision,
+            "idempotency_key": step.idempotency_key, "approval_id": step.approval_id,
+            "result": None, "error": None, "attempts": 0, "timings_us": {},
+            "created_at": self._rt.clock.now(), "finished_at": None,
+        }
+
+    def _record_denied(
+        self, t: Tool, step: StepRecord, decision: Decision, reason: str | None
+    ) -> CallOutcome:
+        step.status = StepStatus.DENIED
+        with self._rt.store.write() as conn:
+            journal.insert_step(conn, self._step_row(step, reason))
+            self._append(conn, ActionDenied(t.name, step.args, reason, step.decision), step.idx)
+        self._record.steps.append(step)
+        return CallOutcome(self.id, step.idx, t.name, CallStatus.DENIED, decision)
+
+    def _request_approval(
+        self, t: Tool, step: StepRecord, args: dict[str, Any], decision: Decision,
+        reason: str | None,
+    ) -> CallOutcome:
+        rt, now = self._rt, self._rt.clock.now()
+        step.status = StepStatus.AWAITING_APPROVAL
+        step.approval_id = new_id("apr")
+        expires = now + timedelta(seconds=rt.policy.settings.approvals.ttl_s)
+        row = self._step_row(step, reason)
+        if t.sensitive:
+            row["sealed_args"] = rt.sealer.seal(args)
+        with rt.store.write() as conn:
+            journal.insert_step(conn, row)
+            conn.execute(
+                approvals.insert(),
+                {
+                    "id": step.approval_id, "run_id": self.id, "step": step.idx,
+                    "tenant": self.tenant, "tool": t.name, "roles": list(decision.approval_roles),
+                    "policy_ids": list(decision.policy_ids),
+                    "requester": self._record.spec.requester, "agent": self._record.spec.agent,
+                    "status": ApprovalStatus.PENDING.value, "created_at": now,
+                    "expires_at": expires,
+                },
+            )
+            self._append(
+                conn,
+                ActionApprovalRequested(
+                    t.name, step.args, reason, step.decision, step.approval_id,
+                    list(decision.approval_roles), expires.isoformat(),
+                ),
+                step.idx,
+            )
+            self._set_state(conn, RunState.AWAITING_APPROVAL, None, f"step {step.idx}")
+        self._record.steps.append(step)
+        return CallOutcome(
+            self.id, step.idx, t.name, CallStatus.AWAITING_APPROVAL, decision,
+            approval_id=step.approval_id,
+        )
+
+    def _record_intent(
+        self, t: Tool, step: StepRecord, args: dict[str, Any], decision: Decision,
+        reason: str | None, *, approval_id: str | None,
+    ) -> None:
+        """Durably, before the side effect: the step is executing and the log says why."""
+        rt = self._rt
+        row = self._step_row(step, reason)
+        if t.sensitive:
+            row["sealed_args"] = rt.sealer.seal(args)
+        intent = ActionIntent(
+            t.name, step.args, reason, step.decision, step.idempotency_key, approval_id,
+            sorted(t.scopes),
+        )
+        with rt.store.write(durable=True) as conn:
+            if approval_id is None:
+                journal.insert_step(conn, row)
+            else:
+                journal.set_step_status(conn, self.id, step.idx, StepStatus.EXECUTING)
+            self._append(conn, intent, step.idx)
+            self._keep_lease(conn)
+        if approval_id is None:
+            self._record.steps.append(step)
+        step.status = StepStatus.EXECUTING
+        for observer in rt.observers:
+            observer.after_intent(self.id, step.idx, t.name)
+
+    async def _execute_and_record(
+        self, t: Tool, parsed: BaseModel, step: StepRecord, decision: Decision,
+        timings: dict[str, float],
+    ) -> CallOutcome:
+        clock = self._rt.clock
+        began = clock.monotonic()
+        status, result, error, attempts = await self._execute(t, parsed, step)
+        timings["execute"] = (clock.monotonic() - began) * 1e6
+        for observer in self._rt.observers:
+            observer.after_execute(self.id, step.idx, t.name)
+        if status is StepStatus.OUTCOME_UNKNOWN:
+            status, result, error = await self._reconcile(t, parsed, step, error)
+        self._record_outcome(t, step, status, result, error, attempts, timings)
+        if status is StepStatus.OUTCOME_UNKNOWN:
+            await self.hand_off(
+                Reason.OUTCOME_UNKNOWN,
+                f"step {step.idx} ({t.name}) may or may not have taken effect; "
+                "check the system of record before continuing",
+            )
+        return CallOutcome(
+            self.id, step.idx, t.name, _STATUS_OF_STEP[status], decision, step.result, error,
+            step.approval_id,
+        )
+
+    async def _execute(
+        self, t: Tool, parsed: BaseModel, step: StepRecord
+    ) -> tuple[StepStatus, Any, dict[str, Any] | None, int]:
+        """Run the tool; retry only transient errors of idempotent tools, a bounded number of times."""
+        credential = self._rt.credentials(t, self.id, self.tenant)
+        attempt = 0
+        while True:
+            attempt += 1
+            ctx = ToolContext(
+                self.id, step.idx, self.tenant, step.idempotency_key, credential, attempt
+            )
+            retry = t.idempotent and attempt <= t.max_retries
+            try:
+                return StepStatus.SUCCEEDED, await t.invoke(parsed, ctx), None, attempt
+            except TransientToolError as exc:
+                if not retry:
+                    return StepStatus.FAILED, None, _error_info(exc, "transient"), attempt
+            except TimeoutError as exc:
+                if not retry:
+                    # A write that timed out may have happened: its outcome is unknown.
+                    status = (
+                        StepStatus.FAILED if t.effect is Effect.READ else StepStatus.OUTCOME_UNKNOWN
+                    )
+                    return status, None, _error_info(exc, "timeout"), attempt
+            except Exception as exc:
+                return StepStatus.FAILED, None, _error_info(exc, "error"), attempt
+            await asyncio.sleep(self._rt.retry_backoff_s * 2 ** (attempt - 1))
+
+    async def _reconcile(
+        self, t: Tool, parsed: BaseModel, step: StepRecord, error: dict[str, Any] | None
+    ) -> tuple[StepStatus, Any, dict[str, Any] | None]:
+        """Ask the tool's system of record what became of a step whose outcome was lost."""
+        ctx = ToolContext(
+            self.id, step.idx, self.tenant, step.idempotency_key,
+            self._rt.credentials(t, self.id, self.tenant),
+        )
+        try:
+            answer = await t.reconciled(parsed, ctx)
+        except Exception as exc:
+            answer, failure = None, f"the reconcile hook raised {type(exc).__name__}: {exc}"
+        else:
+            failure = "the tool has no reconcile hook"
+        happened = None if answer is None else answer.happened
+        detail = failure if answer is None else (
+            "the system of record has the effect" if answer.happened
+            else "the system of record does not have the effect"
+        )
+        with self._rt.store.write() as conn:
+            self._append(conn, ActionReconciled(t.name, happened, detail), step.idx)
+        if answer is None:
+            return StepStatus.OUTCOME_UNKNOWN, None, error or {"kind": "unknown", "message": detail}
+        if answer.happened:
+            return StepStatus.SUCCEEDED, answer.result, None
+        return StepStatus.FAILED, None, error or {"kind": "not_applied", "message": detail}
+
+    def _record_outcome(
+        self, t: Tool, step: StepRecord, status: StepStatus, result: Any,
+        error: dict[str, Any] | None, attempts: int, timings: dict[str, float],
+    ) -> None:
+        rt, clock = self._rt, self._rt.clock
+        began = clock.monotonic()
+        stored = redact_fields(result, t.sensitive)
+        outcome = ActionOutcome(
+            t.name, status.value, None if status is not StepStatus.SUCCEEDED else digest(stored),
+            error, attempts, timings.get("execute", 0.0),
+        )
+        # Not fsynced on its own: the next durable commit carries it to disk. A power
+        # loss before then leaves the step "executing", which resume reconciles.
+        with rt.store.write(durable=False) as conn:
+            self._append(conn, outcome, step.idx)
+            timings["record_outcome"] = (clock.monotonic() - began) * 1e6
+            journal.finish_step(
+                conn,
+                {
+                    "rid": self.id, "sidx": step.idx, "status": status.value, "result": stored,
+                    "error": error, "attempts": attempts, "timings_us": timings,
+                    "finished_at": clock.now(),
+                },
+            )
+        step.status, step.result, step.error = status, stored, error
+        if status is not StepStatus.OUTCOME_UNKNOWN:
+            self._record.usage.tool_calls += 1
+        if status is StepStatus.SUCCEEDED:
+            self._facts.count(t, step.args)
+
+    # -- replay and resume -------------------------------------------------------------
+
+    async def _replay(
+        self, step: StepRecord, t: Tool, parsed: BaseModel, args_hash: str
+    ) -> CallOutcome:
+        if step.tool != t.name or step.args_hash != args_hash:
+            raise ReplayMismatch(
+                f"run {self.id} step {step.idx}: the journal holds a call to {step.tool} "
+                f"but the code now proposes {t.name} with other arguments; a resumed run must "
+                "make the same calls in the same order"
+            )
+        self._cursor += 1
+        if step.status is StepStatus.AWAITING_APPROVAL:
+            executed = await self._run_if_approved(step, t, parsed)
+            if executed is not None:
+                return executed
+        decision = self._decision_of(step)
+        return CallOutcome(
+            self.id, step.idx, step.tool, _STATUS_OF_STEP[step.status], decision, step.result,
+            step.error, step.approval_id, replayed=True,
+        )
+
+    async def resume_pending(self) -> CallOutcome | None:
+        """Run the step that waited for approval, if it was approved. ``None`` if nothing waits."""
+        self._ensure_not_terminal()
+        pending = [s for s in self._record.steps if s.status is StepStatus.AWAITING_APPROVAL]
+        if not pending:
+            return None
+        step = pending[-1]
+        t = self._rt.tools.get(step.tool)
+        parsed = t.validate(self._real_args(step))
+        self._cursor = max(self._cursor, step.idx + 1)
+        executed = await self._run_if_approved(step, t, parsed)
+        if executed is not None:
+            return executed
+        return CallOutcome(
+            self.id, step.idx, step.tool, _STATUS_OF_STEP[step.status], self._decision_of(step),
+            approval_id=step.approval_id,
+        )
+
+    async def _run_if_approved(
+        self, step: StepRecord, t: Tool, parsed: BaseModel
+    ) -> CallOutcome | None:
+        """Execute a step whose approval was granted; record a denial or expiry."""
+        with self._rt.store.read() as conn:
+            row = conn.execute(
+                sa.select(approvals).where(approvals.c.id == step.approval_id)
+            ).one()
+        verdict = ApprovalStatus(row.status)
+        if verdict is ApprovalStatus.PENDING and self._rt.clock.now() >= row.expires_at:
+            self._rt.approvals.expire(step.approval_id)
+            await self._reload()
+            return None
+        if verdict is ApprovalStatus.DENIED:
+            step.status = StepStatus.APPROVAL_DENIED
+        if verdict is not ApprovalStatus.APPROVED:
+            return None
+        await self._check_budget()
+        decision = self._decision_of(step)
+        self._record_intent(
+            t, step, parsed.model_dump(mode="json"), decision, None, approval_id=step.approval_id
+        )
+        return await self._execute_and_record(t, parsed, step, decision, {})
+
+    async def recover(self) -> None:
+        """After a crash: settle any step that was executing when its worker died."""
+        for step in self._record.steps:
+            if step.status is StepStatus.EXECUTING:
+                await self._settle(step)
+
+    async def _settle(self, step: StepRecord) -> None:
+        t = self._rt.tools.get(step.tool)
+        parsed = t.validate(self._real_args(step))
+        decision = self._decision_of(step)
+        if t.reconcile_fn is None and t.effect is Effect.READ:
+            # A read has no effect to repeat: run it again.
+            await self._execute_and_record(t, parsed, step, decision, {})
+            return
+        status, result, error = await self._reconcile(t, parsed, step, None)
+        if status is StepStatus.FAILED:
+            # The system of record says it did not happen: running it now is safe.
+            await self._execute_and_record(t, parsed, step, decision, {})
+            return
+        self._record_outcome(t, step, status, result, error, 0, {})
+        if status is StepStatus.OUTCOME_UNKNOWN:
+            await self.hand_off(
+                Reason.OUTCOME_UNKNOWN,
+                f"step {step.idx} ({t.name}) was running when its worker stopped and it has "
+                "no reconcile hook: check the system of record before continuing",
+            )
+
+    def _real_args(self, step: StepRecord) -> dict[str, Any]:
+        """The arguments as proposed: unsealed if sensitive fields were masked in storage."""
+        with self._rt.store.read() as conn:
+            sealed = conn.execute(
+                sa.select(steps.c.sealed_args).where(
+                    steps.c.run_id == self.id, steps.c.idx == step.idx
+                )
+            ).scalar_one()
+        return dict(self._rt.sealer.open(sealed)) if sealed else step.args
+
+    @staticmethod
+    def _decision_of(step: StepRecord) -> Decision:
+        d = step.decision
+        return Decision(
+            effect=PolicyEffect(d["effect"]), approval_roles=tuple(d["approval_roles"]),
+            policy_ids=tuple(d["policy_ids"]), bundle_version=d["bundle_version"],
+            latency_us=float(d["latency_us"]), errors=tuple(d.get("errors", ())),
+            reason=d.get("reason", ""),
+        )
+
+    async def _reload(self) -> None:
+        with self._rt.store.read() as conn:
+            fresh = journal.load_run(conn, self.id)
+        self._record.state, self._record.reason = fresh.state, fresh.reason
+        self._record.steps = fresh.steps
+
+    # -- usage and ending --------------------------------------------------------------
+
+    async def charge(self, *, tokens: int = 0, usd: Decimal = Decimal(0)) -> None:
+        """Count model usage against the run's budget."""
+        if tokens < 0 or usd < 0:
+            raise ValueError("usage to charge must not be negative")
+        usage = self._record.usage
+        usage.model_tokens += tokens
+        usage.usd += usd
+        with self._rt.store.write(durable=False) as conn:
+            journal.update_run(conn, self.id, usage=usage.to_json())
+
+    async def complete(self, detail: str | None = None) -> None:
+        await self._end(RunState.COMPLETED, Reason.DONE, detail)
+
+    async def hand_off(self, reason: Reason, detail: str | None = None) -> None:
+        await self._end(RunState.HANDED_OFF, reason, detail)
+
+    async def fail_safe(self, reason: Reason, detail: str | None = None) -> None:
+        await self._end(RunState.FAILED_SAFE, reason, detail)
+
+    async def _end(self, state: RunState, reason: Reason, detail: str | None) -> None:
+        self._ensure_not_terminal()
+        with self._rt.store.write() as conn:
+            self._set_state(conn, state, reason, detail)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _ensure_not_terminal(self) -> None:
+        if self._record.state.terminal:
+            raise RunTerminated(
+                f"run {self.id} already ended {self._record.state} ({self._record.reason}); "
+                "start a new run"
+            )
+
+    def _append(self, conn: sa.Connection, event: Any, step: int | None) -> None:
+        self._rt.audit.append(
+            conn, self.tenant, event, run_id=self.id, step=step,
+            bundle_version=self.bundle_version,
+        )
+
+    def _keep_lease(self, conn: sa.Connection) -> None:
+        rt = self._rt
+        now = rt.clock.now()
+        if self._lease_until is None or (self._lease_until - now).total_seconds() < rt.lease_s / 2:
+            until = now + timedelta(seconds=rt.lease_s)
+            if not journal.renew_lease(conn, self.id, rt.worker_id, until):
+                raise RunStateError(
+                    f"run {self.id} was taken over by another worker; this worker stops here"
+                )
+            self._lease_until = until
+
+    def _set_state(
+        self, conn: sa.Connection, state: RunState, reason: Reason | None, detail: str | None
+    ) -> None:
+        record, now = self._record, self._rt.clock.now()
+        previous = record.state
+        values: dict[str, Any] = {
+            "state": state.value, "reason": reason.value if reason else None,
+            "reason_detail": detail, "updated_at": now, "usage": record.usage.to_json(),
+        }
+        if state is not RunState.RUNNING:
+            values.update(owner=None, lease_until=None)
+            self._lease_until = None
+        if state.terminal:
+            values["ended_at"] = now
+        journal.update_run(conn, self.id, **values)
+        self._append(
+            conn,
+            RunStateChanged(previous.value, state.value, reason.value if reason else None, detail),
+            None,
+        )
+        if state.terminal:
+            self._rt.audit.checkpoint(conn, self.tenant)
+        record.state, record.reason = state, reason.value if reason else None

@@ -1,0 +1,33 @@
+"""Deployment settings, from ``PROCTOR_*`` environment variables or given in code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where proctor keeps its state and how it behaves as a worker."""
+
+    model_config = SettingsConfigDict(env_prefix="PROCTOR_", frozen=True, extra="forbid")
+
+    home: Path = Path(".proctor")
+    """Folder for the embedded database and the generated audit key."""
+    db_url: str | None = None
+    """Database URL; default is SQLite at ``<home>/proctor.db``. A postgresql:// URL scales out."""
+    audit_key_file: Path | None = None
+    """PEM Ed25519 private key that signs audit checkpoints; default ``<home>/audit-key.pem``."""
+    lease_s: float = Field(default=60.0, gt=0)
+    """How long a worker holds a run before another may take it over."""
+    checkpoint_every: int = Field(default=1000, gt=0)
+    """Sign a checkpoint every this many entries of a tenant's chain (and when a run ends)."""
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.home / 'proctor.db'}"
+
+    @property
+    def key_path(self) -> Path:
+        return self.audit_key_file or self.home / "audit-key.pem"

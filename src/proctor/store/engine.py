@@ -1,0 +1,140 @@
+"""Opening the database: SQLite (WAL, synchronous=FULL) by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+
+from proctor.errors import StoreError
+
+_MIGRATIONS = "proctor.store:migrations"
+# Serialises migrations when several PostgreSQL workers start at once.
+_MIGRATION_LOCK_KEY = 0x70726F63746F72
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def normalise_url(url: str) -> str:
+    """Accept the usual PostgreSQL spellings and use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Driver-level autocommit; the "begin" hook below issues BEGIN IMMEDIATE so a
+    # writer takes the lock up front instead of failing to upgrade it later.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: sa.Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Store:
+    """The one database of a proctor deployment.
+
+    ``write(durable=True)`` commits synchronously to disk (fsync on SQLite,
+    synchronous commit on PostgreSQL). ``write(durable=False)`` lets the commit
+    reach the disk with the next durable one: it survives a process crash, and
+    after a power loss the records it held are reported as lost outcomes rather
+    than silently trusted.
+    """
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = normalise_url(url)
+        try:
+            self.engine = sa.create_engine(self.url)
+        except (sa.exc.ArgumentError, ModuleNotFoundError) as exc:
+            raise StoreError(
+                f"cannot open the store at {self.url!r}: {exc}. Set PROCTOR_DB_URL to a "
+                "sqlite:/// path or a postgresql:// URL (install proctor[postgres] for it)."
+            ) from exc
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_on_connect)
+            event.listen(self.engine, "begin", _sqlite_on_begin)
+        if migrate:
+            self.migrate()
+
+    @classmethod
+    def at(cls, path: Path) -> Store:
+        """An embedded SQLite store in ``path``, created with its folder if missing."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(sqlite_url(path))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- transactions -------------------------------------------------------------
+
+    @contextmanager
+    def write(self, *, durable: bool = True) -> Iterator[sa.Connection]:
+        """A write transaction; committed on exit, rolled back on error."""
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite" and not durable:
+                self._sqlite_synchronous(conn, "NORMAL")
+            try:
+                with conn.begin():
+                    if self.dialect == "postgresql" and not durable:
+                        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                    yield conn
+            finally:
+                if self.dialect == "sqlite" and not durable:
+                    self._sqlite_synchronous(conn, "FULL")
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @staticmethod
+    def _sqlite_synchronous(conn: sa.Connection, level: str) -> None:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.execute(f"PRAGMA synchronous={level}")
+
+    # -- schema -------------------------------------------------------------------
+
+    def _alembic_config(self, conn: sa.Connection) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", _MIGRATIONS)
+        cfg.attributes["connection"] = conn
+        return cfg
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (a no-op when it is there)."""
+        try:
+            with self.engine.connect() as conn:
+                cfg = self._alembic_config(conn)
+                head = ScriptDirectory.from_config(cfg).get_current_head()
+                if MigrationContext.configure(conn).get_current_revision() == head:
+                    return
+                conn.rollback()
+                with conn.begin():
+                    if self.dialect == "postgresql":
+                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
+                    command.upgrade(cfg, "head")
+        except sa.exc.OperationalError as exc:
+            raise StoreError(
+                f"cannot reach the store at {self.engine.url.render_as_string()}: {exc.orig}. "
+                "Check that the database is running and PROCTOR_DB_URL is right."
+            ) from exc

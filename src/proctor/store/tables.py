@@ -1,0 +1,159 @@
+"""The tables, as SQLAlchemy Core. Alembic migrations in ``migrations/`` create them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use the injected clock")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSON: sa.types.TypeEngine[Any] = sa.JSON().with_variant(JSONB(), "postgresql")
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    }
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("tenant", sa.String(128), nullable=False),
+    sa.Column("workflow", sa.String(128), nullable=False),
+    sa.Column("agent", sa.String(128), nullable=False),
+    sa.Column("role", sa.String(128), nullable=False),
+    sa.Column("requester", sa.String(128), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String(64)),
+    sa.Column("reason_detail", sa.Text),
+    sa.Column("budget", JSON, nullable=False),
+    sa.Column("usage", JSON, nullable=False),
+    sa.Column("bundle_version", sa.String(128), nullable=False),
+    sa.Column("invalid_actions", sa.Integer, nullable=False),
+    sa.Column("max_invalid_actions", sa.Integer, nullable=False),
+    sa.Column("paused_s", sa.Float, nullable=False),
+    sa.Column("owner", sa.String(64)),
+    sa.Column("lease_until", UTCDateTime()),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("ended_at", UTCDateTime()),
+    sa.Column("schema_version", sa.Integer, nullable=False),
+    sa.Index("ix_runs_tenant_state", "tenant", "state"),
+    sa.Index("ix_runs_created_at", "created_at"),
+)
+
+steps = sa.Table(
+    "steps",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True),
+    sa.Column("tool", sa.String(128), nullable=False),
+    sa.Column("args", JSON, nullable=False),
+    sa.Column("args_hash", sa.String(64), nullable=False),
+    sa.Column("sealed_args", sa.Text),
+    sa.Column("reason", sa.Text),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("decision", JSON, nullable=False),
+    sa.Column("idempotency_key", sa.String(160), nullable=False),
+    sa.Column("approval_id", sa.String(64)),
+    sa.Column("result", JSON),
+    sa.Column("error", JSON),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("timings_us", JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime()),
+)
+
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("tenant", sa.String(128), nullable=False),
+    sa.Column("tool", sa.String(128), nullable=False),
+    sa.Column("roles", JSON, nullable=False),
+    sa.Column("policy_ids", JSON, nullable=False),
+    sa.Column("requester", sa.String(128), nullable=False),
+    sa.Column("agent", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("decided_at", UTCDateTime()),
+    sa.Column("decided_by", sa.String(128)),
+    sa.Column("decider_role", sa.String(128)),
+    sa.Column("decision_reason", sa.Text),
+    sa.Index("ix_approvals_status_tenant", "status", "tenant"),
+)
+
+audit_entries = sa.Table(
+    "audit_entries",
+    metadata,
+    sa.Column("tenant", sa.String(128), primary_key=True),
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("entry_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("step", sa.Integer),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("bundle_version", sa.String(128), nullable=False),
+    sa.Column("payload_hash", sa.String(64), nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("entry_hash", sa.String(64), nullable=False),
+    sa.Index("ix_audit_entries_run_id", "run_id"),
+)
+
+audit_payloads = sa.Table(
+    "audit_payloads",
+    metadata,
+    sa.Column("entry_id", sa.String(64), primary_key=True),
+    sa.Column("tenant", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+)
+
+audit_heads = sa.Table(
+    "audit_heads",
+    metadata,
+    sa.Column("tenant", sa.String(128), primary_key=True),
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False),
+    sa.Column("head_hash", sa.String(64), nullable=False),
+)
+
+audit_checkpoints = sa.Table(
+    "audit_checkpoints",
+    metadata,
+    sa.Column("tenant", sa.String(128), primary_key=True),
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("head_hash", sa.String(64), nullable=False),
+    sa.Column("signed_at", sa.String(40), nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("signature", sa.String(128), nullable=False),
+)

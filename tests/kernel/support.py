@@ -1,0 +1,135 @@
+"""A small shop used by the kernel tests: a real SQLite system of record and its tools."""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from proctor import Effect, Reconciliation, ResourceRef, ToolContext, Trust, tool
+from proctor.tools import Tool, TransientToolError
+
+POLICY = """
+@id("reads")
+permit(principal in Role::"agent", action in Action::"read", resource);
+
+@id("refund-small")
+permit(principal in Role::"agent", action == Action::"refund", resource)
+when { context.args.amount.lessThanOrEqual(decimal("100")) };
+
+@id("refund-supervised")
+@approval("supervisor")
+permit(principal in Role::"agent", action == Action::"refund", resource)
+when { context.args.amount.lessThanOrEqual(decimal("1000")) };
+
+@id("refund-cap-per-run")
+forbid(principal, action == Action::"refund", resource)
+when { context.run.totals.refund.amount.greaterThan(decimal("1500")) };
+
+@id("email-anyone")
+permit(principal in Role::"agent", action == Action::"send_email", resource);
+
+@id("flaky-ok")
+permit(principal in Role::"agent", action in [Action::"flaky_read", Action::"explode",
+                                                 Action::"slow_write", Action::"note"], resource);
+"""
+
+
+class Ledger:
+    """The system of record: an effect is a row keyed by its idempotency key."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with self._conn() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, tool TEXT, body TEXT)"
+            )
+            conn.execute("CREATE TABLE IF NOT EXISTS attempts (key TEXT, tool TEXT)")
+
+    def _conn(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=30)
+
+    def apply(self, key: str, tool_name: str, body: str) -> None:
+        with self._conn() as conn:
+            conn.execute("INSERT INTO attempts VALUES (?, ?)", (key, tool_name))
+            conn.execute("INSERT INTO effects VALUES (?, ?, ?)", (key, tool_name, body))
+
+    def attempt(self, key: str, tool_name: str) -> None:
+        with self._conn() as conn:
+            conn.execute("INSERT INTO attempts VALUES (?, ?)", (key, tool_name))
+
+    def effects(self, tool_name: str | None = None) -> list[tuple[str, str, str]]:
+        with self._conn() as conn:
+            query = "SELECT key, tool, body FROM effects"
+            if tool_name:
+                return conn.execute(query + " WHERE tool = ?", (tool_name,)).fetchall()
+            return conn.execute(query).fetchall()
+
+    def attempts(self, tool_name: str) -> int:
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM attempts WHERE tool = ?", (tool_name,)
+            ).fetchone()
+            return int(row[0])
+
+    def has(self, key: str) -> bool:
+        with self._conn() as conn:
+            return conn.execute("SELECT 1 FROM effects WHERE key = ?", (key,)).fetchone() is not None
+
+
+def make_tools(ledger: Ledger, *, flaky_failures: int = 0) -> list[Tool]:
+    state = {"flaky": flaky_failures}
+
+    @tool(effect=Effect.READ, resource=lambda a: ResourceRef("Order", a.order_id))
+    async def lookup(order_id: str) -> dict[str, Any]:
+        return {"order_id": order_id, "status": "delivered"}
+
+    @tool(effect=Effect.IRREVERSIBLE, scopes=["payments:refund"],
+          resource=lambda a: ResourceRef("Order", a.order_id, {"status": "delivered"}))
+    async def refund(order_id: str, amount: Decimal, ctx: ToolContext) -> dict[str, Any]:
+        ledger.apply(ctx.idempotency_key, "refund", f"{order_id}:{amount}")
+        return {"refunded": amount, "order_id": order_id, "scopes": sorted(ctx.credential.scopes)}
+
+    @refund.reconcile
+    def refund_done(args: Any, ctx: ToolContext) -> Reconciliation:
+        if ledger.has(ctx.idempotency_key):
+            return Reconciliation(True, {"refunded": str(args.amount), "order_id": args.order_id})
+        return Reconciliation(False)
+
+    @tool(effect=Effect.WRITE, sensitive=["to"], trust=Trust.TRUSTED)
+    def send_email(to: str, body: str, ctx: ToolContext) -> str:
+        ledger.apply(ctx.idempotency_key, "send_email", f"{to}:{body}")
+        return "sent"
+
+    @tool(effect=Effect.READ, max_retries=2)
+    async def flaky_read(q: str) -> str:
+        ledger.attempt(q, "flaky_read")
+        if state["flaky"] > 0:
+            state["flaky"] -= 1
+            raise TransientToolError("upstream 503")
+        return f"result for {q}"
+
+    @tool(effect=Effect.WRITE)
+    async def explode(reason: str) -> None:
+        raise RuntimeError(f"boom: {reason}")
+
+    @tool(effect=Effect.WRITE, timeout_s=0.05)
+    async def slow_write(ctx: ToolContext) -> None:
+        import asyncio
+
+        ledger.attempt(ctx.idempotency_key, "slow_write")
+        await asyncio.sleep(5)
+
+    @tool(effect=Effect.WRITE)
+    async def note(text: str) -> str:
+        return text
+
+    return [lookup, refund, send_email, flaky_read, explode, slow_write, note]
+
+
+def write_bundle(folder: Path, policy: str = POLICY, ttl_s: int = 3600) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "policy.cedar").write_text(policy)
+    (folder / "proctor.yaml").write_text(f"label: test-shop\napprovals:\n  ttl_s: {ttl_s}\n")
+    return folder
