@@ -16,16 +16,16 @@ permit(principal in Role::"agent", action in Action::"read", resource);
 
 @id("refund-small")
 permit(principal in Role::"agent", action == Action::"refund", resource)
-when { context.args.amount.lessThanOrEqual(decimal("100")) };
+when { context.args.amount.lessThanOrEqual(decimal("100.00")) };
 
 @id("refund-supervised")
 @approval("supervisor")
 permit(principal in Role::"agent", action == Action::"refund", resource)
-when { context.args.amount.lessThanOrEqual(decimal("1000")) };
+when { context.args.amount.lessThanOrEqual(decimal("1000.00")) };
 
 @id("refund-cap-per-run")
 forbid(principal, action == Action::"refund", resource)
-when { context.run.totals.refund.amount.greaterThan(decimal("1500")) };
+when { context.run.totals.refund.amount.greaterThan(decimal("1500.00")) };
 
 @id("email-anyone")
 permit(principal in Role::"agent", action == Action::"send_email", resource);

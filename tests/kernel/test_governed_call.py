@@ -121,5 +121,5 @@ async def test_audit_log_of_a_normal_run_verifies(env: Env) -> None:
     await run.complete()
     report = rt.verify_audit()
     assert report.ok, report.problems
-    assert report.checked == 6  # opened, intent, outcome, denied, state, (no more)
+    assert report.checked == 5  # opened, intent, outcome, denied, completed
     assert report.checkpoints == 1
