@@ -1,0 +1,95 @@
+"""Malformed proposals never execute; budgets stop a run before the next side effect."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from proctor import BudgetExceeded, InvalidAction, RunState, RunTerminated, TooManyInvalidActions
+
+from .conftest import Env
+
+
+@pytest.mark.parametrize(
+    ("tool", "raw", "field", "message"),
+    [
+        ("refund", '{"order_id": "A-1", "amount": ', "(arguments)", "not valid JSON"),
+        ("refund", '{"order_id": 7, "amount": "1.00"}', "order_id", "valid string"),
+        ("refund", '{"order_id": "A-1"}', "amount", "'amount' is required (expected Decimal)"),
+        ("refund", '{"order_id": "A-1", "amount": "1", "memo": "x"}', "memo",
+         "'memo' is not an argument of refund"),
+        ("wire_money", '{"to": "x"}', "tool", "unknown tool 'wire_money'"),
+        ("refund", "[1, 2]", "(arguments)", "refund takes: order_id: str, amount: Decimal"),
+    ],
+)
+async def test_invalid_actions_name_the_tool_and_field_and_never_run(
+    env: Env, tool: str, raw: str, field: str, message: str
+) -> None:
+    run = await env.runtime().start_run(env.spec())
+    with pytest.raises(InvalidAction) as caught:
+        await run.call_json(tool, raw)
+    assert caught.value.tool == tool
+    assert caught.value.field == field
+    assert message in str(caught.value)
+    assert env.ledger.effects() == []
+    assert run.state is RunState.RUNNING
+
+
+async def test_too_many_invalid_actions_fail_the_run_safe(env: Env) -> None:
+    run = await env.runtime().start_run(env.spec(max_invalid_actions=2))
+    for _ in range(2):
+        with pytest.raises(InvalidAction):
+            await run.call("refund", {"order_id": "A-1", "amount": 3.5, "extra": True})
+    with pytest.raises(TooManyInvalidActions, match="3 invalid actions"):
+        await run.call("refund", {"order_id": "A-1"})
+    assert run.state is RunState.FAILED_SAFE
+    assert run.reason == "invalid_actions"
+    with pytest.raises(RunTerminated):
+        await run.call("lookup", {"order_id": "A-1"})
+
+
+async def test_a_zero_budget_allows_no_call(env: Env) -> None:
+    run = await env.runtime().start_run(env.spec(budget={"tool_calls": 0}))
+    with pytest.raises(BudgetExceeded, match="tool calls 0 of 0"):
+        await run.call("refund", {"order_id": "A-1", "amount": "1.00"})
+    assert run.state is RunState.FAILED_SAFE
+    assert run.reason == "budget_exceeded"
+    assert env.ledger.effects() == []
+
+
+async def test_the_tool_call_cap_stops_before_the_next_side_effect(env: Env) -> None:
+    run = await env.runtime().start_run(env.spec(budget={"tool_calls": 2}))
+    for amount in ("1.00", "2.00"):
+        await run.call("refund", {"order_id": "A-1", "amount": amount})
+    with pytest.raises(BudgetExceeded):
+        await run.call("refund", {"order_id": "A-1", "amount": "3.00"})
+    assert len(env.ledger.effects()) == 2
+
+
+async def test_model_tokens_and_usd_caps(env: Env) -> None:
+    run = await env.runtime().start_run(env.spec(budget={"model_tokens": 1000, "usd": "0.50"}))
+    await run.charge(tokens=999, usd=Decimal("0.10"))
+    await run.call("lookup", {"order_id": "A-1"})
+    await run.charge(tokens=1)
+    with pytest.raises(BudgetExceeded, match="model tokens 1000 of 1000"):
+        await run.call("lookup", {"order_id": "A-1"})
+
+    run2 = await env.runtime().start_run(env.spec(budget={"usd": "0.50"}))
+    await run2.charge(usd=Decimal("0.50"))
+    with pytest.raises(BudgetExceeded, match="USD"):
+        await run2.call("lookup", {"order_id": "A-1"})
+
+
+async def test_wall_time_excludes_time_waiting_for_approval(env: Env) -> None:
+    run = await env.runtime().start_run(env.spec(budget={"wall_time_s": 60}))
+    env.clock.advance(30)
+    await run.call("lookup", {"order_id": "A-1"})
+    env.clock.advance(31)
+    with pytest.raises(BudgetExceeded, match="wall time"):
+        await run.call("lookup", {"order_id": "A-1"})
+
+
+def test_a_negative_budget_is_a_configuration_error(env: Env) -> None:
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        env.spec(budget={"tool_calls": -1})
