@@ -142,10 +142,11 @@ class Tool:
         kwargs = {name: getattr(args, name) for name in type(args).model_fields}
         if self.context_param is not None:
             kwargs[self.context_param] = ctx
-        if self.is_async:
-            result = await asyncio.wait_for(self.fn(**kwargs), self.timeout_s)
-        else:
-            result = await asyncio.wait_for(asyncio.to_thread(self.fn, **kwargs), self.timeout_s)
+        async with asyncio.timeout(self.timeout_s):
+            if self.is_async:
+                result = await self.fn(**kwargs)
+            else:
+                result = await asyncio.to_thread(self.fn, **kwargs)
         return to_plain(result)
 
     async def resource_of(self, args: BaseModel) -> ResourceRef | None:

@@ -12,14 +12,14 @@ value from a tool argument can never turn into an entity reference.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from enum import Enum
 from typing import Final
 from uuid import UUID
 
-from proctor.policy.decision import PolicyRequest, Principal, ResourceRef
+from proctor.policy.decision import PolicyRequest, Principal
 
 EFFECT_CLASSES: Final = ("read", "write", "irreversible")
 """Action groups: every tool's action is a member of the group of its effect class."""
@@ -32,10 +32,10 @@ _DECIMAL_MAX: Final = Decimal("922337203685477.5807")
 _DECIMAL_ROUNDABLE: Final = (_DECIMAL_MIN - 1, _DECIMAL_MAX + 1)
 _DECIMAL_CONTEXT: Final = Context(prec=60)
 _RESERVED_KEYS: Final = frozenset({"__entity", "__extn", "__expr"})
-_SEPARATORS: Final = (",", ":")
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"))
 _MILLISECOND: Final = timedelta(milliseconds=1)
 
-CedarJSON = bool | int | str | list["CedarJSON"] | dict[str, "CedarJSON"]
+CedarJSON = bool | int | str | Sequence["CedarJSON"] | Mapping[str, "CedarJSON"]
 
 
 class CedarValueError(ValueError):
@@ -65,9 +65,7 @@ def _other_value(value: object, path: str) -> CedarJSON:
         if value.tzinfo is None or value.utcoffset() is None:
             raise CedarValueError(f"{path}: a datetime needs a timezone to be compared")
         utc = value.astimezone(UTC)
-        return _extension(
-            "datetime", f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
-        )
+        return _extension("datetime", f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z")
     if isinstance(value, date):
         return _extension("datetime", f"{value:%Y-%m-%d}")
     if isinstance(value, timedelta):
@@ -110,9 +108,7 @@ def cedar_decimal(value: float | Decimal, path: str) -> str:
     if not _DECIMAL_ROUNDABLE[0] <= number <= _DECIMAL_ROUNDABLE[1]:
         raise CedarValueError(f"{path}: {value} is outside the range of Cedar's decimal")
     try:
-        rounded = number.quantize(
-            _DECIMAL_STEP, rounding=ROUND_HALF_EVEN, context=_DECIMAL_CONTEXT
-        )
+        rounded = number.quantize(_DECIMAL_STEP, rounding=ROUND_HALF_EVEN, context=_DECIMAL_CONTEXT)
     except InvalidOperation as exc:  # pragma: no cover - the range check above prevents it
         raise CedarValueError(f"{path}: {value} cannot be a Cedar decimal") from exc
     if not _DECIMAL_MIN <= rounded <= _DECIMAL_MAX:
@@ -120,19 +116,19 @@ def cedar_decimal(value: float | Decimal, path: str) -> str:
     return f"{rounded.copy_abs() if rounded.is_zero() else rounded:f}"
 
 
-def uid(entity_type: str, entity_id: str) -> dict[str, CedarJSON]:
+def uid(entity_type: str, entity_id: str) -> dict[str, str]:
     return {"type": entity_type, "id": entity_id}
 
 
-def principal_uid(principal: Principal) -> dict[str, CedarJSON]:
+def principal_uid(principal: Principal) -> dict[str, str]:
     return uid("Agent", principal.agent)
 
 
-def action_uid(tool: str) -> dict[str, CedarJSON]:
+def action_uid(tool: str) -> dict[str, str]:
     return uid("Action", tool)
 
 
-def resource_uid(request: PolicyRequest) -> dict[str, CedarJSON]:
+def resource_uid(request: PolicyRequest) -> dict[str, str]:
     if request.resource is None:
         return uid("Tool", request.tool)
     return uid(request.resource.type, request.resource.id)
@@ -156,9 +152,7 @@ def principal_entity(principal: Principal, tenant: CedarJSON | None = None) -> C
 def action_entity(tool: str, effect_class: str | None) -> CedarJSON:
     """``Action::"<tool>"``, a member of ``Action::"<effect_class>"`` when one is given."""
     if tool in EFFECT_CLASSES:
-        raise CedarValueError(
-            f"tool: `{tool}` is the name of an action group; rename the tool"
-        )
+        raise CedarValueError(f"tool: `{tool}` is the name of an action group; rename the tool")
     if effect_class is not None and effect_class not in EFFECT_CLASSES:
         raise CedarValueError(
             f"effect_class: `{effect_class}` is not one of {', '.join(EFFECT_CLASSES)}"
@@ -167,24 +161,6 @@ def action_entity(tool: str, effect_class: str | None) -> CedarJSON:
     return {"uid": action_uid(tool), "attrs": {}, "parents": parents}
 
 
-def resource_entity(resource: ResourceRef) -> CedarJSON:
-    return {
-        "uid": uid(resource.type, resource.id),
-        "attrs": cedar_record(resource.attrs, "resource"),
-        "parents": [],
-    }
-
-
-def context_json(request: PolicyRequest) -> str:
-    """The request context as a JSON string: ``{"args": ..., "run": ..., **extra_context}``."""
-    context = cedar_record(request.extra_context, "context")
-    for key in ("args", "run"):
-        if key in context:
-            raise CedarValueError(f"context.{key}: extra_context may not replace `{key}`")
-    context["args"] = cedar_record(request.args, "args")
-    context["run"] = cedar_record(request.run, "run")
-    return dumps(context)
-
-
 def dumps(value: CedarJSON) -> str:
-    return json.dumps(value, separators=_SEPARATORS, ensure_ascii=False)
+    """Compact JSON; one encoder, built once (``json.dumps`` with options builds one per call)."""
+    return _ENCODER.encode(value)

@@ -8,7 +8,8 @@ does not: any evaluation error denies, so a broken forbid never opens a door.
 
 The hot path avoids repeated work: the policy set is parsed once, and the
 entities for a (tool, effect class, principal) are parsed once and kept in a
-bounded cache; only the resource entity and the context are built per call.
+bounded cache; only the resource entity and the context are built per call,
+and only with the values the policies read (see ``_footprint``).
 """
 
 from __future__ import annotations
@@ -25,18 +26,21 @@ from proctor.policy._cedar import (
     CedarJSON,
     action_entity,
     action_uid,
-    context_json,
     dumps,
     principal_entity,
     principal_uid,
-    resource_entity,
     resource_uid,
 )
+from proctor.policy._footprint import Footprint
 from proctor.policy.decision import Decision, Effect, PolicyRequest, Principal
 from proctor.policy.policies import ParsedPolicy, PolicyInfo
 
 ENTITY_CACHE_SIZE = 4096
+"""(tool, effect class, principal) combinations whose entities are kept parsed."""
 _EVAL_ERROR_PREFIX = "error while evaluating policy `"
+
+
+_Base = tuple[cedarpy.Entities, dict[str, str], dict[str, str]]
 
 
 class Engine:
@@ -47,21 +51,26 @@ class Engine:
         self.policy_set = cedarpy.PolicySet.from_json_str(policy_set_json(policies))
         self.policies: Mapping[str, PolicyInfo] = {p.info.id: p.info for p in policies}
         self._order = {policy_id: n for n, policy_id in enumerate(self.policies)}
-        self._base_entities = lru_cache(maxsize=ENTITY_CACHE_SIZE)(self._build_base_entities)
+        self.footprint = Footprint.of(
+            clause["body"] for policy in policies for clause in policy.est.get("conditions", [])
+        )
+        self._base = lru_cache(maxsize=ENTITY_CACHE_SIZE)(self._build_base)
 
     def decide(self, request: PolicyRequest) -> Decision:
         started = time.perf_counter_ns()
         try:
-            base = self._base_entities(request.tool, request.effect_class, request.principal)
-            entities = base
+            entities, principal, action = self._base(
+                request.tool, request.effect_class, request.principal
+            )
             if request.resource is not None:
-                delta = dumps([resource_entity(request.resource)])
-                entities = base.with_added_json_str(delta)
+                resource = self.footprint.resource_entity(request.resource)
+                if resource is not None:
+                    entities = entities.with_added_json_str(dumps([resource]))
             cedar_request: dict[str, Any] = {
-                "principal": principal_uid(request.principal),
-                "action": action_uid(request.tool),
+                "principal": principal,
+                "action": action,
                 "resource": resource_uid(request),
-                "context": context_json(request),
+                "context": self.footprint.context_json(request),
             }
             result = cedarpy.is_authorized(cedar_request, self.policy_set, entities)
         except ValueError as exc:
@@ -71,17 +80,21 @@ class Engine:
             )
         return self._interpret(result, request.tool, started)
 
-    def _build_base_entities(
-        self, tool: str, effect_class: str, principal: Principal
-    ) -> cedarpy.Entities:
+    def _build_base(self, tool: str, effect_class: str, principal: Principal) -> _Base:
+        """The parsed agent and action entities, and their uids, for one tool and agent."""
         entities: list[CedarJSON] = [action_entity(tool, effect_class), principal_entity(principal)]
-        return cedarpy.Entities.from_json_str(dumps(entities))
+        return (
+            cedarpy.Entities.from_json_str(dumps(entities)),
+            principal_uid(principal),
+            action_uid(tool),
+        )
 
     def _interpret(self, result: cedarpy.AuthzResult, tool: str, started: int) -> Decision:
         diagnostics = result.diagnostics
         errors = tuple(diagnostics.errors)
         satisfied = self.in_bundle_order(diagnostics.reasons)
-        if result.decision is cedarpy.Decision.Deny and satisfied:
+        allowed = result.allowed
+        if satisfied and not allowed:
             return self._decision(
                 started,
                 Effect.DENY,
@@ -91,27 +104,29 @@ class Engine:
             )
         if errors:
             return self._error_decision(started, errors)
-        if result.decision is cedarpy.Decision.Allow:
-            plain = tuple(p for p in satisfied if self.policies[p].approval_role is None)
-            if plain:
-                return self._decision(
-                    started, Effect.ALLOW, policy_ids=plain, reason=f"permitted by {', '.join(plain)}"
-                )
-            roles = tuple(sorted({self.policies[p].approval_role or "" for p in satisfied}))
+        if not allowed:
             return self._decision(
-                started,
-                Effect.REQUIRE_APPROVAL,
-                approval_roles=roles,
-                policy_ids=satisfied,
-                reason=f"needs approval by {' or '.join(roles)} ({', '.join(satisfied)})",
+                started, Effect.DENY, reason=f"default deny: no policy permits {tool}"
             )
+        plain = tuple(p for p in satisfied if self.policies[p].approval_role is None)
+        if plain:
+            return self._decision(
+                started, Effect.ALLOW, policy_ids=plain, reason=f"permitted by {', '.join(plain)}"
+            )
+        roles = tuple(sorted({self.policies[p].approval_role or "" for p in satisfied}))
         return self._decision(
-            started, Effect.DENY, reason=f"default deny: no policy permits {tool}"
+            started,
+            Effect.REQUIRE_APPROVAL,
+            approval_roles=roles,
+            policy_ids=satisfied,
+            reason=f"needs approval by {' or '.join(roles)} ({', '.join(satisfied)})",
         )
 
     def _error_decision(self, started: int, errors: tuple[str, ...]) -> Decision:
         failing = self.in_bundle_order(
-            policy_id for policy_id, _ in (split_error(e, self.policies) for e in errors) if policy_id is not None
+            policy_id
+            for policy_id, _ in (split_error(e, self.policies) for e in errors)
+            if policy_id is not None
         )
         policy_id, detail = split_error(errors[0], self.policies)
         where = f" in policy {policy_id}" if policy_id is not None else ""
@@ -125,7 +140,10 @@ class Engine:
         )
 
     def in_bundle_order(self, policy_ids: Iterable[str]) -> tuple[str, ...]:
-        return tuple(sorted(set(policy_ids), key=lambda p: self._order.get(p, len(self._order))))
+        unique = set(policy_ids)
+        if len(unique) < 2:
+            return tuple(unique)
+        return tuple(sorted(unique, key=lambda p: self._order.get(p, len(self._order))))
 
     def _decision(
         self,

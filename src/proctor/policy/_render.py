@@ -289,7 +289,7 @@ def _literal(value: Any) -> str:
             return _entity(value["__entity"])
         if "__extn" in value:
             extension = value["__extn"]
-            return f'{extension["fn"]}({_literal(extension["arg"])})'
+            return f"{extension['fn']}({_literal(extension['arg'])})"
         fields = ", ".join(f"{_name(k)}: {_literal(v)}" for k, v in value.items())
         return "{" + fields + "}"
     return json.dumps(value)

@@ -129,7 +129,11 @@ def locate_error(
     if syntax(error) and END_OF_INPUT not in error:
         for count in range(1, len(lines) + 1):
             prefix_error = parse("\n".join(lines[:count]))
-            if prefix_error is not None and syntax(prefix_error) and END_OF_INPUT not in prefix_error:
+            if (
+                prefix_error is not None
+                and syntax(prefix_error)
+                and END_OF_INPUT not in prefix_error
+            ):
                 return count
         return None
     if END_OF_INPUT in error:

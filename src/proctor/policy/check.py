@@ -63,9 +63,7 @@ def read_bundle(path: Path | str) -> BundleSource:
     source = BundleSource(Path(path))
     if not source.path.is_dir():
         what = "is not a folder" if source.path.exists() else "does not exist"
-        source.issues.append(
-            PolicyIssue(str(source.path), None, f"policy bundle folder {what}")
-        )
+        source.issues.append(PolicyIssue(str(source.path), None, f"policy bundle folder {what}"))
         return source
     texts = _read_files(source)
     _read_settings(source, texts)
@@ -191,9 +189,7 @@ def _schema_error_line(text: str, error: str, *, json_format: bool) -> int | Non
 
 
 def _is_schema_syntax_error(message: str) -> bool:
-    return message.startswith(_SCHEMA_SYNTAX) and (
-        END_OF_INPUT in message or "token" in message
-    )
+    return message.startswith(_SCHEMA_SYNTAX) and (END_OF_INPUT in message or "token" in message)
 
 
 def _schema_parse_error(text: str) -> str | None:
@@ -227,4 +223,3 @@ def _validate(source: BundleSource, schema: cedarpy.Schema) -> None:
 def _strip_policy_prefix(message: str, cedar_id: str) -> str:
     prefix = f"for policy `{cedar_id}`, "
     return message.removeprefix(prefix)
-

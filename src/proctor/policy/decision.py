@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from proctor.jsonvalue import JSONValue
 
+
 class Effect(StrEnum):
     """What may happen to a proposed call."""
 
@@ -30,7 +31,7 @@ class Principal:
     agent: str
     """The agent's name; policies see it as ``principal == Agent::"<agent>"``."""
     role: str
-    """The agent's role; policies see it as ``principal in Role::"<role>"`` and ``principal.role``."""
+    """The agent's role: ``principal in Role::"<role>"``, and ``principal.role``."""
     tenant: str
     """The tenant the agent acts for; policies see it as ``principal.tenant``."""
 
@@ -56,7 +57,7 @@ class PolicyRequest:
     tool: str
     """The tool's name; policies see it as ``action == Action::"<tool>"``."""
     effect_class: str
-    """``read``, ``write`` or ``irreversible``; policies see it as ``action in Action::"<class>"``."""
+    """``read``, ``write`` or ``irreversible``; policies see ``action in Action::"<class>"``."""
     resource: ResourceRef | None
     """What the call touches; ``None`` makes the resource ``Tool::"<tool>"``."""
     args: Mapping[str, JSONValue]

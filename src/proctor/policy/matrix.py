@@ -26,6 +26,7 @@ from typing import Any
 import cedarpy
 from cedarpy import pst
 
+from proctor.jsonvalue import JSONValue
 from proctor.policy import _render
 from proctor.policy._cedar import (
     EFFECT_CLASSES,
@@ -38,7 +39,6 @@ from proctor.policy._cedar import (
 )
 from proctor.policy._engine import split_error
 from proctor.policy.bundle import PolicyBundle
-from proctor.jsonvalue import JSONValue
 from proctor.policy.decision import Principal
 from proctor.policy.policies import PolicyInfo
 
@@ -80,7 +80,7 @@ class MatrixCell:
 
 @dataclass(frozen=True)
 class PermissionMatrix:
-    """Cells for every role × tool of a bundle."""
+    """A cell for every role and tool of a bundle."""
 
     bundle_version: str
     roles: tuple[str, ...]

@@ -9,6 +9,7 @@ off. Each section is its own model; a new section is a new field on
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
@@ -146,9 +147,7 @@ def _duplicate_keys(node: yaml.Node | None, file: str) -> list[PolicyIssue]:
             if isinstance(key, yaml.ScalarNode):
                 if key.value in seen:
                     issues.append(
-                        PolicyIssue(
-                            file, key.start_mark.line + 1, f"`{key.value}` is set twice"
-                        )
+                        PolicyIssue(file, key.start_mark.line + 1, f"`{key.value}` is set twice")
                     )
                 seen.add(key.value)
             issues.extend(_duplicate_keys(value, file))

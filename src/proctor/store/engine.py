@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,18 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class _Writer:
+    """A long-lived SQLite connection and its transactions."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    @contextmanager
+    def begin(self) -> Iterator[sa.Connection]:
+        with self.conn.begin():
+            yield self.conn
+
+
 class Store:
     """The one database of a proctor deployment.
 
@@ -69,6 +82,8 @@ class Store:
                 "sqlite:/// path or a postgresql:// URL (install proctor[postgres] for it)."
             ) from exc
         self.dialect = self.engine.dialect.name
+        self._local = threading.local()
+        self._writers: list[_Writer] = []
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
@@ -82,6 +97,9 @@ class Store:
         return cls(sqlite_url(path))
 
     def close(self) -> None:
+        for writer in self._writers:
+            writer.conn.close()
+        self._writers.clear()
         self.engine.dispose()
 
     # -- transactions -------------------------------------------------------------
@@ -89,17 +107,30 @@ class Store:
     @contextmanager
     def write(self, *, durable: bool = True) -> Iterator[sa.Connection]:
         """A write transaction; committed on exit, rolled back on error."""
-        with self.engine.connect() as conn:
-            if self.dialect == "sqlite" and not durable:
+        if self.dialect == "sqlite":
+            with self._sqlite_writer(durable).begin() as conn:
+                yield conn
+            return
+        with self.engine.connect() as conn, conn.begin():
+            if not durable:
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            yield conn
+
+    def _sqlite_writer(self, durable: bool) -> _Writer:
+        # SQLite has one writer at a time anyway: keep a connection per thread for
+        # each durability level instead of checking one out and re-setting its
+        # synchronous mode on every transaction of the hot path.
+        writers: dict[bool, _Writer] | None = getattr(self._local, "writers", None)
+        if writers is None:
+            writers = self._local.writers = {}
+        writer = writers.get(durable)
+        if writer is None or writer.conn.closed:
+            conn = self.engine.connect()
+            if not durable:
                 self._sqlite_synchronous(conn, "NORMAL")
-            try:
-                with conn.begin():
-                    if self.dialect == "postgresql" and not durable:
-                        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-                    yield conn
-            finally:
-                if self.dialect == "sqlite" and not durable:
-                    self._sqlite_synchronous(conn, "FULL")
+            writer = writers[durable] = _Writer(conn)
+            self._writers.append(writer)
+        return writer
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
