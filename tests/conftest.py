@@ -27,7 +27,7 @@ def _postgres_available() -> str | None:
     return None
 
 
-_PG_PROBLEM: str | None | bool = False  # False until probed
+_PG_PROBLEM: str | bool | None = False  # False until probed
 
 
 def postgres_url_for_test() -> Iterator[str]:

@@ -1,9 +1,9 @@
 """proctor: a governed runtime for AI agents that act on real systems.
 
-    rt = Runtime(policy="policies/support", tools=[lookup_order, issue_refund])
-    run = await rt.start_run(RunSpec(agent="bot", role="support_agent", tenant="acme",
-                                     workflow="refunds", requester="alice"))
-    outcome = await run.call("issue_refund", {"order_id": "A-1", "amount": "20.00"})
+rt = Runtime(policy="policies/support", tools=[lookup_order, issue_refund])
+run = await rt.start_run(RunSpec(agent="bot", role="support_agent", tenant="acme",
+                                 workflow="refunds", requester="alice"))
+outcome = await run.call("issue_refund", {"order_id": "A-1", "amount": "20.00"})
 """
 
 from proctor.app import App, load_app
@@ -31,7 +31,8 @@ from proctor.errors import (
     ToolDefinitionError,
     TooManyInvalidActions,
 )
-from proctor.policy import Decision, Effect as DecisionEffect, PolicyBundle, ResourceRef
+from proctor.policy import Decision, PolicyBundle, ResourceRef
+from proctor.policy import Effect as DecisionEffect
 from proctor.runs import (
     ActionDenied,
     ApprovalPending,
@@ -101,14 +102,14 @@ __all__ = [
     "Settings",
     "StoreError",
     "SystemClock",
+    "TooManyInvalidActions",
     "Tool",
     "ToolContext",
     "ToolDefinitionError",
     "ToolFailed",
-    "TooManyInvalidActions",
     "TransientToolError",
     "Trust",
+    "__version__",
     "load_app",
     "tool",
-    "__version__",
 ]

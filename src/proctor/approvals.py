@@ -58,10 +58,20 @@ class ApprovalRequest:
 def _request(row: sa.Row[tuple[object, ...]]) -> ApprovalRequest:
     m = row._mapping
     return ApprovalRequest(
-        id=m["id"], run_id=m["run_id"], step=m["step"], tenant=m["tenant"], tool=m["tool"],
-        roles=tuple(m["roles"]), policy_ids=tuple(m["policy_ids"]), requester=m["requester"],
-        agent=m["agent"], status=ApprovalStatus(m["status"]), created_at=m["created_at"],
-        expires_at=m["expires_at"], decided_by=m["decided_by"], decider_role=m["decider_role"],
+        id=m["id"],
+        run_id=m["run_id"],
+        step=m["step"],
+        tenant=m["tenant"],
+        tool=m["tool"],
+        roles=tuple(m["roles"]),
+        policy_ids=tuple(m["policy_ids"]),
+        requester=m["requester"],
+        agent=m["agent"],
+        status=ApprovalStatus(m["status"]),
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+        decided_by=m["decided_by"],
+        decider_role=m["decider_role"],
         decision_reason=m["decision_reason"],
     )
 
@@ -164,60 +174,87 @@ class ApprovalQueue:
             )
 
     def _record(
-        self, conn: sa.Connection, request: ApprovalRequest, approver: Approver, reason: str,
+        self,
+        conn: sa.Connection,
+        request: ApprovalRequest,
+        approver: Approver,
+        reason: str,
         verdict: ApprovalStatus,
     ) -> None:
         rt, now = self._rt, self._rt.clock.now()
         conn.execute(
-            approvals.update().where(approvals.c.id == request.id).values(
-                status=verdict.value, decided_at=now, decided_by=approver.name,
-                decider_role=approver.role, decision_reason=reason,
+            approvals.update()
+            .where(approvals.c.id == request.id)
+            .values(
+                status=verdict.value,
+                decided_at=now,
+                decided_by=approver.name,
+                decider_role=approver.role,
+                decision_reason=reason,
             )
         )
         if verdict is ApprovalStatus.DENIED:
             journal.set_step_status(conn, request.run_id, request.step, StepStatus.APPROVAL_DENIED)
         waited = (now - request.created_at).total_seconds()
         conn.execute(
-            runs.update().where(runs.c.id == request.run_id).values(
-                state=RunState.RUNNING.value, paused_s=runs.c.paused_s + waited, updated_at=now
-            )
+            runs.update()
+            .where(runs.c.id == request.run_id)
+            .values(state=RunState.RUNNING.value, paused_s=runs.c.paused_s + waited, updated_at=now)
         )
         bundle_version = self._bundle_version(conn, request.run_id)
         for event in (
             ApprovalDecided(request.id, verdict.value, approver.name, approver.role, reason),
             RunStateChanged(
-                RunState.AWAITING_APPROVAL.value, RunState.RUNNING.value, None,
+                RunState.AWAITING_APPROVAL.value,
+                RunState.RUNNING.value,
+                None,
                 f"approval {request.id} {verdict.value} by {approver.name}",
             ),
         ):
             rt.audit.append(
-                conn, request.tenant, event, run_id=request.run_id, step=request.step,
+                conn,
+                request.tenant,
+                event,
+                run_id=request.run_id,
+                step=request.step,
                 bundle_version=bundle_version,
             )
 
     def _expire(self, conn: sa.Connection, request: ApprovalRequest) -> None:
         rt, now = self._rt, self._rt.clock.now()
         conn.execute(
-            approvals.update().where(approvals.c.id == request.id).values(
-                status=ApprovalStatus.EXPIRED.value, decided_at=now
-            )
+            approvals.update()
+            .where(approvals.c.id == request.id)
+            .values(status=ApprovalStatus.EXPIRED.value, decided_at=now)
         )
         journal.set_step_status(conn, request.run_id, request.step, StepStatus.APPROVAL_EXPIRED)
         detail = f"approval {request.id} for {request.tool} expired unanswered"
         conn.execute(
-            runs.update().where(runs.c.id == request.run_id).values(
-                state=RunState.HANDED_OFF.value, reason=Reason.APPROVAL_EXPIRED.value,
-                reason_detail=detail, updated_at=now, ended_at=now, owner=None, lease_until=None,
+            runs.update()
+            .where(runs.c.id == request.run_id)
+            .values(
+                state=RunState.HANDED_OFF.value,
+                reason=Reason.APPROVAL_EXPIRED.value,
+                reason_detail=detail,
+                updated_at=now,
+                ended_at=now,
+                owner=None,
+                lease_until=None,
             )
         )
         bundle_version = self._bundle_version(conn, request.run_id)
         rt.audit.append(
-            conn, request.tenant,
+            conn,
+            request.tenant,
             RunStateChanged(
-                RunState.AWAITING_APPROVAL.value, RunState.HANDED_OFF.value,
-                Reason.APPROVAL_EXPIRED.value, detail,
+                RunState.AWAITING_APPROVAL.value,
+                RunState.HANDED_OFF.value,
+                Reason.APPROVAL_EXPIRED.value,
+                detail,
             ),
-            run_id=request.run_id, step=request.step, bundle_version=bundle_version,
+            run_id=request.run_id,
+            step=request.step,
+            bundle_version=bundle_version,
         )
         rt.audit.checkpoint(conn, request.tenant)
 

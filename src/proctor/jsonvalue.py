@@ -13,7 +13,7 @@ from typing import Any, TypeAlias
 from pydantic import BaseModel
 
 JSONValue: TypeAlias = (
-    str | int | float | bool | None | Decimal | Sequence["JSONValue"] | Mapping[str, "JSONValue"]
+    str | int | float | bool | Decimal | Sequence["JSONValue"] | Mapping[str, "JSONValue"] | None
 )
 
 

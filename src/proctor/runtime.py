@@ -93,7 +93,9 @@ class Runtime:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.close()
@@ -110,10 +112,19 @@ class Runtime:
         with self.store.write() as conn:
             journal.insert_run(conn, run_id, spec, version, now, self.worker_id, lease_until)
             self.audit.append(
-                conn, spec.tenant,
-                RunOpened(spec.agent, spec.role, spec.requester, spec.workflow, spec.mode.value,
-                          spec.budget.model_dump(mode="json")),
-                run_id=run_id, step=None, bundle_version=version,
+                conn,
+                spec.tenant,
+                RunOpened(
+                    spec.agent,
+                    spec.role,
+                    spec.requester,
+                    spec.workflow,
+                    spec.mode.value,
+                    spec.budget.model_dump(mode="json"),
+                ),
+                run_id=run_id,
+                step=None,
+                bundle_version=version,
             )
             record = journal.load_run(conn, run_id)
         return Run(self, record, lease_until=lease_until)

@@ -231,7 +231,7 @@ def _args_model(fn: Callable[..., Any], name: str) -> tuple[type[BaseModel], str
             )
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[param.name] = (annotation, default)
-    model = create_model(  # type: ignore[call-overload]
+    model = create_model(
         f"{name}_args",
         __config__=ConfigDict(extra="forbid", strict=True, frozen=True),
         **fields,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from proctor import Runtime, RunSpec, Settings
+from proctor import RunSpec, Runtime, Settings
 from proctor.budgets import BudgetCaps
 from proctor.testing import ManualClock
 
@@ -28,14 +28,19 @@ class Env:
         kwargs.setdefault("policy", self.bundle)
         rt = Runtime(
             settings=Settings(home=self.tmp / "home", db_url=self.db_url, lease_s=30),
-            clock=self.clock, retry_backoff_s=0.001, **kwargs,
+            clock=self.clock,
+            retry_backoff_s=0.001,
+            **kwargs,
         )
         self.runtimes.append(rt)
         return rt
 
     def spec(self, **overrides: Any) -> RunSpec:
         values: dict[str, Any] = {
-            "agent": "bot", "role": "agent", "tenant": "acme", "workflow": "support",
+            "agent": "bot",
+            "role": "agent",
+            "tenant": "acme",
+            "workflow": "support",
             "requester": "alice",
         }
         values.update(overrides)

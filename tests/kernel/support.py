@@ -75,7 +75,9 @@ class Ledger:
 
     def has(self, key: str) -> bool:
         with self._conn() as conn:
-            return conn.execute("SELECT 1 FROM effects WHERE key = ?", (key,)).fetchone() is not None
+            return (
+                conn.execute("SELECT 1 FROM effects WHERE key = ?", (key,)).fetchone() is not None
+            )
 
 
 def make_tools(ledger: Ledger, *, flaky_failures: int = 0) -> list[Tool]:
@@ -85,8 +87,11 @@ def make_tools(ledger: Ledger, *, flaky_failures: int = 0) -> list[Tool]:
     async def lookup(order_id: str) -> dict[str, Any]:
         return {"order_id": order_id, "status": "delivered"}
 
-    @tool(effect=Effect.IRREVERSIBLE, scopes=["payments:refund"],
-          resource=lambda a: ResourceRef("Order", a.order_id, {"status": "delivered"}))
+    @tool(
+        effect=Effect.IRREVERSIBLE,
+        scopes=["payments:refund"],
+        resource=lambda a: ResourceRef("Order", a.order_id, {"status": "delivered"}),
+    )
     async def refund(order_id: str, amount: Decimal, ctx: ToolContext) -> dict[str, Any]:
         ledger.apply(ctx.idempotency_key, "refund", f"{order_id}:{amount}")
         return {"refunded": amount, "order_id": order_id, "scopes": sorted(ctx.credential.scopes)}

@@ -46,7 +46,8 @@ async def test_approved_call_runs_once_when_another_runtime_resumes(env: Env) ->
 
     run = await env.runtime().resume(run_id)
     outcome = await run.resume_pending()
-    assert outcome is not None and outcome.status is CallStatus.EXECUTED
+    assert outcome is not None
+    assert outcome.status is CallStatus.EXECUTED
     assert run.state is RunState.RUNNING
     assert await run.resume_pending() is None  # nothing waits any more
     assert env.ledger.effects("refund") == [(f"{run_id}/0", "refund", "A-1:500.00")]
@@ -117,8 +118,10 @@ async def test_sweeping_expires_overdue_requests(env: Env) -> None:
 
 
 async def test_sensitive_arguments_survive_the_pause_sealed(env: Env) -> None:
-    policy = (env.bundle / "policy.cedar").read_text().replace(
-        '@id("email-anyone")', '@id("email-anyone")\n@approval("supervisor")'
+    policy = (
+        (env.bundle / "policy.cedar")
+        .read_text()
+        .replace('@id("email-anyone")', '@id("email-anyone")\n@approval("supervisor")')
     )
     (env.bundle / "policy.cedar").write_text(policy)
     rt = env.runtime()
@@ -127,11 +130,14 @@ async def test_sensitive_arguments_survive_the_pause_sealed(env: Env) -> None:
     assert outcome.approval_id is not None
     with rt.store.read() as conn:
         for table in ("steps", "audit_payloads", "approvals"):
-            assert "dan@example.com" not in str(conn.exec_driver_sql(f"SELECT * FROM {table}").all())
+            assert "dan@example.com" not in str(
+                conn.exec_driver_sql(f"SELECT * FROM {table}").all()
+            )
     rt.approvals.approve(outcome.approval_id, Approver("sam", "supervisor"), "ok")
     resumed = await env.runtime().resume(run.id)
     done = await resumed.resume_pending()
-    assert done is not None and done.status is CallStatus.EXECUTED
+    assert done is not None
+    assert done.status is CallStatus.EXECUTED
     assert env.ledger.effects("send_email")[0][2] == "dan@example.com:refund ok"
     with rt.store.read() as conn:
         sealed = conn.execute(sa.select(steps.c.sealed_args).where(steps.c.run_id == run.id))

@@ -15,8 +15,10 @@ from .conftest import Env
 def kinds(env: Env, run_id: str) -> list[str]:
     with env.runtimes[0].store.read() as conn:
         return [
-            k for (k,) in conn.execute(
-                sa.select(audit_entries.c.kind).where(audit_entries.c.run_id == run_id)
+            k
+            for (k,) in conn.execute(
+                sa.select(audit_entries.c.kind)
+                .where(audit_entries.c.run_id == run_id)
                 .order_by(audit_entries.c.seq)
             )
         ]
@@ -29,8 +31,7 @@ async def test_allowed_call_runs_once_with_its_key_and_scopes(env: Env) -> None:
     assert outcome.status is CallStatus.EXECUTED
     assert outcome.decision is not None
     assert outcome.decision.policy_ids == ("refund-small",)
-    assert outcome.result == {"refunded": "20.50", "order_id": "A-1",
-                              "scopes": ["payments:refund"]}
+    assert outcome.result == {"refunded": "20.50", "order_id": "A-1", "scopes": ["payments:refund"]}
     assert env.ledger.effects("refund") == [(f"{run.id}/0", "refund", "A-1:20.50")]
     assert kinds(env, run.id) == ["run.opened", "action.intent", "action.outcome"]
     with rt.store.read() as conn:
@@ -46,7 +47,8 @@ async def test_denied_call_never_runs_and_the_run_goes_on(env: Env) -> None:
     run = await rt.start_run(env.spec())
     outcome = await run.call("refund", {"order_id": "A-1", "amount": "5000"})
     assert outcome.status is CallStatus.DENIED
-    assert outcome.decision is not None and outcome.decision.policy_ids == ()
+    assert outcome.decision is not None
+    assert outcome.decision.policy_ids == ()
     assert "default deny" in outcome.decision.reason
     assert env.ledger.effects() == []
     assert run.state is RunState.RUNNING
@@ -55,11 +57,14 @@ async def test_denied_call_never_runs_and_the_run_goes_on(env: Env) -> None:
 
 
 async def test_a_policy_sees_calls_so_far(env: Env) -> None:
-    policy = (env.bundle / "policy.cedar").read_text() + """
+    policy = (
+        (env.bundle / "policy.cedar").read_text()
+        + """
 @id("two-notes-at-most")
 forbid(principal, action == Action::"note", resource)
 when { context.run.calls_by_tool.note >= 2 };
 """
+    )
     (env.bundle / "policy.cedar").write_text(policy)
     run = await env.runtime().start_run(env.spec())
     statuses = [(await run.call("note", {"text": str(i)})).status for i in range(3)]

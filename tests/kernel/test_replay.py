@@ -29,8 +29,11 @@ async def test_rerunning_the_agent_after_resume_replays_and_executes_nothing(env
         await resumed.call("refund", {"order_id": "A-1", "amount": "10.00"}),
     ]
     assert all(o.replayed for o in outcomes)
-    assert outcomes[1].result == {"refunded": "10.00", "order_id": "A-1",
-                                  "scopes": ["payments:refund"]}
+    assert outcomes[1].result == {
+        "refunded": "10.00",
+        "order_id": "A-1",
+        "scopes": ["payments:refund"],
+    }
     assert len(env.ledger.effects("refund")) == 1
     with pytest.raises(ReplayMismatch, match="journal holds a call to refund"):
         await resumed.call("refund", {"order_id": "A-1", "amount": "11.00"})

@@ -70,16 +70,31 @@ def envelope_hash(
 ) -> str:
     return sha256_hex(
         canonical_json(
-            [tenant, seq, entry_id, kind, run_id, step, created_at, bundle_version,
-             payload_hash, prev_hash]
+            [
+                tenant,
+                seq,
+                entry_id,
+                kind,
+                run_id,
+                step,
+                created_at,
+                bundle_version,
+                payload_hash,
+                prev_hash,
+            ]
         )
     )
 
 
 def checkpoint_message(tenant: str, seq: int, head_hash: str, signed_at: str, key_id: str) -> bytes:
     return canonical_json(
-        {"tenant": tenant, "seq": seq, "head_hash": head_hash, "signed_at": signed_at,
-         "key_id": key_id}
+        {
+            "tenant": tenant,
+            "seq": seq,
+            "head_hash": head_hash,
+            "signed_at": signed_at,
+            "key_id": key_id,
+        }
     ).encode()
 
 
@@ -128,8 +143,16 @@ class AuditLog:
         seq, prev_hash = self._heads.get(tenant) or self._load_head(conn, tenant)
         for _ in range(2):
             new_hash = envelope_hash(
-                tenant, seq + 1, entry_id, event.kind.value, run_id, step, created_at,
-                bundle_version, payload_hash, prev_hash,
+                tenant,
+                seq + 1,
+                entry_id,
+                event.kind.value,
+                run_id,
+                step,
+                created_at,
+                bundle_version,
+                payload_hash,
+                prev_hash,
             )
             moved = conn.execute(
                 _advance_head, {"t": tenant, "old": seq, "new": seq + 1, "h": new_hash}
@@ -143,10 +166,17 @@ class AuditLog:
         conn.execute(
             _insert_entry,
             {
-                "tenant": tenant, "seq": seq, "entry_id": entry_id, "kind": event.kind.value,
-                "run_id": run_id, "step": step, "created_at": created_at,
-                "bundle_version": bundle_version, "payload_hash": payload_hash,
-                "prev_hash": prev_hash, "entry_hash": new_hash,
+                "tenant": tenant,
+                "seq": seq,
+                "entry_id": entry_id,
+                "kind": event.kind.value,
+                "run_id": run_id,
+                "step": step,
+                "created_at": created_at,
+                "bundle_version": bundle_version,
+                "payload_hash": payload_hash,
+                "prev_hash": prev_hash,
+                "entry_hash": new_hash,
             },
         )
         conn.execute(
@@ -157,8 +187,17 @@ class AuditLog:
         if seq % self.checkpoint_every == 0:
             self._sign(conn, tenant, seq, new_hash)
         return Envelope(
-            tenant, seq, entry_id, event.kind.value, run_id, step, created_at, bundle_version,
-            payload_hash, prev_hash, new_hash,
+            tenant,
+            seq,
+            entry_id,
+            event.kind.value,
+            run_id,
+            step,
+            created_at,
+            bundle_version,
+            payload_hash,
+            prev_hash,
+            new_hash,
         )
 
     def checkpoint(self, conn: sa.Connection, tenant: str) -> None:
@@ -184,8 +223,14 @@ class AuditLog:
         signature = self.key.sign(checkpoint_message(tenant, seq, head, signed_at, key_id))
         conn.execute(
             audit_checkpoints.insert(),
-            {"tenant": tenant, "seq": seq, "head_hash": head, "signed_at": signed_at,
-             "key_id": key_id, "signature": signature},
+            {
+                "tenant": tenant,
+                "seq": seq,
+                "head_hash": head,
+                "signed_at": signed_at,
+                "key_id": key_id,
+                "signature": signature,
+            },
         )
 
     def _load_head(self, conn: sa.Connection, tenant: str) -> tuple[int, str]:

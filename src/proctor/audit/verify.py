@@ -100,8 +100,10 @@ def _link_problem(
         skipped = ", ".join(str(e.seq) for e in entries[target + 1 : i])
         return Tamper.INSERTED, f"entry {skipped} is not part of the chain (nothing links to it)"
     if entry.seq > expected_seq or (target is None and entry.prev_hash != GENESIS):
-        missing = f"{expected_seq}" if entry.seq - expected_seq <= 1 else (
-            f"{expected_seq}-{entry.seq - 1}"
+        missing = (
+            f"{expected_seq}"
+            if entry.seq - expected_seq <= 1
+            else (f"{expected_seq}-{entry.seq - 1}")
         )
         return Tamper.DELETED, f"the entry before it is missing (expected entry {missing})"
     if entry.seq < expected_seq:
@@ -128,14 +130,35 @@ def _tail_problems(
     last_seq, last_hash = (entries[-1].seq, entries[-1].entry_hash) if entries else (0, GENESIS)
     head_seq, head_hash = head
     if head_seq > last_seq:
-        return [Problem(tenant, last_seq + 1, None, Tamper.DELETED,
-                        f"the chain ends at {last_seq} but its head says {head_seq}")]
+        return [
+            Problem(
+                tenant,
+                last_seq + 1,
+                None,
+                Tamper.DELETED,
+                f"the chain ends at {last_seq} but its head says {head_seq}",
+            )
+        ]
     if head_seq < last_seq:
-        return [Problem(tenant, head_seq + 1, entries[-1].entry_id, Tamper.INSERTED,
-                        f"entries after {head_seq} were added outside the log")]
+        return [
+            Problem(
+                tenant,
+                head_seq + 1,
+                entries[-1].entry_id,
+                Tamper.INSERTED,
+                f"entries after {head_seq} were added outside the log",
+            )
+        ]
     if head_hash != last_hash:
-        return [Problem(tenant, last_seq, entries[-1].entry_id, Tamper.MODIFIED,
-                        "the last entry does not match the chain head")]
+        return [
+            Problem(
+                tenant,
+                last_seq,
+                entries[-1].entry_id,
+                Tamper.MODIFIED,
+                "the last entry does not match the chain head",
+            )
+        ]
     return []
 
 
@@ -151,14 +174,35 @@ def _checkpoint_problems(
         key = keys.get(cp.key_id)
         message = checkpoint_message(tenant, cp.seq, cp.head_hash, cp.signed_at, cp.key_id)
         if key is None:
-            problems.append(Problem(tenant, cp.seq, None, Tamper.BAD_SIGNATURE,
-                                    f"checkpoint signed by unknown key {cp.key_id}"))
+            problems.append(
+                Problem(
+                    tenant,
+                    cp.seq,
+                    None,
+                    Tamper.BAD_SIGNATURE,
+                    f"checkpoint signed by unknown key {cp.key_id}",
+                )
+            )
         elif not key.verify(cp.signature, message):
-            problems.append(Problem(tenant, cp.seq, None, Tamper.BAD_SIGNATURE,
-                                    "the checkpoint signature does not verify"))
+            problems.append(
+                Problem(
+                    tenant,
+                    cp.seq,
+                    None,
+                    Tamper.BAD_SIGNATURE,
+                    "the checkpoint signature does not verify",
+                )
+            )
         elif (entry := by_seq.get(cp.seq)) is not None and entry.entry_hash != cp.head_hash:
-            problems.append(Problem(tenant, cp.seq, entry.entry_id, Tamper.MODIFIED,
-                                    "the chain was rewritten: it differs from a signed checkpoint"))
+            problems.append(
+                Problem(
+                    tenant,
+                    cp.seq,
+                    entry.entry_id,
+                    Tamper.MODIFIED,
+                    "the chain was rewritten: it differs from a signed checkpoint",
+                )
+            )
     return problems
 
 
@@ -182,15 +226,27 @@ def verify_store(
             .order_by(audit_entries.c.seq)
         ).all()
         entries = [
-            Envelope(r.tenant, int(r.seq), r.entry_id, r.kind, r.run_id, r.step, r.created_at,
-                     r.bundle_version, r.payload_hash, r.prev_hash, r.entry_hash)
+            Envelope(
+                r.tenant,
+                int(r.seq),
+                r.entry_id,
+                r.kind,
+                r.run_id,
+                r.step,
+                r.created_at,
+                r.bundle_version,
+                r.payload_hash,
+                r.prev_hash,
+                r.entry_hash,
+            )
             for r in rows
         ]
         payloads = {r.entry_id: r.body for r in rows if r.body is not None}
         checkpoints = [
             Checkpoint(c.tenant, int(c.seq), c.head_hash, c.signed_at, c.key_id, c.signature)
             for c in conn.execute(
-                sa.select(audit_checkpoints).where(audit_checkpoints.c.tenant == name)
+                sa.select(audit_checkpoints)
+                .where(audit_checkpoints.c.tenant == name)
                 .order_by(audit_checkpoints.c.seq)
             )
         ]

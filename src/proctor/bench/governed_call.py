@@ -60,8 +60,13 @@ async def _one_repeat(workdir: Path, calls: int) -> dict[str, Any]:
     (bundle / "proctor.yaml").write_text("label: bench\n")
     rt = Runtime(policy=bundle, tools=[record_event], settings=Settings(home=workdir / "state"))
     try:
-        spec = RunSpec(agent="bench-agent", role="bench", tenant="bench", workflow="bench",
-                       requester="bench-user")
+        spec = RunSpec(
+            agent="bench-agent",
+            role="bench",
+            tenant="bench",
+            workflow="bench",
+            requester="bench-user",
+        )
         run = await rt.start_run(spec)
         for i in range(200):  # warm caches and the statement cache
             await run.call("record_event", {"n": i})
@@ -79,8 +84,11 @@ async def _one_repeat(workdir: Path, calls: int) -> dict[str, Any]:
             direct.append((time.perf_counter() - t0) * 1e6)
 
         request = PolicyRequest(
-            principal=Principal("bench-agent", "bench", "bench"), tool="record_event",
-            effect_class="write", resource=None, args={"n": 1, "label": "tick"},
+            principal=Principal("bench-agent", "bench", "bench"),
+            tool="record_event",
+            effect_class="write",
+            resource=None,
+            args={"n": 1, "label": "tick"},
             run={"tenant": "bench", "calls": 1},
         )
         decide = _timed(lambda _: rt.policy.decide(request), calls)
@@ -90,8 +98,9 @@ async def _one_repeat(workdir: Path, calls: int) -> dict[str, Any]:
         for _ in range(min(calls, 2000)):
             with rt.store.write(durable=False) as conn:
                 t0 = time.perf_counter()
-                rt.audit.append(conn, "bench", event, run_id=run.id, step=0,
-                                bundle_version=run.bundle_version)
+                rt.audit.append(
+                    conn, "bench", event, run_id=run.id, step=0, bundle_version=run.bundle_version
+                )
                 appends.append((time.perf_counter() - t0) * 1e6)
 
         with rt.store.read() as conn:
@@ -106,8 +115,14 @@ async def _one_repeat(workdir: Path, calls: int) -> dict[str, Any]:
     finally:
         rt.close()
     return {
-        "governed": governed, "direct": direct, "decide": decide, "append": appends,
-        "stages": stages, "verified": verified, "synchronous": sync, "journal_mode": journal_mode,
+        "governed": governed,
+        "direct": direct,
+        "decide": decide,
+        "append": appends,
+        "stages": stages,
+        "verified": verified,
+        "synchronous": sync,
+        "journal_mode": journal_mode,
     }
 
 
@@ -119,7 +134,7 @@ def measure(calls: int = 10_000, repeats: int = 3) -> dict[str, Any]:
             results.append(asyncio.run(_one_repeat(Path(tmp), calls)))
 
     def med(key: str) -> float:
-        return statistics.median(statistics.median(r[key]) for r in results)
+        return float(statistics.median(statistics.median(r[key]) for r in results))
 
     governed_median = med("governed")
     all_governed = [v for r in results for v in r["governed"]]

@@ -26,7 +26,8 @@ R = TypeVar("R")
 
 def setup_logging() -> None:
     logging.basicConfig(
-        level=logging.WARNING, format="%(message)s",
+        level=logging.WARNING,
+        format="%(message)s",
         handlers=[RichHandler(console=err_console, show_time=False, show_path=False)],
     )
 
@@ -58,6 +59,8 @@ def runtime(app_ref: str | None) -> Runtime:
 
 
 APP_OPTION = typer.Option(
-    None, "--app", envvar="PROCTOR_APP",
+    None,
+    "--app",
+    envvar="PROCTOR_APP",
     help="The app whose tools resume runs, as module:attr (e.g. proctor.demo:app).",
 )

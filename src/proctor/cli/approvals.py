@@ -10,8 +10,9 @@ from proctor.cli._common import APP_OPTION, console, fails_clearly, run_async, r
 from proctor.runtime import Runtime
 from proctor.states import ApprovalStatus
 
-app = typer.Typer(help="List, approve and deny calls that policy holds for approval.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="List, approve and deny calls that policy holds for approval.", no_args_is_help=True
+)
 
 
 @app.command("list")
@@ -25,20 +26,45 @@ def list_(
     now = rt.clock.now()
     requests = rt.approvals.list(tenant=tenant, status=None if all_ else ApprovalStatus.PENDING)
     table = Table(title="Approval requests")
-    for column in ("id", "run", "step", "tenant", "tool", "needs role", "requested by",
-                   "status", "expires"):
+    for column in (
+        "id",
+        "run",
+        "step",
+        "tenant",
+        "tool",
+        "needs role",
+        "requested by",
+        "status",
+        "expires",
+    ):
         table.add_column(column)
     for r in requests:
         status = "overdue" if r.overdue(now) else r.status.value
         if r.decided_by:
             status += f" by {r.decided_by}"
-        table.add_row(r.id, r.run_id, str(r.step), r.tenant, r.tool, " or ".join(r.roles),
-                      r.requester, status, f"{r.expires_at:%Y-%m-%d %H:%M}")
+        table.add_row(
+            r.id,
+            r.run_id,
+            str(r.step),
+            r.tenant,
+            r.tool,
+            " or ".join(r.roles),
+            r.requester,
+            status,
+            f"{r.expires_at:%Y-%m-%d %H:%M}",
+        )
     console.print(table if requests else "No approval requests.")
 
 
-def _decide(rt: Runtime, approval_id: str, verdict: ApprovalStatus, name: str, role: str,
-            reason: str, resume: bool) -> None:
+def _decide(
+    rt: Runtime,
+    approval_id: str,
+    verdict: ApprovalStatus,
+    name: str,
+    role: str,
+    reason: str,
+    resume: bool,
+) -> None:
     approver = Approver(name, role)
     decide = rt.approvals.approve if verdict is ApprovalStatus.APPROVED else rt.approvals.deny
     request = decide(approval_id, approver, reason)
@@ -52,8 +78,9 @@ def _decide(rt: Runtime, approval_id: str, verdict: ApprovalStatus, name: str, r
     run = run_async(rt.resume(request.run_id))
     outcome = run_async(run.resume_pending())
     if outcome is not None:
-        console.print(f"Run {run.id} resumed: step {outcome.step} ({outcome.tool}) "
-                      f"{outcome.status.value}.")
+        console.print(
+            f"Run {run.id} resumed: step {outcome.step} ({outcome.tool}) {outcome.status.value}."
+        )
 
 
 @app.command("approve")

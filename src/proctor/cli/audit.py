@@ -9,8 +9,9 @@ import typer
 from proctor.audit import VerifyKey
 from proctor.cli._common import console, err_console, fails_clearly, runtime
 
-app = typer.Typer(help="Verify the audit log; export the public key that checks it.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Verify the audit log; export the public key that checks it.", no_args_is_help=True
+)
 
 
 @app.command("verify")

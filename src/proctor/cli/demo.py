@@ -28,7 +28,9 @@ def demo() -> None:
         decision = outcome.decision
         style = _STYLE.get(outcome.status.value, "white")
         table.add_row(
-            str(outcome.step), label, decision.effect.value if decision else "",
+            str(outcome.step),
+            label,
+            decision.effect.value if decision else "",
             ", ".join(decision.policy_ids) if decision else "",
             f"[{style}]{outcome.status.value}[/]",
         )

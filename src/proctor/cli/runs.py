@@ -30,12 +30,19 @@ def list_(
     with runtime(None).store.read() as conn:
         rows = conn.execute(query).all()
     table = Table(title="Runs")
-    for column in ("id", "tenant", "workflow", "agent", "state", "reason", "tool calls",
-                   "started"):
+    for column in ("id", "tenant", "workflow", "agent", "state", "reason", "tool calls", "started"):
         table.add_column(column)
     for r in rows:
-        table.add_row(r.id, r.tenant, r.workflow, r.agent, r.state, r.reason or "",
-                      str(r.usage.get("tool_calls", 0)), f"{r.created_at:%Y-%m-%d %H:%M:%S}")
+        table.add_row(
+            r.id,
+            r.tenant,
+            r.workflow,
+            r.agent,
+            r.state,
+            r.reason or "",
+            str(r.usage.get("tool_calls", 0)),
+            f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+        )
     console.print(table if rows else "No runs.")
 
 
@@ -45,14 +52,21 @@ def show(run_id: str) -> None:
     """One run's steps: each call, its decision, and what became of it."""
     with runtime(None).store.read() as conn:
         record = load_run(conn, run_id)
-    console.print(f"[bold]{record.id}[/] {record.state} {record.reason or ''} "
-                  f"(tenant {record.spec.tenant}, policy {record.bundle_version})")
+    console.print(
+        f"[bold]{record.id}[/] {record.state} {record.reason or ''} "
+        f"(tenant {record.spec.tenant}, policy {record.bundle_version})"
+    )
     table = Table()
     for column in ("step", "tool", "decision", "policies", "status"):
         table.add_column(column)
     for s in record.steps:
-        table.add_row(str(s.idx), s.tool, s.decision.get("effect", ""),
-                      ", ".join(s.decision.get("policy_ids", [])), s.status.value)
+        table.add_row(
+            str(s.idx),
+            s.tool,
+            s.decision.get("effect", ""),
+            ", ".join(s.decision.get("policy_ids", [])),
+            s.status.value,
+        )
     console.print(table)
 
 

@@ -22,19 +22,31 @@ class Walkthrough:
 async def run_walkthrough(rt: Runtime) -> Walkthrough:
     out = Walkthrough()
     spec = RunSpec(
-        agent="support-bot", role="support_agent", tenant="demo", workflow="refunds",
+        agent="support-bot",
+        role="support_agent",
+        tenant="demo",
+        workflow="refunds",
         requester="customer:c-42",
     )
     run = await rt.start_run(spec)
     out.run_id = run.id
     proposals = [
         ("look up the order", "lookup_order", {"order_id": "A-1001"}),
-        ("refund $20 (within the agent's limit)", "issue_refund",
-         {"order_id": "A-1001", "amount": "20.00"}),
-        ("refund $5,000 (more than the order)", "issue_refund",
-         {"order_id": "A-1001", "amount": "5000.00"}),
-        ("refund $400 (needs a supervisor)", "issue_refund",
-         {"order_id": "A-1001", "amount": "400.00"}),
+        (
+            "refund $20 (within the agent's limit)",
+            "issue_refund",
+            {"order_id": "A-1001", "amount": "20.00"},
+        ),
+        (
+            "refund $5,000 (more than the order)",
+            "issue_refund",
+            {"order_id": "A-1001", "amount": "5000.00"},
+        ),
+        (
+            "refund $400 (needs a supervisor)",
+            "issue_refund",
+            {"order_id": "A-1001", "amount": "400.00"},
+        ),
     ]
     for label, tool_name, args in proposals:
         out.calls.append((label, await run.call(tool_name, args, reason=label)))

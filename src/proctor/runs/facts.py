@@ -14,7 +14,8 @@ _NUMERIC = (int, float, Decimal)
 
 def _numeric_fields(t: Tool) -> list[str]:
     return [
-        name for name, info in t.args_model.model_fields.items()
+        name
+        for name, info in t.args_model.model_fields.items()
         if info.annotation in _NUMERIC and info.annotation is not bool
     ]
 
@@ -43,8 +44,11 @@ class RunFacts:
         numeric = {t.name: _numeric_fields(t) for t in tools}
         return cls(
             base={
-                "tenant": spec.tenant, "workflow": spec.workflow, "mode": spec.mode.value,
-                "agent": spec.agent, "requester": spec.requester,
+                "tenant": spec.tenant,
+                "workflow": spec.workflow,
+                "mode": spec.mode.value,
+                "agent": spec.agent,
+                "requester": spec.requester,
             },
             calls=0,
             calls_by_tool={t.name: 0 for t in tools},

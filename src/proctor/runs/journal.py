@@ -40,20 +40,39 @@ _renew_lease = (
 
 
 def insert_run(
-    conn: sa.Connection, run_id: str, spec: RunSpec, bundle_version: str, now: datetime,
-    owner: str, lease_until: datetime,
+    conn: sa.Connection,
+    run_id: str,
+    spec: RunSpec,
+    bundle_version: str,
+    now: datetime,
+    owner: str,
+    lease_until: datetime,
 ) -> None:
     conn.execute(
         runs.insert(),
         {
-            "id": run_id, "tenant": spec.tenant, "workflow": spec.workflow, "agent": spec.agent,
-            "role": spec.role, "requester": spec.requester, "mode": spec.mode.value,
-            "state": RunState.RUNNING.value, "reason": None, "reason_detail": None,
-            "budget": spec.budget.model_dump(mode="json"), "usage": Usage().to_json(),
-            "bundle_version": bundle_version, "invalid_actions": 0,
+            "id": run_id,
+            "tenant": spec.tenant,
+            "workflow": spec.workflow,
+            "agent": spec.agent,
+            "role": spec.role,
+            "requester": spec.requester,
+            "mode": spec.mode.value,
+            "state": RunState.RUNNING.value,
+            "reason": None,
+            "reason_detail": None,
+            "budget": spec.budget.model_dump(mode="json"),
+            "usage": Usage().to_json(),
+            "bundle_version": bundle_version,
+            "invalid_actions": 0,
             "max_invalid_actions": spec.max_invalid_actions,
-            "paused_s": 0.0, "owner": owner, "lease_until": lease_until, "created_at": now,
-            "updated_at": now, "ended_at": None, "schema_version": RUN_SCHEMA_VERSION,
+            "paused_s": 0.0,
+            "owner": owner,
+            "lease_until": lease_until,
+            "created_at": now,
+            "updated_at": now,
+            "ended_at": None,
+            "schema_version": RUN_SCHEMA_VERSION,
         },
     )
 
@@ -78,9 +97,7 @@ def update_run(conn: sa.Connection, run_id: str, **values: Any) -> None:
     conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
 
 
-def claim(
-    conn: sa.Connection, run_id: str, owner: str, now: datetime, lease: timedelta
-) -> None:
+def claim(conn: sa.Connection, run_id: str, owner: str, now: datetime, lease: timedelta) -> None:
     """Take the run's lease, or raise ``RunBusy`` if a live worker holds it."""
     taken = conn.execute(
         runs.update()
@@ -107,23 +124,38 @@ def load_run(conn: sa.Connection, run_id: str) -> RunRecord:
     if row is None:
         raise RunNotFound(f"no run {run_id}; `proctor runs list` shows the runs")
     spec = RunSpec(
-        agent=row.agent, role=row.role, tenant=row.tenant, workflow=row.workflow,
-        requester=row.requester, mode=Mode(row.mode), budget=BudgetCaps(**row.budget),
+        agent=row.agent,
+        role=row.role,
+        tenant=row.tenant,
+        workflow=row.workflow,
+        requester=row.requester,
+        mode=Mode(row.mode),
+        budget=BudgetCaps(**row.budget),
         max_invalid_actions=row.max_invalid_actions,
     )
     record = RunRecord(
-        id=row.id, spec=spec, state=RunState(row.state), reason=row.reason,
-        bundle_version=row.bundle_version, created_at=row.created_at, paused_s=row.paused_s,
-        invalid_actions=row.invalid_actions, usage=Usage.from_json(row.usage),
+        id=row.id,
+        spec=spec,
+        state=RunState(row.state),
+        reason=row.reason,
+        bundle_version=row.bundle_version,
+        created_at=row.created_at,
+        paused_s=row.paused_s,
+        invalid_actions=row.invalid_actions,
+        usage=Usage.from_json(row.usage),
     )
-    for s in conn.execute(
-        sa.select(steps).where(steps.c.run_id == run_id).order_by(steps.c.idx)
-    ):
+    for s in conn.execute(sa.select(steps).where(steps.c.run_id == run_id).order_by(steps.c.idx)):
         record.steps.append(
             StepRecord(
-                idx=s.idx, tool=s.tool, args=s.args, args_hash=s.args_hash,
-                status=StepStatus(s.status), decision=s.decision,
-                idempotency_key=s.idempotency_key, approval_id=s.approval_id, result=s.result,
+                idx=s.idx,
+                tool=s.tool,
+                args=s.args,
+                args_hash=s.args_hash,
+                status=StepStatus(s.status),
+                decision=s.decision,
+                idempotency_key=s.idempotency_key,
+                approval_id=s.approval_id,
+                result=s.result,
                 error=s.error,
             )
         )

@@ -46,13 +46,19 @@ class Usage:
     usd: Decimal = Decimal(0)
 
     def to_json(self) -> dict[str, Any]:
-        return {"tool_calls": self.tool_calls, "model_tokens": self.model_tokens,
-                "usd": str(self.usd)}
+        return {
+            "tool_calls": self.tool_calls,
+            "model_tokens": self.model_tokens,
+            "usd": str(self.usd),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Usage:
-        return cls(int(data.get("tool_calls", 0)), int(data.get("model_tokens", 0)),
-                   Decimal(str(data.get("usd", "0"))))
+        return cls(
+            int(data.get("tool_calls", 0)),
+            int(data.get("model_tokens", 0)),
+            Decimal(str(data.get("usd", "0"))),
+        )
 
 
 class CallStatus(StrEnum):

@@ -37,7 +37,8 @@ from proctor.errors import (
 )
 from proctor.ids import idempotency_key, new_id
 from proctor.jsonvalue import digest
-from proctor.policy import Decision, Effect as PolicyEffect, Principal, PolicyRequest
+from proctor.policy import Decision, PolicyRequest, Principal
+from proctor.policy import Effect as PolicyEffect
 from proctor.redaction import redact_fields
 from proctor.runs import journal
 from proctor.runs.facts import RunFacts
@@ -157,8 +158,12 @@ class Run:
         decision = await self._decide(t, parsed)
         decided = clock.monotonic()
         step = StepRecord(
-            idx=idx, tool=t.name, args=redact_fields(args, t.sensitive), args_hash=args_hash,
-            status=StepStatus.EXECUTING, decision=decision.to_json(),
+            idx=idx,
+            tool=t.name,
+            args=redact_fields(args, t.sensitive),
+            args_hash=args_hash,
+            status=StepStatus.EXECUTING,
+            decision=decision.to_json(),
             idempotency_key=idempotency_key(self.id, idx),
         )
         timings = {"budget": (budget_done - started) * 1e6, "decide": (decided - budget_done) * 1e6}
@@ -219,25 +224,43 @@ class Run:
         except Exception as exc:
             # A call whose resource cannot be looked up cannot be decided: fail closed.
             return Decision(
-                effect=PolicyEffect.DENY, approval_roles=(), policy_ids=(),
-                bundle_version=self.bundle_version, latency_us=0.0,
+                effect=PolicyEffect.DENY,
+                approval_roles=(),
+                policy_ids=(),
+                bundle_version=self.bundle_version,
+                latency_us=0.0,
                 errors=(f"resource lookup failed: {type(exc).__name__}: {exc}",),
                 reason=f"cannot decide: the resource of {t.name} could not be looked up",
             )
         request = PolicyRequest(
-            principal=self._principal, tool=t.name, effect_class=t.effect.value,
-            resource=resource, args=parsed.model_dump(), run=self._facts.snapshot(),
+            principal=self._principal,
+            tool=t.name,
+            effect_class=t.effect.value,
+            resource=resource,
+            args=parsed.model_dump(),
+            run=self._facts.snapshot(),
         )
         return self._rt.policy.decide(request)
 
     def _step_row(self, step: StepRecord, reason: str | None) -> dict[str, Any]:
         return {
-            "run_id": self.id, "idx": step.idx, "tool": step.tool, "args": step.args,
-            "args_hash": step.args_hash, "sealed_args": None, "reason": reason,
-            "status": step.status.value, "decision": step.decision,
-            "idempotency_key": step.idempotency_key, "approval_id": step.approval_id,
-            "result": None, "error": None, "attempts": 0, "timings_us": {},
-            "created_at": self._rt.clock.now(), "finished_at": None,
+            "run_id": self.id,
+            "idx": step.idx,
+            "tool": step.tool,
+            "args": step.args,
+            "args_hash": step.args_hash,
+            "sealed_args": None,
+            "reason": reason,
+            "status": step.status.value,
+            "decision": step.decision,
+            "idempotency_key": step.idempotency_key,
+            "approval_id": step.approval_id,
+            "result": None,
+            "error": None,
+            "attempts": 0,
+            "timings_us": {},
+            "created_at": self._rt.clock.now(),
+            "finished_at": None,
         }
 
     def _record_denied(
@@ -251,7 +274,11 @@ class Run:
         return CallOutcome(self.id, step.idx, t.name, CallStatus.DENIED, decision)
 
     def _request_approval(
-        self, t: Tool, step: StepRecord, args: dict[str, Any], decision: Decision,
+        self,
+        t: Tool,
+        step: StepRecord,
+        args: dict[str, Any],
+        decision: Decision,
         reason: str | None,
     ) -> CallOutcome:
         rt, now = self._rt, self._rt.clock.now()
@@ -266,32 +293,53 @@ class Run:
             conn.execute(
                 approvals.insert(),
                 {
-                    "id": step.approval_id, "run_id": self.id, "step": step.idx,
-                    "tenant": self.tenant, "tool": t.name, "roles": list(decision.approval_roles),
+                    "id": step.approval_id,
+                    "run_id": self.id,
+                    "step": step.idx,
+                    "tenant": self.tenant,
+                    "tool": t.name,
+                    "roles": list(decision.approval_roles),
                     "policy_ids": list(decision.policy_ids),
-                    "requester": self._record.spec.requester, "agent": self._record.spec.agent,
-                    "status": ApprovalStatus.PENDING.value, "created_at": now,
+                    "requester": self._record.spec.requester,
+                    "agent": self._record.spec.agent,
+                    "status": ApprovalStatus.PENDING.value,
+                    "created_at": now,
                     "expires_at": expires,
                 },
             )
             self._append(
                 conn,
                 ActionApprovalRequested(
-                    t.name, step.args, reason, step.decision, step.approval_id,
-                    list(decision.approval_roles), expires.isoformat(),
+                    t.name,
+                    step.args,
+                    reason,
+                    step.decision,
+                    step.approval_id,
+                    list(decision.approval_roles),
+                    expires.isoformat(),
                 ),
                 step.idx,
             )
             self._set_state(conn, RunState.AWAITING_APPROVAL, None, f"step {step.idx}")
         self._record.steps.append(step)
         return CallOutcome(
-            self.id, step.idx, t.name, CallStatus.AWAITING_APPROVAL, decision,
+            self.id,
+            step.idx,
+            t.name,
+            CallStatus.AWAITING_APPROVAL,
+            decision,
             approval_id=step.approval_id,
         )
 
     def _record_intent(
-        self, t: Tool, step: StepRecord, args: dict[str, Any], decision: Decision,
-        reason: str | None, *, approval_id: str | None,
+        self,
+        t: Tool,
+        step: StepRecord,
+        args: dict[str, Any],
+        decision: Decision,
+        reason: str | None,
+        *,
+        approval_id: str | None,
     ) -> None:
         """Durably, before the side effect: the step is executing and the log says why."""
         rt = self._rt
@@ -299,7 +347,12 @@ class Run:
         if t.sensitive:
             row["sealed_args"] = rt.sealer.seal(args)
         intent = ActionIntent(
-            t.name, step.args, reason, step.decision, step.idempotency_key, approval_id,
+            t.name,
+            step.args,
+            reason,
+            step.decision,
+            step.idempotency_key,
+            approval_id,
             sorted(t.scopes),
         )
         with rt.store.write(durable=True) as conn:
@@ -316,7 +369,11 @@ class Run:
             observer.after_intent(self.id, step.idx, t.name)
 
     async def _execute_and_record(
-        self, t: Tool, parsed: BaseModel, step: StepRecord, decision: Decision,
+        self,
+        t: Tool,
+        parsed: BaseModel,
+        step: StepRecord,
+        decision: Decision,
         timings: dict[str, float],
     ) -> CallOutcome:
         clock = self._rt.clock
@@ -335,14 +392,20 @@ class Run:
                 "check the system of record before continuing",
             )
         return CallOutcome(
-            self.id, step.idx, t.name, _STATUS_OF_STEP[status], decision, step.result, error,
+            self.id,
+            step.idx,
+            t.name,
+            _STATUS_OF_STEP[status],
+            decision,
+            step.result,
+            error,
             step.approval_id,
         )
 
     async def _execute(
         self, t: Tool, parsed: BaseModel, step: StepRecord
     ) -> tuple[StepStatus, Any, dict[str, Any] | None, int]:
-        """Run the tool; retry only transient errors of idempotent tools, a bounded number of times."""
+        """Run the tool; retry transient errors of idempotent tools, a bounded number of times."""
         credential = self._rt.credentials(t, self.id, self.tenant)
         attempt = 0
         while True:
@@ -372,7 +435,10 @@ class Run:
     ) -> tuple[StepStatus, Any, dict[str, Any] | None]:
         """Ask the tool's system of record what became of a step whose outcome was lost."""
         ctx = ToolContext(
-            self.id, step.idx, self.tenant, step.idempotency_key,
+            self.id,
+            step.idx,
+            self.tenant,
+            step.idempotency_key,
             self._rt.credentials(t, self.id, self.tenant),
         )
         try:
@@ -382,9 +448,14 @@ class Run:
         else:
             failure = "the tool has no reconcile hook"
         happened = None if answer is None else answer.happened
-        detail = failure if answer is None else (
-            "the system of record has the effect" if answer.happened
-            else "the system of record does not have the effect"
+        detail = (
+            failure
+            if answer is None
+            else (
+                "the system of record has the effect"
+                if answer.happened
+                else "the system of record does not have the effect"
+            )
         )
         with self._rt.store.write() as conn:
             self._append(conn, ActionReconciled(t.name, happened, detail), step.idx)
@@ -395,15 +466,25 @@ class Run:
         return StepStatus.FAILED, None, error or {"kind": "not_applied", "message": detail}
 
     def _record_outcome(
-        self, t: Tool, step: StepRecord, status: StepStatus, result: Any,
-        error: dict[str, Any] | None, attempts: int, timings: dict[str, float],
+        self,
+        t: Tool,
+        step: StepRecord,
+        status: StepStatus,
+        result: Any,
+        error: dict[str, Any] | None,
+        attempts: int,
+        timings: dict[str, float],
     ) -> None:
         rt, clock = self._rt, self._rt.clock
         began = clock.monotonic()
         stored = redact_fields(result, t.sensitive)
         outcome = ActionOutcome(
-            t.name, status.value, None if status is not StepStatus.SUCCEEDED else digest(stored),
-            error, attempts, timings.get("execute", 0.0),
+            t.name,
+            status.value,
+            None if status is not StepStatus.SUCCEEDED else digest(stored),
+            error,
+            attempts,
+            timings.get("execute", 0.0),
         )
         # Not fsynced on its own: the next durable commit carries it to disk. A power
         # loss before then leaves the step "executing", which resume reconciles.
@@ -413,8 +494,13 @@ class Run:
             journal.finish_step(
                 conn,
                 {
-                    "rid": self.id, "sidx": step.idx, "status": status.value, "result": stored,
-                    "error": error, "attempts": attempts, "timings_us": timings,
+                    "rid": self.id,
+                    "sidx": step.idx,
+                    "status": status.value,
+                    "result": stored,
+                    "error": error,
+                    "attempts": attempts,
+                    "timings_us": timings,
                     "finished_at": clock.now(),
                 },
             )
@@ -442,8 +528,15 @@ class Run:
                 return executed
         decision = self._decision_of(step)
         return CallOutcome(
-            self.id, step.idx, step.tool, _STATUS_OF_STEP[step.status], decision, step.result,
-            step.error, step.approval_id, replayed=True,
+            self.id,
+            step.idx,
+            step.tool,
+            _STATUS_OF_STEP[step.status],
+            decision,
+            step.result,
+            step.error,
+            step.approval_id,
+            replayed=True,
         )
 
     async def resume_pending(self) -> CallOutcome | None:
@@ -460,7 +553,11 @@ class Run:
         if executed is not None:
             return executed
         return CallOutcome(
-            self.id, step.idx, step.tool, _STATUS_OF_STEP[step.status], self._decision_of(step),
+            self.id,
+            step.idx,
+            step.tool,
+            _STATUS_OF_STEP[step.status],
+            self._decision_of(step),
             approval_id=step.approval_id,
         )
 
@@ -468,13 +565,13 @@ class Run:
         self, step: StepRecord, t: Tool, parsed: BaseModel
     ) -> CallOutcome | None:
         """Execute a step whose approval was granted; record a denial or expiry."""
+        approval_id = step.approval_id
+        assert approval_id is not None, "a step awaiting approval has an approval id"
         with self._rt.store.read() as conn:
-            row = conn.execute(
-                sa.select(approvals).where(approvals.c.id == step.approval_id)
-            ).one()
+            row = conn.execute(sa.select(approvals).where(approvals.c.id == approval_id)).one()
         verdict = ApprovalStatus(row.status)
         if verdict is ApprovalStatus.PENDING and self._rt.clock.now() >= row.expires_at:
-            self._rt.approvals.expire(step.approval_id)
+            self._rt.approvals.expire(approval_id)
             await self._reload()
             return None
         if verdict is ApprovalStatus.DENIED:
@@ -529,9 +626,12 @@ class Run:
     def _decision_of(step: StepRecord) -> Decision:
         d = step.decision
         return Decision(
-            effect=PolicyEffect(d["effect"]), approval_roles=tuple(d["approval_roles"]),
-            policy_ids=tuple(d["policy_ids"]), bundle_version=d["bundle_version"],
-            latency_us=float(d["latency_us"]), errors=tuple(d.get("errors", ())),
+            effect=PolicyEffect(d["effect"]),
+            approval_roles=tuple(d["approval_roles"]),
+            policy_ids=tuple(d["policy_ids"]),
+            bundle_version=d["bundle_version"],
+            latency_us=float(d["latency_us"]),
+            errors=tuple(d.get("errors", ())),
             reason=d.get("reason", ""),
         )
 
@@ -578,7 +678,11 @@ class Run:
 
     def _append(self, conn: sa.Connection, event: Any, step: int | None) -> None:
         self._rt.audit.append(
-            conn, self.tenant, event, run_id=self.id, step=step,
+            conn,
+            self.tenant,
+            event,
+            run_id=self.id,
+            step=step,
             bundle_version=self.bundle_version,
         )
 
@@ -599,8 +703,11 @@ class Run:
         record, now = self._record, self._rt.clock.now()
         previous = record.state
         values: dict[str, Any] = {
-            "state": state.value, "reason": reason.value if reason else None,
-            "reason_detail": detail, "updated_at": now, "usage": record.usage.to_json(),
+            "state": state.value,
+            "reason": reason.value if reason else None,
+            "reason_detail": detail,
+            "updated_at": now,
+            "usage": record.usage.to_json(),
         }
         if state is not RunState.RUNNING:
             values.update(owner=None, lease_until=None)
