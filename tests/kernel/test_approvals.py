@@ -142,3 +142,16 @@ async def test_sensitive_arguments_survive_the_pause_sealed(env: Env) -> None:
     with rt.store.read() as conn:
         sealed = conn.execute(sa.select(steps.c.sealed_args).where(steps.c.run_id == run.id))
         assert sealed.scalar() is None  # dropped once the step has its outcome
+
+
+async def test_the_same_handle_runs_the_approved_call_after_the_decision(env: Env) -> None:
+    rt = env.runtime()
+    run = await rt.start_run(env.spec())
+    outcome = await run.call("refund", BIG_REFUND)
+    assert outcome.approval_id is not None
+    rt.approvals.approve(outcome.approval_id, Approver("sam", "supervisor"), "ok")
+    done = await run.resume_pending()
+    assert done is not None
+    assert done.status is CallStatus.EXECUTED
+    assert len(env.ledger.effects("refund")) == 1
+    assert (await run.call("lookup", {"order_id": "A-1"})).status is CallStatus.EXECUTED

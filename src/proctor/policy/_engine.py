@@ -6,9 +6,10 @@ Satisfied permits that all carry ``@approval`` require one of their roles.
 Nothing satisfied denies. Cedar skips a policy whose evaluation fails; proctor
 does not: any evaluation error denies, so a broken forbid never opens a door.
 
-The hot path avoids repeated work: the policy set is parsed once, and the
-entities for a (tool, effect class, principal) are parsed once and kept in a
-bounded cache; only the resource entity and the context are built per call,
+The hot path avoids repeated work. For each (tool, effect class, principal)
+the agent and action entities are parsed once, and the policies whose scopes
+can match are parsed once into their own set (see ``_scope``); both are kept in
+bounded caches. Only the resource entity and the context are built per call,
 and only with the values the policies read (see ``_footprint``).
 """
 
@@ -32,15 +33,20 @@ from proctor.policy._cedar import (
     resource_uid,
 )
 from proctor.policy._footprint import Footprint
+from proctor.policy._scope import can_apply
 from proctor.policy.decision import Decision, Effect, PolicyRequest, Principal
 from proctor.policy.policies import ParsedPolicy, PolicyInfo
 
 ENTITY_CACHE_SIZE = 4096
 """(tool, effect class, principal) combinations whose entities are kept parsed."""
+SUBSET_CACHE_SIZE = 1024
+"""Distinct sets of applicable policies kept parsed."""
 _EVAL_ERROR_PREFIX = "error while evaluating policy `"
 
 
-_Base = tuple[cedarpy.Entities, dict[str, str], dict[str, str]]
+_Base = tuple[cedarpy.PolicySet | None, cedarpy.Entities, dict[str, str], dict[str, str]]
+"""For one (tool, effect class, principal): the policies that can apply (``None`` when
+none can), the parsed agent and action entities, and the principal and action uids."""
 
 
 class Engine:
@@ -50,6 +56,8 @@ class Engine:
         self.bundle_version = bundle_version
         self.policy_set = cedarpy.PolicySet.from_json_str(policy_set_json(policies))
         self.policies: Mapping[str, PolicyInfo] = {p.info.id: p.info for p in policies}
+        self._parsed = {p.info.id: p for p in policies}
+        self._subset = lru_cache(maxsize=SUBSET_CACHE_SIZE)(self._build_subset)
         self._order = {policy_id: n for n, policy_id in enumerate(self.policies)}
         self.footprint = Footprint.of(
             clause["body"] for policy in policies for clause in policy.est.get("conditions", [])
@@ -59,9 +67,11 @@ class Engine:
     def decide(self, request: PolicyRequest) -> Decision:
         started = time.perf_counter_ns()
         try:
-            entities, principal, action = self._base(
+            policy_set, entities, principal, action = self._base(
                 request.tool, request.effect_class, request.principal
             )
+            if policy_set is None:
+                return self._default_deny(started, request.tool)
             if request.resource is not None:
                 resource = self.footprint.resource_entity(request.resource)
                 if resource is not None:
@@ -72,7 +82,7 @@ class Engine:
                 "resource": resource_uid(request),
                 "context": self.footprint.context_json(request),
             }
-            result = cedarpy.is_authorized(cedar_request, self.policy_set, entities)
+            result = cedarpy.is_authorized(cedar_request, policy_set, entities)
         except ValueError as exc:
             message = str(exc)
             return self._decision(
@@ -81,12 +91,24 @@ class Engine:
         return self._interpret(result, request.tool, started)
 
     def _build_base(self, tool: str, effect_class: str, principal: Principal) -> _Base:
-        """The parsed agent and action entities, and their uids, for one tool and agent."""
         entities: list[CedarJSON] = [action_entity(tool, effect_class), principal_entity(principal)]
+        applicable = tuple(
+            policy_id
+            for policy_id, policy in self._parsed.items()
+            if can_apply(policy.est, principal, tool, effect_class)
+        )
         return (
+            self._subset(applicable) if applicable else None,
             cedarpy.Entities.from_json_str(dumps(entities)),
             principal_uid(principal),
             action_uid(tool),
+        )
+
+    def _build_subset(self, policy_ids: tuple[str, ...]) -> cedarpy.PolicySet:
+        if len(policy_ids) == len(self._parsed):
+            return self.policy_set
+        return cedarpy.PolicySet.from_json_str(
+            policy_set_json([self._parsed[policy_id] for policy_id in policy_ids])
         )
 
     def _interpret(self, result: cedarpy.AuthzResult, tool: str, started: int) -> Decision:
@@ -105,9 +127,7 @@ class Engine:
         if errors:
             return self._error_decision(started, errors)
         if not allowed:
-            return self._decision(
-                started, Effect.DENY, reason=f"default deny: no policy permits {tool}"
-            )
+            return self._default_deny(started, tool)
         plain = tuple(p for p in satisfied if self.policies[p].approval_role is None)
         if plain:
             return self._decision(
@@ -120,6 +140,11 @@ class Engine:
             approval_roles=roles,
             policy_ids=satisfied,
             reason=f"needs approval by {' or '.join(roles)} ({', '.join(satisfied)})",
+        )
+
+    def _default_deny(self, started: int, tool: str) -> Decision:
+        return self._decision(
+            started, Effect.DENY, reason=f"default deny: no policy permits {tool}"
         )
 
     def _error_decision(self, started: int, errors: tuple[str, ...]) -> Decision:

@@ -102,7 +102,8 @@ def _simplify_not(body: Any) -> Expr:
     inner = op_of(arg)
     if inner == "!":
         return simplify(arg["!"]["arg"])
-    if inner in ("==", "!="):
+    if inner in _NEGATED:
+        # Cedar writes `a > b` as `!(a <= b)`; the orders it compares are total.
         return {_NEGATED[inner]: arg[inner]}
     return {"!": {"arg": arg}}
 

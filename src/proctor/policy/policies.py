@@ -14,7 +14,7 @@ from typing import Any, Literal
 import cedarpy
 
 from proctor.errors import PolicyIssue
-from proctor.policy._source import Statement, locate_error, split_statements
+from proctor.policy._source import END_OF_INPUT, Statement, locate_error, split_statements
 
 ID_ANNOTATION = "id"
 APPROVAL_ANNOTATION = "approval"
@@ -130,9 +130,22 @@ def _parse_issue(statement: Statement, error: str, shown: str) -> PolicyIssue:
     offset = locate_error(statement.text, statement.masked, error, _parse_error)
     line = statement.line if offset is None else statement.line + offset - 1
     message = error
-    if not statement.terminated and "end of input" in error:
+    if not statement.terminated and END_OF_INPUT in error:
         message = f"{error}: the policy has no closing `;`"
+    elif (
+        error.startswith("unexpected token")
+        and offset is not None
+        and offset > 1
+        and _starts_policy(statement.masked, offset)
+    ):
+        message = f"{error} (is a `;` missing before this line?)"
     return PolicyIssue(shown, line, f"syntax error: {message}")
+
+
+def _starts_policy(masked: str, line: int) -> bool:
+    """True when ``line`` (1-based, in the statement) opens a new policy."""
+    text = masked.split("\n")[line - 1].lstrip()
+    return text.startswith(("permit", "forbid", "@"))
 
 
 def _parse_error(text: str) -> str | None:

@@ -32,13 +32,6 @@ _set_step_status = (
     .where(steps.c.run_id == sa.bindparam("rid"), steps.c.idx == sa.bindparam("sidx"))
     .values(status=sa.bindparam("status"))
 )
-_renew_lease = (
-    runs.update()
-    .where(runs.c.id == sa.bindparam("rid"), runs.c.owner == sa.bindparam("me"))
-    .values(lease_until=sa.bindparam("until"))
-)
-
-
 def insert_run(
     conn: sa.Connection,
     run_id: str,
@@ -87,10 +80,6 @@ def finish_step(conn: sa.Connection, values: dict[str, Any]) -> None:
 
 def set_step_status(conn: sa.Connection, run_id: str, idx: int, status: StepStatus) -> None:
     conn.execute(_set_step_status, {"rid": run_id, "sidx": idx, "status": status.value})
-
-
-def renew_lease(conn: sa.Connection, run_id: str, owner: str, until: datetime) -> bool:
-    return conn.execute(_renew_lease, {"rid": run_id, "me": owner, "until": until}).rowcount == 1
 
 
 def update_run(conn: sa.Connection, run_id: str, **values: Any) -> None:

@@ -578,6 +578,7 @@ class Run:
             step.status = StepStatus.APPROVAL_DENIED
         if verdict is not ApprovalStatus.APPROVED:
             return None
+        self._record.state = RunState.RUNNING  # the decision already moved the stored run on
         await self._check_budget()
         decision = self._decision_of(step)
         self._record_intent(
@@ -687,15 +688,13 @@ class Run:
         )
 
     def _keep_lease(self, conn: sa.Connection) -> None:
+        """Hold the run while it works; a paused run was released and is taken back here."""
         rt = self._rt
         now = rt.clock.now()
         if self._lease_until is None or (self._lease_until - now).total_seconds() < rt.lease_s / 2:
-            until = now + timedelta(seconds=rt.lease_s)
-            if not journal.renew_lease(conn, self.id, rt.worker_id, until):
-                raise RunStateError(
-                    f"run {self.id} was taken over by another worker; this worker stops here"
-                )
-            self._lease_until = until
+            lease = timedelta(seconds=rt.lease_s)
+            journal.claim(conn, self.id, rt.worker_id, now, lease)  # RunBusy if held elsewhere
+            self._lease_until = now + lease
 
     def _set_state(
         self, conn: sa.Connection, state: RunState, reason: Reason | None, detail: str | None
