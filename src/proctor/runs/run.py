@@ -574,11 +574,12 @@ class Run:
             self._rt.approvals.expire(approval_id)
             await self._reload()
             return None
+        if verdict is not ApprovalStatus.PENDING:
+            self._record.state = RunState.RUNNING  # the decision already moved the stored run on
         if verdict is ApprovalStatus.DENIED:
             step.status = StepStatus.APPROVAL_DENIED
         if verdict is not ApprovalStatus.APPROVED:
             return None
-        self._record.state = RunState.RUNNING  # the decision already moved the stored run on
         await self._check_budget()
         decision = self._decision_of(step)
         self._record_intent(
