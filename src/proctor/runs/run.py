@@ -574,6 +574,9 @@ class Run:
             self._rt.approvals.expire(approval_id)
             await self._reload()
             return None
+        if verdict is ApprovalStatus.EXPIRED:
+            await self._reload()  # the expiry handed the run off
+            return None
         if verdict is not ApprovalStatus.PENDING:
             self._record.state = RunState.RUNNING  # the decision already moved the stored run on
         if verdict is ApprovalStatus.DENIED:
