@@ -140,11 +140,12 @@ def _tail_problems(
             )
         ]
     if head_seq < last_seq:
+        first_extra = next(e for e in entries if e.seq > head_seq)
         return [
             Problem(
                 tenant,
-                head_seq + 1,
-                entries[-1].entry_id,
+                first_extra.seq,
+                first_extra.entry_id,
                 Tamper.INSERTED,
                 f"entries after {head_seq} were added outside the log",
             )
@@ -193,7 +194,18 @@ def _checkpoint_problems(
                     "the checkpoint signature does not verify",
                 )
             )
-        elif (entry := by_seq.get(cp.seq)) is not None and entry.entry_hash != cp.head_hash:
+        elif cp.seq not in by_seq:
+            last = entries[-1].seq if entries else 0
+            problems.append(
+                Problem(
+                    tenant,
+                    cp.seq,
+                    None,
+                    Tamper.DELETED,
+                    f"a signed checkpoint covers entry {cp.seq} but the chain ends at {last}",
+                )
+            )
+        elif (entry := by_seq[cp.seq]).entry_hash != cp.head_hash:
             problems.append(
                 Problem(
                     tenant,

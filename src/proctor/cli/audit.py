@@ -8,6 +8,7 @@ import typer
 
 from proctor.audit import VerifyKey
 from proctor.cli._common import console, err_console, fails_clearly, runtime
+from proctor.errors import ConfigError
 
 app = typer.Typer(
     help="Verify the audit log; export the public key that checks it.", no_args_is_help=True
@@ -24,7 +25,7 @@ def verify(
 ) -> None:
     """Check every entry's hash, every link and every checkpoint signature. Exit 1 on tampering."""
     rt = runtime(None)
-    keys = [VerifyKey.from_pem(p.read_bytes(), str(p)) for p in public_key]
+    keys = [VerifyKey.from_pem(_read(p), str(p)) for p in public_key]
     report = rt.verify_audit(tenant=tenant, extra_keys=keys)
     if report.ok:
         console.print(
@@ -40,6 +41,13 @@ def verify(
         err_console.print(f"  … and {len(report.problems) - 10} more")
     err_console.print(f"Checked {report.checked} entries; {len(report.problems)} problem(s).")
     raise typer.Exit(1)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the public key {path}: {exc.strerror}") from exc
 
 
 @app.command("public-key")

@@ -1,0 +1,172 @@
+"""``proctor demo`` then ``proctor audit verify``, before and after someone edits the database."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from proctor.audit import SigningKey
+from proctor.audit.chain import checkpoint_message
+
+from .conftest import RUN_ID, Cli
+
+ENTRIES = 13  # what the walkthrough writes to the demo tenant's chain
+
+
+def demo(cli: Cli) -> str:
+    result = cli("demo")
+    assert result.exit_code == 0, result.output
+    (run_id,) = set(RUN_ID.findall(result.stdout))
+    return run_id
+
+
+def test_demo_runs_the_walkthrough_and_verifies_its_log(cli: Cli) -> None:
+    result = cli("demo")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    (run_id,) = set(RUN_ID.findall(out))
+    assert f"Run {run_id}" in out
+    assert f"proctor runs show {run_id}" in out
+    assert f"Store: sqlite:///{cli.db}" in out
+    for label, outcome in [
+        ("look up the order", "executed"),
+        ("refund $20 (within the agent's limit)", "executed"),
+        ("refund $5,000 (more than the order)", "denied"),
+        ("refund $400 (needs a supervisor)", "awaiting_approval"),
+        ("approved by sam (supervisor), then resumed", "executed"),
+    ]:
+        (row,) = [line for line in out.splitlines() if label in line]
+        assert outcome in row
+    assert "Run ended completed." in out
+    assert f"Audit log verified: {ENTRIES} entries, 1 signed checkpoint(s)." in out
+    assert cli.refunds() == [
+        (f"{run_id}/1", "A-1001", "20.00"),
+        (f"{run_id}/3", "A-1001", "400.00"),
+    ]
+
+
+def test_audit_verify_counts_the_entries_of_an_untouched_log(cli: Cli) -> None:
+    demo(cli)
+    result = cli("audit", "verify")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        f"OK: verified {ENTRIES} entries in 1 chain(s), 1 signed checkpoint(s).\n"
+    )
+    assert cli("audit", "verify", "--tenant", "demo").exit_code == 0
+    other = cli("audit", "verify", "--tenant", "nobody")
+    assert other.exit_code == 0
+    assert "verified 0 entries in 0 chain(s)" in other.stdout
+
+
+def test_a_second_demo_extends_the_chain(cli: Cli) -> None:
+    demo(cli)
+    demo(cli)
+    result = cli("audit", "verify")
+    assert result.exit_code == 0, result.output
+    assert f"verified {2 * ENTRIES} entries in 1 chain(s), 2 signed checkpoint(s)." in result.stdout
+
+
+def test_the_first_command_generates_the_audit_key_and_says_so(
+    cli: Cli, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="proctor"):
+        demo(cli)
+        assert cli("audit", "verify").exit_code == 0
+    generated = [
+        r.getMessage() for r in caplog.records if "generated a new audit" in r.getMessage()
+    ]
+    assert generated == [
+        f"generated a new audit signing key at {cli.home / 'audit-key.pem'}: checkpoints are "
+        "signed with it. Keep it safe and set PROCTOR_AUDIT_KEY_FILE to a managed key in "
+        "production."
+    ]
+
+
+def entry_id(cli: Cli, seq: int) -> str:
+    ((found,),) = cli.sql(
+        "SELECT entry_id FROM audit_entries WHERE tenant = 'demo' AND seq = ?", seq
+    )
+    return str(found)
+
+
+def test_audit_verify_names_a_modified_payload_and_exits_1(cli: Cli) -> None:
+    demo(cli)
+    denied = entry_id(cli, 6)
+    ((kind,),) = cli.sql("SELECT kind FROM audit_entries WHERE entry_id = ?", denied)
+    assert kind == "action.denied"
+    cli.sql(
+        "UPDATE audit_payloads SET body = replace(body, '5000.00', '50.00') WHERE entry_id = ?",
+        denied,
+    )
+    result = cli("audit", "verify")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"TAMPERED: tenant demo, entry 6 ({denied}): modified: its payload was changed\n"
+        f"Checked {ENTRIES} entries; 1 problem(s).\n"
+    )
+
+
+def test_audit_verify_names_a_deleted_entry_and_exits_1(cli: Cli) -> None:
+    demo(cli)
+    gone, after = entry_id(cli, 4), entry_id(cli, 5)
+    cli.sql("DELETE FROM audit_payloads WHERE entry_id = ?", gone)
+    cli.sql("DELETE FROM audit_entries WHERE entry_id = ?", gone)
+    result = cli("audit", "verify")
+    assert result.exit_code == 1
+    first = result.stderr.splitlines()[0]
+    assert first == (
+        f"TAMPERED: tenant demo, entry 5 ({after}): deleted: the entry before it is missing "
+        "(expected entry 4)"
+    )
+    assert result.stderr.splitlines()[-1].startswith(f"Checked {ENTRIES - 1} entries; ")
+
+
+def resign(cli: Cli, key: SigningKey) -> None:
+    ((seq, head, signed_at),) = cli.sql("SELECT seq, head_hash, signed_at FROM audit_checkpoints")
+    message = checkpoint_message("demo", int(seq), str(head), str(signed_at), key.key_id)
+    cli.sql("UPDATE audit_checkpoints SET key_id = ?, signature = ?", key.key_id, key.sign(message))
+
+
+def test_a_checkpoint_by_another_key_fails_until_its_public_key_is_given(cli: Cli) -> None:
+    demo(cli)
+    other = SigningKey(Ed25519PrivateKey.generate())
+    resign(cli, other)
+    result = cli("audit", "verify")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"TAMPERED: tenant demo, entry {ENTRIES}: bad signature: checkpoint signed by unknown "
+        f"key {other.key_id}"
+    )
+    pem = cli.home.parent / "rotated.pem"
+    pem.write_text(other.verify_key.pem())
+    trusted = cli("audit", "verify", "--public-key", str(pem))
+    assert trusted.exit_code == 0, trusted.output
+    assert f"verified {ENTRIES} entries" in trusted.stdout
+
+
+def test_audit_public_key_prints_the_key_that_verifies_the_log(cli: Cli) -> None:
+    demo(cli)
+    result = cli("audit", "public-key")
+    assert result.exit_code == 0
+    key = SigningKey.load(cli.home / "audit-key.pem")
+    assert result.stdout == key.verify_key.pem()
+    assert result.stdout.startswith("-----BEGIN PUBLIC KEY-----\n")
+
+
+def test_a_public_key_that_is_not_pem_is_a_config_error(cli: Cli) -> None:
+    demo(cli)
+    bad = cli.home.parent / "bad.pem"
+    bad.write_text("not a key")
+    result = cli("audit", "verify", "--public-key", str(bad))
+    assert result.exit_code == 2
+    assert f"error: {bad} is not a PEM public key" in result.stderr
+
+
+def test_a_missing_public_key_file_is_a_config_error_not_tampering(cli: Cli) -> None:
+    demo(cli)
+    result = cli("audit", "verify", "--public-key", str(cli.home.parent / "missing.pem"))
+    assert result.exit_code == 2
+    assert "missing.pem" in result.stderr

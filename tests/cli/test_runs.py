@@ -1,0 +1,94 @@
+"""``proctor runs list|show|resume``."""
+
+from __future__ import annotations
+
+from .conftest import RUN_ID, Cli
+
+
+def demo(cli: Cli) -> str:
+    result = cli("demo")
+    assert result.exit_code == 0, result.output
+    (run_id,) = set(RUN_ID.findall(result.stdout))
+    return run_id
+
+
+def cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip("│ ").split("│")]
+
+
+def test_list_with_no_runs(cli: Cli) -> None:
+    result = cli("runs", "list")
+    assert result.exit_code == 0
+    assert result.stdout == "No runs.\n"
+
+
+def test_list_shows_the_demo_run(cli: Cli) -> None:
+    run_id = demo(cli)
+    result = cli("runs", "list")
+    assert result.exit_code == 0, result.output
+    (row,) = [line for line in result.stdout.splitlines() if run_id in line]
+    assert cells(row)[:7] == [run_id, "demo", "refunds", "support-bot", "completed", "done", "3"]
+    assert run_id in cli("runs", "list", "--state", "completed", "--tenant", "demo").stdout
+    assert cli("runs", "list", "--state", "running").stdout == "No runs.\n"
+    assert cli("runs", "list", "--tenant", "other").stdout == "No runs.\n"
+
+
+def test_list_rejects_an_unknown_state(cli: Cli) -> None:
+    result = cli("runs", "list", "--state", "sleeping")
+    assert result.exit_code == 2
+    assert "sleeping" in result.output
+
+
+def test_list_is_newest_first_and_limited(cli: Cli) -> None:
+    first = demo(cli)
+    second = demo(cli)
+    out = cli("runs", "list").stdout
+    assert out.index(second) < out.index(first)
+    limited = cli("runs", "list", "--limit", "1").stdout
+    assert second in limited
+    assert first not in limited
+
+
+def test_show_lists_each_step_and_what_became_of_it(cli: Cli) -> None:
+    run_id = demo(cli)
+    result = cli("runs", "show", run_id)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{run_id} completed done (tenant demo, policy kernel-demo@")
+    rows = [cells(line) for line in lines if line.startswith("│")]
+    assert rows == [
+        ["0", "lookup_order", "allow", "support-reads", "succeeded"],
+        ["1", "issue_refund", "allow", "refund-small", "succeeded"],
+        ["2", "issue_refund", "deny", "refund-within-total", "denied"],
+        ["3", "issue_refund", "require_approval", "refund-needs-supervisor", "succeeded"],
+    ]
+
+
+def test_show_an_unknown_run(cli: Cli) -> None:
+    result = cli("runs", "show", "run_nope")
+    assert result.exit_code == 4
+    assert result.stderr == "error: no run run_nope; `proctor runs list` shows the runs\n"
+
+
+def test_resume_a_completed_run_is_refused_with_exit_4(cli: Cli) -> None:
+    run_id = demo(cli)
+    result = cli("runs", "resume", run_id, "--app", "proctor.demo:app")
+    assert result.exit_code == 4
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"error: run {run_id} already ended completed (done); a terminal run never runs again\n"
+    )
+
+
+def test_resume_needs_the_app(cli: Cli) -> None:
+    run_id = demo(cli)
+    result = cli("runs", "resume", run_id)
+    assert result.exit_code == 2
+    assert "pass --app MODULE:APP or set PROCTOR_APP" in result.output
+
+
+def test_resume_with_an_app_that_does_not_import(cli: Cli) -> None:
+    run_id = demo(cli)
+    result = cli("runs", "resume", run_id, "--app", "no_such_module:app")
+    assert result.exit_code == 2
+    assert "cannot import 'no_such_module' for app 'no_such_module:app'" in result.stderr
