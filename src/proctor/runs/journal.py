@@ -32,6 +32,8 @@ _set_step_status = (
     .where(steps.c.run_id == sa.bindparam("rid"), steps.c.idx == sa.bindparam("sidx"))
     .values(status=sa.bindparam("status"))
 )
+
+
 def insert_run(
     conn: sa.Connection,
     run_id: str,
