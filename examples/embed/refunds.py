@@ -1,6 +1,6 @@
 """Governance around plain Python: a refund tool, a policy, one run.
 
-    python examples/embed/refunds.py
+python examples/embed/refunds.py
 """
 
 from __future__ import annotations
@@ -9,13 +9,16 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
-from proctor import Approver, Effect, ResourceRef, Runtime, RunSpec, Settings, ToolContext, tool
+from proctor import Approver, Effect, ResourceRef, RunSpec, Runtime, Settings, ToolContext, tool
 
 POLICY = Path(__file__).parent / "policy"
 
 
-@tool(effect=Effect.IRREVERSIBLE, scopes=["payments:refund"],
-      resource=lambda a: ResourceRef("Order", a.order_id, {"total": Decimal("250.00")}))
+@tool(
+    effect=Effect.IRREVERSIBLE,
+    scopes=["payments:refund"],
+    resource=lambda a: ResourceRef("Order", a.order_id, {"total": Decimal("250.00")}),
+)
 async def issue_refund(order_id: str, amount: Decimal, ctx: ToolContext) -> dict[str, str]:
     """Refund an order; the idempotency key makes a retried request a no-op upstream."""
     return {"order_id": order_id, "amount": str(amount), "key": ctx.idempotency_key}
@@ -23,8 +26,15 @@ async def issue_refund(order_id: str, amount: Decimal, ctx: ToolContext) -> dict
 
 async def main() -> None:
     rt = Runtime(policy=POLICY, tools=[issue_refund], settings=Settings(home=Path(".proctor")))
-    run = await rt.start_run(RunSpec(agent="support-bot", role="support_agent",
-                                     tenant="acme", workflow="refunds", requester="alice"))
+    run = await rt.start_run(
+        RunSpec(
+            agent="support-bot",
+            role="support_agent",
+            tenant="acme",
+            workflow="refunds",
+            requester="alice",
+        )
+    )
     small = await run.call("issue_refund", {"order_id": "A-1", "amount": "25.00"})
     print("small refund:", small.status, small.decision.policy_ids if small.decision else "")
     large = await run.call("issue_refund", {"order_id": "A-1", "amount": "200.00"})
