@@ -137,6 +137,7 @@ class ApprovalQueue:
         if not reason.strip():
             raise ApprovalError("give a reason for the decision; it goes into the audit log")
         expired = False
+        withdrawn: RunState | None = None
         with self._rt.store.write() as conn:
             request = self._get(conn, approval_id, lock=True)
             if request.status is not ApprovalStatus.PENDING:
@@ -144,12 +145,30 @@ class ApprovalQueue:
                     f"approval {approval_id} was already {request.status.value}"
                     + (f" by {request.decided_by}" if request.decided_by else "")
                 )
-            if request.overdue(self._rt.clock.now()):
+            run_state = RunState(
+                conn.execute(
+                    sa.select(runs.c.state).where(runs.c.id == request.run_id)
+                ).scalar_one()
+            )
+            if run_state.terminal:
+                # The run ended without this call: the request is withdrawn, never revived.
+                conn.execute(
+                    approvals.update()
+                    .where(approvals.c.id == request.id)
+                    .values(status=ApprovalStatus.EXPIRED.value, decided_at=self._rt.clock.now())
+                )
+                withdrawn = run_state
+            elif request.overdue(self._rt.clock.now()):
                 self._expire(conn, request)
                 expired = True
             else:
                 self._check_approver(request, approver)
                 self._record(conn, request, approver, reason, verdict)
+        if withdrawn is not None:
+            raise ApprovalExpired(
+                f"approval {approval_id} was withdrawn: run {request.run_id} already ended "
+                f"{withdrawn.value}; nothing will run"
+            )
         if expired:
             raise ApprovalExpired(
                 f"approval {approval_id} expired at {request.expires_at:%Y-%m-%d %H:%M:%S} UTC; "

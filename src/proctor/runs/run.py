@@ -61,6 +61,9 @@ _STATUS_OF_STEP = {
 }
 
 
+_EXECUTED = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED})
+
+
 def _error_info(exc: BaseException, kind: str) -> dict[str, Any]:
     message = str(exc) or type(exc).__name__
     return {"kind": kind, "type": type(exc).__name__, "message": message[:500]}
@@ -81,6 +84,8 @@ class Run:
         for step in record.steps:
             if step.status is StepStatus.SUCCEEDED and step.tool in runtime.tools:
                 self._facts.count(runtime.tools.get(step.tool), step.args)
+        # Calls made count against the budget from the journal, so they survive a crash.
+        record.usage.tool_calls = sum(s.status in _EXECUTED for s in record.steps)
 
     # -- what the run is ---------------------------------------------------------------
 
@@ -378,7 +383,12 @@ class Run:
     ) -> CallOutcome:
         clock = self._rt.clock
         began = clock.monotonic()
-        status, result, error, attempts = await self._execute(t, parsed, step)
+        heartbeat = self._heartbeat_for(t)
+        try:
+            status, result, error, attempts = await self._execute(t, parsed, step)
+        finally:
+            if heartbeat is not None:
+                heartbeat.cancel()
         timings["execute"] = (clock.monotonic() - began) * 1e6
         for observer in self._rt.observers:
             observer.after_execute(self.id, step.idx, t.name)
@@ -401,6 +411,22 @@ class Run:
             error,
             step.approval_id,
         )
+
+    def _heartbeat_for(self, t: Tool) -> asyncio.Task[None] | None:
+        """Keep the lease while a call may outlive it, so no other worker takes the run over."""
+        rt = self._rt
+        worst = (t.max_retries + 1 if t.idempotent else 1) * t.timeout_s
+        left = (self._lease_until - rt.clock.now()).total_seconds() if self._lease_until else 0
+        if worst < left:
+            return None
+        return asyncio.create_task(self._keep_lease_while_running())
+
+    async def _keep_lease_while_running(self) -> None:
+        while True:
+            await asyncio.sleep(self._rt.lease_s / 3)
+            with self._rt.store.write(durable=False) as conn:
+                self._lease_until = None  # force a renewal
+                self._keep_lease(conn)
 
     async def _execute(
         self, t: Tool, parsed: BaseModel, step: StepRecord

@@ -1,0 +1,85 @@
+"""Crash-resume cases that once broke: the budget after a crash, a call outliving its
+lease, and an approval given after its run ended."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from .conftest import LEASE_S, Crash, events_of, key
+
+pytestmark = pytest.mark.crash
+
+
+async def test_the_tool_call_budget_survives_a_crash(crash: Crash) -> None:
+    events = crash.worker(
+        "start", "--script", "support", "--tool-calls", "2", "--kill-after-calls", "2",
+        killed=True,
+    )  # fmt: skip
+    run_id = events[0]["run_id"]
+    assert len(events_of(events, "outcome", "start")) == 2  # the whole budget is spent
+    await crash.assert_busy(run_id)
+    crash.wait_out_lease(run_id)
+
+    events = crash.worker("resume", "--run", run_id, "--replay", "support")
+
+    replay = events_of(events, "outcome", "replay")
+    assert [(o["step"], o["replayed"]) for o in replay] == [(0, True), (1, True)]
+    assert [e["type"] for e in events_of(events, "error", "replay")] == ["BudgetExceeded"]
+    assert crash.invocations("send_email") == {}
+    assert crash.invocations("refund") == {key(run_id, 1): 1}
+    run = crash.run_row(run_id)
+    assert (run.state, run.reason) == ("failed_safe", "budget_exceeded")
+
+
+async def test_a_slow_call_outliving_the_lease_is_not_executed_twice(crash: Crash) -> None:
+    slow_s = 2.5 * LEASE_S
+    first = crash.spawn(
+        "start", "--script", "refund", "--slow-tool", "refund", "--slow-s", str(slow_s)
+    )
+    assert first.stdout is not None
+    line = first.stdout.readline()
+    assert line, Crash.finish(first)
+    run_id = json.loads(line)["run_id"]
+    # Wait until the first worker is inside its (slow) refund: intent durable, effect not yet.
+    deadline = time.monotonic() + 30
+    while crash.invocations("refund") != {key(run_id, 0): 1}:
+        assert first.poll() is None, Crash.finish(first)
+        assert time.monotonic() < deadline, "the first worker never reached its refund"
+        time.sleep(0.02)
+    assert crash.trail(run_id) == [("run.opened", None), ("action.intent", 0)]
+    await crash.assert_busy(run_id)
+
+    # A second worker keeps trying to take the run over while the first is still alive.
+    second = crash.worker("resume", "--run", run_id, "--wait-busy", "10", "--replay", "refund")
+    first_events = Crash.finish(first)
+
+    assert crash.invocations("refund") == {key(run_id, 0): 1}
+    assert crash.effects("refund") == {key(run_id, 0): "A-1:20.00"}
+    [outcome] = events_of(first_events, "outcome", "start")
+    assert outcome["status"] == "executed"
+    [replayed] = events_of(second, "outcome", "replay")
+    assert (replayed["status"], replayed["replayed"]) == ("executed", True)
+    trail = crash.trail(run_id)
+    assert trail == [("run.opened", None), ("action.intent", 0), ("action.outcome", 0)]
+    crash.verify(run_id, trail)
+
+
+async def test_approving_a_stale_request_never_revives_a_handed_off_run(crash: Crash) -> None:
+    events = crash.worker("start", "--script", "big_refund", "--kill-after-calls", "1", killed=True)
+    run_id = events[0]["run_id"]
+    [paused] = events_of(events, "outcome", "start")
+    # The worker is gone; an operator takes the run over and hands it to a person.
+    ended = crash.worker("resume", "--run", run_id, "--hand-off")
+    assert events_of(ended, "state", "end")[0]["state"] == "handed_off"
+    assert crash.run_row(run_id).state == "handed_off"
+
+    # Later, a supervisor works through the queue and approves the stale request.
+    crash.worker("approve", "--approval", paused["approval_id"])
+    crash.worker("resume", "--run", run_id, "--pending")
+
+    assert crash.invocations("refund") == {}
+    run = crash.run_row(run_id)
+    assert (run.state, run.reason) == ("handed_off", "escalated")
