@@ -248,9 +248,12 @@ class ApprovalQueue:
         )
         journal.set_step_status(conn, request.run_id, request.step, StepStatus.APPROVAL_EXPIRED)
         detail = f"approval {request.id} for {request.tool} expired unanswered"
-        conn.execute(
+        moved = conn.execute(
             runs.update()
-            .where(runs.c.id == request.run_id)
+            .where(
+                runs.c.id == request.run_id,
+                runs.c.state == RunState.AWAITING_APPROVAL.value,  # never revive or re-end a run
+            )
             .values(
                 state=RunState.HANDED_OFF.value,
                 reason=Reason.APPROVAL_EXPIRED.value,
@@ -261,6 +264,8 @@ class ApprovalQueue:
                 lease_until=None,
             )
         )
+        if moved.rowcount != 1:
+            return
         bundle_version = self._bundle_version(conn, request.run_id)
         rt.audit.append(
             conn,

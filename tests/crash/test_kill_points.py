@@ -184,3 +184,31 @@ async def test_read_killed_after_intent_simply_runs_again(crash: Crash) -> None:
     # A read has no effect to check: no reconcile entry, it just ran again.
     assert trail == [entry for entry in CONTINUED if entry[0] != "action.reconciled"]
     crash.verify(run_id, trail)
+
+
+async def test_refund_survives_a_second_crash_while_the_resume_reruns_it(crash: Crash) -> None:
+    run_id = await crash_during_call(crash, "refund", "after_intent", "refund")
+
+    # The resumer finds no effect, runs the refund, and dies before recording its outcome.
+    events = crash.worker(
+        "resume", "--run", run_id, "--kill-at", "after_execute", "--kill-tool", "refund",
+        killed=True,
+    )  # fmt: skip
+    assert events == [{"event": "kill", "point": "after_execute", "step": 0, "tool": "refund"}]
+    assert crash.invocations("refund") == {key(run_id, 0): 1}
+    assert crash.trail(run_id) == CONTINUED[:3]  # opened, intent, reconciled (not applied)
+    assert crash.step_rows(run_id)[0].status == StepStatus.EXECUTING
+    await crash.assert_busy(run_id)
+    crash.wait_out_lease(run_id)
+
+    events = resume_and_continue(crash, run_id, "refund")
+
+    [replayed] = events_of(events, "outcome", "replay")
+    assert (replayed["status"], replayed["replayed"]) == ("executed", True)
+    assert replayed["result"] == RECONCILED_RESULT
+    assert crash.invocations("refund") == {key(run_id, 0): 1}
+    assert crash.effects("refund") == {key(run_id, 0): "A-1:20.00"}
+    assert [p["happened"] for p in crash.payloads(run_id, "action.reconciled")] == [False, True]
+    trail = crash.trail(run_id)
+    assert trail == [*CONTINUED[:3], ("action.reconciled", 0), *CONTINUED[3:]]
+    crash.verify(run_id, trail)

@@ -56,6 +56,9 @@ async def test_a_slow_call_outliving_the_lease_is_not_executed_twice(crash: Cras
     second = crash.worker("resume", "--run", run_id, "--wait-busy", "10", "--replay", "refund")
     first_events = Crash.finish(first)
 
+    # It tried while the first worker was alive, and was kept out until that one was done.
+    [kept_out] = events_of(second, "was_busy")
+    assert kept_out["tries"] >= 1
     assert crash.invocations("refund") == {key(run_id, 0): 1}
     assert crash.effects("refund") == {key(run_id, 0): "A-1:20.00"}
     [outcome] = events_of(first_events, "outcome", "start")
@@ -77,8 +80,12 @@ async def test_approving_a_stale_request_never_revives_a_handed_off_run(crash: C
     assert crash.run_row(run_id).state == "handed_off"
 
     # Later, a supervisor works through the queue and approves the stale request.
-    crash.worker("approve", "--approval", paused["approval_id"])
-    crash.worker("resume", "--run", run_id, "--pending")
+    [refused] = crash.worker("approve", "--approval", paused["approval_id"])
+    assert (refused["event"], refused["type"]) == ("approval_refused", "ApprovalExpired")
+    assert "withdrawn" in refused["message"]
+    assert crash.rt.approvals.get(paused["approval_id"]).status == "expired"
+    [terminated] = crash.worker("resume", "--run", run_id, "--pending")
+    assert terminated["event"] == "terminated"
 
     assert crash.invocations("refund") == {}
     run = crash.run_row(run_id)
