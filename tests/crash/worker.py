@@ -17,7 +17,9 @@ Kill points (``--kill-at``), for the tool named by ``--kill-tool`` (and the step
 
 - ``after_intent``: the intent entry is durable, the tool has not run;
 - ``in_tool``: the tool applied its effect in the ledger, but has not returned;
-- ``after_execute``: the tool returned, its outcome is not recorded.
+- ``after_execute``: the tool returned, its outcome is not recorded;
+- ``before_hand_off``: an unknown outcome is recorded, the run not yet handed off
+  (``Run.hand_off`` is patched to die: there is no observer hook at that point).
 
 ``--kill-after-calls N`` kills the worker once its Nth call of the script has
 returned (between calls, or right after a call paused for approval).
@@ -49,7 +51,7 @@ import proctor
 from proctor.tools import Tool
 from tests.kernel.support import Ledger, make_tools
 
-KILL_POINTS = ("after_intent", "in_tool", "after_execute")
+KILL_POINTS = ("after_intent", "in_tool", "after_execute", "before_hand_off")
 
 SPEC: dict[str, str] = {
     "agent": "bot",
@@ -75,6 +77,7 @@ SCRIPTS: dict[str, list[Call]] = {
         ("refund", {"order_id": "A-2", "amount": "30.00"}),
     ],
     "followup": [("lookup", {"order_id": "A-2"})],
+    "slow_write": [("slow_write", {})],  # times out: its outcome is unknown
 }
 
 
@@ -153,8 +156,19 @@ def instrument(t: Tool, ledger: Ledger, killer: Killer, delay_s: float = 0.0) ->
     return dataclasses.replace(t, fn=fn)
 
 
+def kill_before_hand_off() -> None:
+    """Die as ``Run.hand_off`` is entered: the step's outcome is recorded, the hand-off not."""
+
+    async def hand_off(run: proctor.Run, reason: proctor.Reason, detail: str | None = None) -> None:
+        die("before_hand_off", None, reason.value)
+
+    proctor.Run.hand_off = hand_off  # type: ignore[method-assign]
+
+
 def build_runtime(args: argparse.Namespace) -> proctor.Runtime:
     killer = Killer(args.kill_at, args.kill_tool, args.kill_step)
+    if args.kill_at == "before_hand_off":
+        kill_before_hand_off()
     ledger = Ledger(Path(args.ledger))
     tools = [
         instrument(t, ledger, killer, args.slow_s if t.name == args.slow_tool else 0.0)
