@@ -9,7 +9,7 @@ someone who recomputes every hash.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -20,6 +20,7 @@ from proctor.audit.keys import SigningKey
 from proctor.clock import Clock
 from proctor.ids import new_id
 from proctor.jsonvalue import canonical_json, sha256_hex
+from proctor.store.prepared import Prepared
 from proctor.store.tables import audit_checkpoints, audit_entries, audit_heads, audit_payloads
 
 GENESIS = "0" * 64
@@ -40,6 +41,11 @@ class Envelope:
     payload_hash: str
     prev_hash: str
     entry_hash: str
+
+    def linked(self, seq: int, prev_hash: str) -> Envelope:
+        """This entry numbered ``seq`` after ``prev_hash``, with its own hash computed."""
+        unhashed = replace(self, seq=seq, prev_hash=prev_hash, entry_hash="")
+        return replace(unhashed, entry_hash=unhashed.computed_hash())
 
     def computed_hash(self) -> str:
         return envelope_hash(
@@ -102,13 +108,14 @@ def timestamp(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")
 
 
-_advance_head = (
+_advance_head = Prepared(
     audit_heads.update()
     .where(audit_heads.c.tenant == sa.bindparam("t"), audit_heads.c.seq == sa.bindparam("old"))
-    .values(seq=sa.bindparam("new"), head_hash=sa.bindparam("h"))
+    .values(seq=sa.bindparam("new"), head_hash=sa.bindparam("h")),
+    audit_heads,
 )
-_insert_entry = audit_entries.insert()
-_insert_payload = audit_payloads.insert()
+_insert_entry = Prepared(audit_entries.insert(), audit_entries)
+_insert_payload = Prepared(audit_payloads.insert(), audit_payloads)
 _read_head = sa.select(audit_heads.c.seq, audit_heads.c.head_hash).where(
     audit_heads.c.tenant == sa.bindparam("t")
 )
@@ -138,67 +145,38 @@ class AuditLog:
         body = canonical_json(event.payload())
         payload_hash = sha256_hex(body)
         now = self.clock.now()
-        created_at = timestamp(now)
-        entry_id = new_id("aud")
+        entry = Envelope(
+            tenant,
+            0,
+            new_id("aud"),
+            event.kind.value,
+            run_id,
+            step,
+            timestamp(now),
+            bundle_version,
+            payload_hash,
+            "",
+            "",
+        )
         seq, prev_hash = self._heads.get(tenant) or self._load_head(conn, tenant)
         for _ in range(2):
-            new_hash = envelope_hash(
-                tenant,
-                seq + 1,
-                entry_id,
-                event.kind.value,
-                run_id,
-                step,
-                created_at,
-                bundle_version,
-                payload_hash,
-                prev_hash,
+            entry = entry.linked(seq + 1, prev_hash)
+            moved = _advance_head.execute(
+                conn, {"t": tenant, "old": seq, "new": entry.seq, "h": entry.entry_hash}
             )
-            moved = conn.execute(
-                _advance_head, {"t": tenant, "old": seq, "new": seq + 1, "h": new_hash}
-            )
-            if moved.rowcount == 1:
+            if moved == 1:
                 break
             seq, prev_hash = self._load_head(conn, tenant)
         else:  # pragma: no cover - the head was locked by _load_head, so the retry cannot miss
             raise RuntimeError(f"audit head of tenant {tenant} moved while locked")
-        seq += 1
-        conn.execute(
-            _insert_entry,
-            {
-                "tenant": tenant,
-                "seq": seq,
-                "entry_id": entry_id,
-                "kind": event.kind.value,
-                "run_id": run_id,
-                "step": step,
-                "created_at": created_at,
-                "bundle_version": bundle_version,
-                "payload_hash": payload_hash,
-                "prev_hash": prev_hash,
-                "entry_hash": new_hash,
-            },
+        _insert_entry.execute(conn, vars(entry))
+        _insert_payload.execute(
+            conn, {"entry_id": entry.entry_id, "tenant": tenant, "created_at": now, "body": body}
         )
-        conn.execute(
-            _insert_payload,
-            {"entry_id": entry_id, "tenant": tenant, "created_at": now, "body": body},
-        )
-        self._heads[tenant] = (seq, new_hash)
-        if seq % self.checkpoint_every == 0:
-            self._sign(conn, tenant, seq, new_hash)
-        return Envelope(
-            tenant,
-            seq,
-            entry_id,
-            event.kind.value,
-            run_id,
-            step,
-            created_at,
-            bundle_version,
-            payload_hash,
-            prev_hash,
-            new_hash,
-        )
+        self._heads[tenant] = (entry.seq, entry.entry_hash)
+        if entry.seq % self.checkpoint_every == 0:
+            self._sign(conn, tenant, entry.seq, entry.entry_hash)
+        return entry
 
     def checkpoint(self, conn: sa.Connection, tenant: str) -> None:
         """Sign the tenant's current head (a no-op when it is signed already)."""

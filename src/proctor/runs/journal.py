@@ -11,10 +11,11 @@ from proctor.budgets import BudgetCaps
 from proctor.errors import RunBusy, RunNotFound
 from proctor.runs.model import RUN_SCHEMA_VERSION, RunRecord, RunSpec, StepRecord, Usage
 from proctor.states import Mode, RunState, StepStatus
+from proctor.store.prepared import Prepared
 from proctor.store.tables import runs, steps
 
-_insert_step = steps.insert()
-_finish_step = (
+_insert_step = Prepared(steps.insert(), steps)
+_finish_step = Prepared(
     steps.update()
     .where(steps.c.run_id == sa.bindparam("rid"), steps.c.idx == sa.bindparam("sidx"))
     .values(
@@ -25,7 +26,8 @@ _finish_step = (
         timings_us=sa.bindparam("timings_us"),
         finished_at=sa.bindparam("finished_at"),
         sealed_args=None,
-    )
+    ),
+    steps,
 )
 _set_step_status = (
     steps.update()
@@ -73,11 +75,11 @@ def insert_run(
 
 
 def insert_step(conn: sa.Connection, values: dict[str, Any]) -> None:
-    conn.execute(_insert_step, values)
+    _insert_step.execute(conn, values)
 
 
 def finish_step(conn: sa.Connection, values: dict[str, Any]) -> None:
-    conn.execute(_finish_step, values)
+    _finish_step.execute(conn, values)
 
 
 def set_step_status(conn: sa.Connection, run_id: str, idx: int, status: StepStatus) -> None:
