@@ -76,6 +76,10 @@ class TransientToolError(Exception):
     """
 
 
+class ToolStillRunning(TimeoutError):
+    """A synchronous tool passed its timeout; its thread goes on and may still take effect."""
+
+
 ResourceFn = Callable[[BaseModel], ResourceRef | Awaitable[ResourceRef]]
 ReconcileFn = Callable[[BaseModel, ToolContext], Reconciliation | Awaitable[Reconciliation]]
 
@@ -142,11 +146,20 @@ class Tool:
         kwargs = {name: getattr(args, name) for name in type(args).model_fields}
         if self.context_param is not None:
             kwargs[self.context_param] = ctx
-        async with asyncio.timeout(self.timeout_s):
-            if self.is_async:
+        if self.is_async:
+            async with asyncio.timeout(self.timeout_s):
                 result = await self.fn(**kwargs)
-            else:
-                result = await asyncio.to_thread(self.fn, **kwargs)
+            return to_plain(result)
+        thread = asyncio.ensure_future(asyncio.to_thread(self.fn, **kwargs))
+        thread.add_done_callback(_retrieve)  # a late failure is not "never retrieved"
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                result = await asyncio.shield(thread)
+        except TimeoutError:
+            raise ToolStillRunning(
+                f"{self.name} did not return within {self.timeout_s}s; its thread cannot be "
+                "stopped and may still apply its effect"
+            ) from None
         return to_plain(result)
 
     async def resource_of(self, args: BaseModel) -> ResourceRef | None:
@@ -160,6 +173,11 @@ class Tool:
             return None
         answer = self.reconcile_fn(args, ctx)
         return await answer if inspect.isawaitable(answer) else answer
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _field_of(loc: tuple[int | str, ...]) -> str:
@@ -332,6 +350,7 @@ __all__ = [
     "Tool",
     "ToolContext",
     "ToolRegistry",
+    "ToolStillRunning",
     "TransientToolError",
     "Trust",
     "tool",

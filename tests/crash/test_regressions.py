@@ -1,5 +1,6 @@
 """Crash-resume cases that once broke: the budget after a crash, a call outliving its
-lease, and an approval given after its run ended."""
+lease, an approval given after its run ended, and a death between an unknown outcome
+and the hand-off it calls for."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 import time
 
 import pytest
+
+from proctor.states import StepStatus
 
 from .conftest import LEASE_S, Crash, events_of, key
 
@@ -90,3 +93,33 @@ async def test_approving_a_stale_request_never_revives_a_handed_off_run(crash: C
     assert crash.invocations("refund") == {}
     run = crash.run_row(run_id)
     assert (run.state, run.reason) == ("handed_off", "escalated")
+
+
+async def test_a_crash_before_the_hand_off_of_an_unknown_outcome_still_hands_off(
+    crash: Crash,
+) -> None:
+    # slow_write times out (a write: its outcome is unknown, and it has no reconcile hook).
+    events = crash.worker(
+        "start", "--script", "slow_write", "--kill-at", "before_hand_off", killed=True
+    )
+    run_id = events[0]["run_id"]
+    assert events[-1]["point"] == "before_hand_off"
+    # The outcome and the hand-off are one commit: the death took both with it.
+    [step] = crash.step_rows(run_id)
+    assert (step.status, step.idempotency_key) == (StepStatus.EXECUTING, key(run_id, 0))
+    assert crash.trail(run_id) == [
+        ("run.opened", None),
+        ("action.intent", 0),
+        ("action.reconciled", 0),
+    ]
+    await crash.assert_busy(run_id)
+    crash.wait_out_lease(run_id)
+
+    events = crash.worker("resume", "--run", run_id, "--replay", "slow_write", "--then", "followup")
+
+    # What the design promises: nobody continues past a step that may or may not have
+    # happened until a person has checked the system of record.
+    assert crash.invocations("lookup") == {}
+    assert events_of(events, "outcome", "then") == []
+    run = crash.run_row(run_id)
+    assert (run.state, run.reason) == ("handed_off", "outcome_unknown")

@@ -18,8 +18,8 @@ Kill points (``--kill-at``), for the tool named by ``--kill-tool`` (and the step
 - ``after_intent``: the intent entry is durable, the tool has not run;
 - ``in_tool``: the tool applied its effect in the ledger, but has not returned;
 - ``after_execute``: the tool returned, its outcome is not recorded;
-- ``before_hand_off``: an unknown outcome is recorded, the run not yet handed off
-  (``Run.hand_off`` is patched to die: there is no observer hook at that point).
+- ``before_hand_off``: inside the commit that records an unknown outcome and hands
+  the run off (``Run._set_state`` is patched to die there: there is no observer hook).
 
 ``--kill-after-calls N`` kills the worker once its Nth call of the script has
 returned (between calls, or right after a call paused for approval).
@@ -157,12 +157,15 @@ def instrument(t: Tool, ledger: Ledger, killer: Killer, delay_s: float = 0.0) ->
 
 
 def kill_before_hand_off() -> None:
-    """Die as ``Run.hand_off`` is entered: the step's outcome is recorded, the hand-off not."""
+    """Die while the unknown outcome and the hand-off are written, before they commit."""
+    set_state = proctor.Run._set_state
 
-    async def hand_off(run: proctor.Run, reason: proctor.Reason, detail: str | None = None) -> None:
-        die("before_hand_off", None, reason.value)
+    def dying(run: proctor.Run, conn: Any, state: Any, reason: Any, detail: Any) -> None:
+        if state is proctor.RunState.HANDED_OFF:
+            die("before_hand_off", None, reason.value)
+        set_state(run, conn, state, reason, detail)
 
-    proctor.Run.hand_off = hand_off  # type: ignore[method-assign]
+    proctor.Run._set_state = dying  # type: ignore[method-assign]
 
 
 def build_runtime(args: argparse.Namespace) -> proctor.Runtime:

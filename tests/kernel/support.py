@@ -32,7 +32,8 @@ permit(principal in Role::"agent", action == Action::"send_email", resource);
 
 @id("flaky-ok")
 permit(principal in Role::"agent", action in [Action::"flaky_read", Action::"explode",
-                                                 Action::"slow_write", Action::"note"], resource);
+                                                 Action::"slow_write", Action::"note",
+                                                 Action::"slow_sync_write"], resource);
 """
 
 
@@ -80,6 +81,31 @@ class Ledger:
             )
 
 
+def _slow_tools(ledger: Ledger) -> list[Tool]:
+    """Tools that outlive their timeout: an async one, and a sync one whose thread goes on."""
+
+    @tool(effect=Effect.WRITE, timeout_s=0.05)
+    async def slow_write(ctx: ToolContext) -> None:
+        import asyncio
+
+        ledger.attempt(ctx.idempotency_key, "slow_write")
+        await asyncio.sleep(5)
+
+    @tool(effect=Effect.WRITE, timeout_s=0.05)
+    def slow_sync_write(ctx: ToolContext) -> str:
+        import time
+
+        time.sleep(0.3)  # a blocking client: past the timeout, the thread goes on
+        ledger.apply(ctx.idempotency_key, "slow_sync_write", "late")
+        return "written"
+
+    @slow_sync_write.reconcile
+    def slow_sync_done(args: Any, ctx: ToolContext) -> Reconciliation:
+        return Reconciliation(ledger.has(ctx.idempotency_key))
+
+    return [slow_write, slow_sync_write]
+
+
 def make_tools(ledger: Ledger, *, flaky_failures: int = 0) -> list[Tool]:
     state = {"flaky": flaky_failures}
 
@@ -119,18 +145,11 @@ def make_tools(ledger: Ledger, *, flaky_failures: int = 0) -> list[Tool]:
     async def explode(reason: str) -> None:
         raise RuntimeError(f"boom: {reason}")
 
-    @tool(effect=Effect.WRITE, timeout_s=0.05)
-    async def slow_write(ctx: ToolContext) -> None:
-        import asyncio
-
-        ledger.attempt(ctx.idempotency_key, "slow_write")
-        await asyncio.sleep(5)
-
     @tool(effect=Effect.WRITE)
     async def note(text: str) -> str:
         return text
 
-    return [lookup, refund, send_email, flaky_read, explode, slow_write, note]
+    return [lookup, refund, send_email, flaky_read, explode, note, *_slow_tools(ledger)]
 
 
 def write_bundle(folder: Path, policy: str = POLICY, ttl_s: int = 3600) -> Path:

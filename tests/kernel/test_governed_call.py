@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import sqlalchemy as sa
 
 from proctor import CallStatus, RunState
@@ -104,6 +106,20 @@ async def test_a_write_that_times_out_without_reconcile_hands_the_run_off(env: E
     assert run.state is RunState.HANDED_OFF
     assert run.reason == "outcome_unknown"
     assert env.ledger.attempts("slow_write") == 1
+
+
+async def test_a_sync_tool_still_running_after_its_timeout_is_not_reconciled_too_early(
+    env: Env,
+) -> None:
+    run = await env.runtime().start_run(env.spec())
+    outcome = await run.call("slow_sync_write", {})
+    assert outcome.status is CallStatus.OUTCOME_UNKNOWN
+    assert outcome.error is not None
+    assert outcome.error["kind"] == "still_running"
+    assert run.state is RunState.HANDED_OFF
+    assert "action.reconciled" not in kinds(env, run.id)
+    await asyncio.sleep(0.5)  # the thread finishes and applies its effect, once
+    assert len(env.ledger.effects("slow_sync_write")) == 1
 
 
 async def test_sensitive_fields_never_reach_the_store(env: Env) -> None:

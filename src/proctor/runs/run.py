@@ -45,7 +45,7 @@ from proctor.runs.facts import RunFacts
 from proctor.runs.model import CallOutcome, CallStatus, RunRecord, StepRecord, Usage
 from proctor.states import ApprovalStatus, Reason, RunState, StepStatus
 from proctor.store.tables import approvals, steps
-from proctor.tools import Effect, Tool, ToolContext, TransientToolError
+from proctor.tools import Effect, Tool, ToolContext, ToolStillRunning, TransientToolError
 
 if TYPE_CHECKING:
     from proctor.runtime import Runtime
@@ -392,15 +392,21 @@ class Run:
         timings["execute"] = (clock.monotonic() - began) * 1e6
         for observer in self._rt.observers:
             observer.after_execute(self.id, step.idx, t.name)
-        if status is StepStatus.OUTCOME_UNKNOWN:
+        still_running = error is not None and error["kind"] == "still_running"
+        if status is StepStatus.OUTCOME_UNKNOWN and not still_running:
+            # A thread still running could apply the effect after any answer: don't ask.
             status, result, error = await self._reconcile(t, parsed, step, error)
-        self._record_outcome(t, step, status, result, error, attempts, timings)
-        if status is StepStatus.OUTCOME_UNKNOWN:
-            await self.hand_off(
-                Reason.OUTCOME_UNKNOWN,
-                f"step {step.idx} ({t.name}) may or may not have taken effect; "
-                "check the system of record before continuing",
-            )
+        self._record_outcome(
+            t,
+            step,
+            status,
+            result,
+            error,
+            attempts,
+            timings,
+            unknown=f"step {step.idx} ({t.name}) may or may not have taken effect; "
+            "check the system of record before continuing",
+        )
         return CallOutcome(
             self.id,
             step.idx,
@@ -451,7 +457,8 @@ class Run:
                     status = (
                         StepStatus.FAILED if t.effect is Effect.READ else StepStatus.OUTCOME_UNKNOWN
                     )
-                    return status, None, _error_info(exc, "timeout"), attempt
+                    kind = "still_running" if isinstance(exc, ToolStillRunning) else "timeout"
+                    return status, None, _error_info(exc, kind), attempt
             except Exception as exc:
                 return StepStatus.FAILED, None, _error_info(exc, "error"), attempt
             await asyncio.sleep(self._rt.retry_backoff_s * 2 ** (attempt - 1))
@@ -500,8 +507,12 @@ class Run:
         error: dict[str, Any] | None,
         attempts: int,
         timings: dict[str, float],
+        *,
+        unknown: str,
     ) -> None:
+        """Record what the call did. An unknown outcome hands the run off in the same commit."""
         rt, clock = self._rt, self._rt.clock
+        is_unknown = status is StepStatus.OUTCOME_UNKNOWN
         began = clock.monotonic()
         stored = redact_fields(result, t.sensitive)
         outcome = ActionOutcome(
@@ -514,7 +525,7 @@ class Run:
         )
         # Not fsynced on its own: the next durable commit carries it to disk. A power
         # loss before then leaves the step "executing", which resume reconciles.
-        with rt.store.write(durable=False) as conn:
+        with rt.store.write(durable=is_unknown) as conn:
             self._append(conn, outcome, step.idx)
             timings["record_outcome"] = (clock.monotonic() - began) * 1e6
             journal.finish_step(
@@ -530,8 +541,10 @@ class Run:
                     "finished_at": clock.now(),
                 },
             )
+            if is_unknown:
+                self._set_state(conn, RunState.HANDED_OFF, Reason.OUTCOME_UNKNOWN, unknown)
         step.status, step.result, step.error = status, stored, error
-        if status is not StepStatus.OUTCOME_UNKNOWN:
+        if not is_unknown:
             self._record.usage.tool_calls += 1
         if status is StepStatus.SUCCEEDED:
             self._facts.count(t, step.args)
@@ -635,13 +648,17 @@ class Run:
             # The system of record says it did not happen: running it now is safe.
             await self._execute_and_record(t, parsed, step, decision, {})
             return
-        self._record_outcome(t, step, status, result, error, 0, {})
-        if status is StepStatus.OUTCOME_UNKNOWN:
-            await self.hand_off(
-                Reason.OUTCOME_UNKNOWN,
-                f"step {step.idx} ({t.name}) was running when its worker stopped and it has "
-                "no reconcile hook: check the system of record before continuing",
-            )
+        self._record_outcome(
+            t,
+            step,
+            status,
+            result,
+            error,
+            0,
+            {},
+            unknown=f"step {step.idx} ({t.name}) was running when its worker stopped and it "
+            "has no reconcile hook: check the system of record before continuing",
+        )
 
     def _real_args(self, step: StepRecord) -> dict[str, Any]:
         """The arguments as proposed: unsealed if sensitive fields were masked in storage."""
