@@ -213,7 +213,7 @@ class ApprovalQueue:
             )
         )
         if verdict is ApprovalStatus.DENIED:
-            journal.set_step_status(conn, request.run_id, request.step, StepStatus.APPROVAL_DENIED)
+            journal.close_step(conn, request.run_id, request.step, StepStatus.APPROVAL_DENIED)
         waited = (now - request.created_at).total_seconds()
         conn.execute(
             runs.update()
@@ -246,7 +246,7 @@ class ApprovalQueue:
             .where(approvals.c.id == request.id)
             .values(status=ApprovalStatus.EXPIRED.value, decided_at=now)
         )
-        journal.set_step_status(conn, request.run_id, request.step, StepStatus.APPROVAL_EXPIRED)
+        journal.close_step(conn, request.run_id, request.step, StepStatus.APPROVAL_EXPIRED)
         detail = f"approval {request.id} for {request.tool} expired unanswered"
         moved = conn.execute(
             runs.update()

@@ -20,3 +20,11 @@ class BudgetCaps(BaseModel):
     """Money the run may spend on models and priced tools."""
     wall_time_s: float | None = Field(default=None, ge=0)
     """Active seconds from start, not counting time spent awaiting approval."""
+
+    def filled_from(self, defaults: BudgetCaps) -> BudgetCaps:
+        """These caps, with each one left open taken from ``defaults``."""
+        values = {
+            name: getattr(defaults, name) if getattr(self, name) is None else getattr(self, name)
+            for name in type(self).model_fields
+        }
+        return BudgetCaps(**values)

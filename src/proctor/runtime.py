@@ -67,6 +67,8 @@ class Runtime:
         self.tools = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
         self.key = load_signing_key(self.settings)
         self.sealer = Sealer.from_signing_key(self.key.private)
+        if self.settings.db_url is None:
+            self.settings.home.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.settings.database_url)
         self.audit = AuditLog(self.key, self.clock, checkpoint_every=self.settings.checkpoint_every)
         self.approvals = ApprovalQueue(self)
@@ -105,6 +107,10 @@ class Runtime:
 
     async def start_run(self, spec: RunSpec) -> Run:
         """Open a run; its calls go through ``Run.call``."""
+        # Caps the spec leaves open come from the bundle's proctor.yaml.
+        budget = spec.budget.filled_from(self.policy.settings.budgets.run)
+        if budget != spec.budget:
+            spec = spec.model_copy(update={"budget": budget})
         now = self.clock.now()
         run_id = new_id("run")
         lease_until = now + timedelta(seconds=self.lease_s)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from proctor.errors import ConfigError
 
 
 class Settings(BaseSettings):
@@ -31,3 +33,15 @@ class Settings(BaseSettings):
     @property
     def key_path(self) -> Path:
         return self.audit_key_file or self.home / "audit-key.pem"
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a bad value is a ``ConfigError`` naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"PROCTOR_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"invalid setting: {problems}") from None

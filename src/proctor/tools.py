@@ -76,6 +76,9 @@ class TransientToolError(Exception):
     """
 
 
+_RESERVED_NAMES = frozenset(e.value for e in Effect)
+
+
 class ToolStillRunning(TimeoutError):
     """A synchronous tool passed its timeout; its thread goes on and may still take effect."""
 
@@ -277,6 +280,11 @@ def tool(
         if not tool_name.replace("_", "").isalnum():
             raise ToolDefinitionError(
                 f"tool name {tool_name!r}: use letters, digits and underscores"
+            )
+        if tool_name in _RESERVED_NAMES:
+            raise ToolDefinitionError(
+                f"tool name {tool_name!r} is the name of an effect class, which policies use "
+                "as an action group; rename the tool"
             )
         if timeout_s <= 0 or max_retries < 0:
             raise ToolDefinitionError(

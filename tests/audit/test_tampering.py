@@ -156,6 +156,28 @@ async def test_a_chain_rewritten_after_a_signed_checkpoint_is_caught_by_the_chec
     ]
 
 
+async def test_a_chain_rewritten_after_deleting_its_checkpoints_is_caught(
+    logged: Logged,
+) -> None:
+    attacker = logged.attacker
+    entry_id = logged.id_of(DENIED)
+    forged = attacker.body(entry_id).replace('"5000.00"', '"50.00"')
+    attacker.sql("UPDATE audit_payloads SET body = :b WHERE entry_id = :e", b=forged, e=entry_id)
+    rewrite_from(attacker, DENIED)
+    attacker.sql("DELETE FROM audit_checkpoints")
+    report = logged.rt.verify_audit()
+    assert report.problems == [
+        Problem(
+            TENANT,
+            LAST,
+            logged.id_of(LAST),
+            Tamper.DELETED,
+            f"run {logged.run_id} ended here but no signed checkpoint covers it: "
+            "the checkpoint signed when it ended was removed",
+        )
+    ]
+
+
 # -- deleted -----------------------------------------------------------------------------
 
 

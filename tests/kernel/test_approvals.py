@@ -65,6 +65,16 @@ async def test_denied_approval_never_runs(env: Env) -> None:
     assert run.state is RunState.RUNNING
 
 
+async def test_a_released_run_is_taken_over_at_once(env: Env) -> None:
+    run_id, approval_id = await paused(env)
+    env.runtime().approvals.approve(approval_id, Approver("sam", "supervisor"), "ok")
+    cli_like = await env.runtime().resume(run_id)
+    await cli_like.resume_pending()
+    await cli_like.release()
+    agent_worker = await env.runtime().resume(run_id)  # no RunBusy, no waiting for the lease
+    assert agent_worker.state is RunState.RUNNING
+
+
 @pytest.mark.parametrize(
     ("approver", "message"),
     [
@@ -142,6 +152,26 @@ async def test_sensitive_arguments_survive_the_pause_sealed(env: Env) -> None:
     with rt.store.read() as conn:
         sealed = conn.execute(sa.select(steps.c.sealed_args).where(steps.c.run_id == run.id))
         assert sealed.scalar() is None  # dropped once the step has its outcome
+
+
+async def test_a_denied_call_drops_its_sealed_arguments(env: Env) -> None:
+    policy = (
+        (env.bundle / "policy.cedar")
+        .read_text()
+        .replace('@id("email-anyone")', '@id("email-anyone")\n@approval("supervisor")')
+    )
+    (env.bundle / "policy.cedar").write_text(policy)
+    rt = env.runtime()
+    run = await rt.start_run(env.spec())
+    outcome = await run.call("send_email", {"to": "erin@example.com", "body": "hi"})
+    assert outcome.approval_id is not None
+    with rt.store.read() as conn:
+        sealed = conn.execute(sa.select(steps.c.sealed_args).where(steps.c.run_id == run.id))
+        assert sealed.scalar() is not None
+    rt.approvals.deny(outcome.approval_id, Approver("sam", "supervisor"), "no")
+    with rt.store.read() as conn:
+        sealed = conn.execute(sa.select(steps.c.sealed_args).where(steps.c.run_id == run.id))
+        assert sealed.scalar() is None
 
 
 async def test_the_same_handle_runs_the_approved_call_after_the_decision(env: Env) -> None:

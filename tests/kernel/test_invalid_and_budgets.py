@@ -97,3 +97,25 @@ async def test_wall_time_excludes_time_waiting_for_approval(env: Env) -> None:
 def test_a_negative_budget_is_a_configuration_error(env: Env) -> None:
     with pytest.raises(ValueError, match="greater than or equal to 0"):
         env.spec(budget={"tool_calls": -1})
+
+
+async def test_caps_the_spec_leaves_open_come_from_the_bundle(env: Env) -> None:
+    yaml = env.bundle / "proctor.yaml"
+    yaml.write_text(yaml.read_text() + "budgets:\n  run:\n    tool_calls: 1\n    usd: '2.00'\n")
+    run = await env.runtime().start_run(env.spec(budget={"usd": "0.50"}))
+    await run.call("lookup", {"order_id": "A-1"})
+    with pytest.raises(BudgetExceeded, match="tool calls 1 of 1"):
+        await run.call("lookup", {"order_id": "A-1"})
+    with env.runtimes[0].store.read() as conn:
+        stored = conn.exec_driver_sql("SELECT budget FROM runs").scalar()
+    assert "0.50" in str(stored)  # the spec's own cap wins over the bundle's
+
+
+def test_effect_class_names_are_not_tool_names() -> None:
+    from proctor import Effect, ToolDefinitionError, tool
+
+    with pytest.raises(ToolDefinitionError, match="name of an effect class"):
+
+        @tool(effect=Effect.WRITE, name="write")
+        def write_it(x: int) -> int:
+            return x

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -9,9 +10,13 @@ from enum import StrEnum
 import sqlalchemy as sa
 
 from proctor.audit.chain import GENESIS, Envelope, checkpoint_message
+from proctor.audit.events import EntryKind
 from proctor.audit.keys import VerifyKey
 from proctor.jsonvalue import sha256_hex
+from proctor.states import TERMINAL_STATES
 from proctor.store.tables import audit_checkpoints, audit_entries, audit_heads, audit_payloads
+
+_TERMINAL = frozenset(state.value for state in TERMINAL_STATES)
 
 
 class Tamper(StrEnum):
@@ -77,6 +82,7 @@ def verify_chain(
             problems.append(Problem(tenant, entry.seq, entry.entry_id, *problem))
         prev_hash, expected_seq = entry.entry_hash, entry.seq + 1
     problems.extend(_tail_problems(tenant, entries, head))
+    problems.extend(_unsigned_end_problems(tenant, entries, payloads, checkpoints))
     problems.extend(_checkpoint_problems(tenant, entries, checkpoints, {k.key_id: k for k in keys}))
     return problems
 
@@ -161,6 +167,34 @@ def _tail_problems(
             )
         ]
     return []
+
+
+def _unsigned_end_problems(
+    tenant: str,
+    entries: Sequence[Envelope],
+    payloads: Mapping[str, str],
+    checkpoints: Sequence[Checkpoint],
+) -> list[Problem]:
+    """Every run end is signed: a last end no checkpoint covers means checkpoints were removed."""
+    last_end = None
+    for entry in entries:
+        body = payloads.get(entry.entry_id)
+        ended = entry.kind == EntryKind.RUN_STATE and body is not None
+        if ended and json.loads(body or "{}").get("state") in _TERMINAL:
+            last_end = entry
+    signed = max((cp.seq for cp in checkpoints), default=0)
+    if last_end is None or signed >= last_end.seq:
+        return []
+    return [
+        Problem(
+            tenant,
+            last_end.seq,
+            last_end.entry_id,
+            Tamper.DELETED,
+            f"run {last_end.run_id} ended here but no signed checkpoint covers it: "
+            "the checkpoint signed when it ended was removed",
+        )
+    ]
 
 
 def _checkpoint_problems(

@@ -11,11 +11,12 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.text import Text
 
 from proctor.app import load_app
 from proctor.errors import ProctorError
 from proctor.runtime import Runtime
-from proctor.settings import Settings
+from proctor.settings import load_settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -40,7 +41,8 @@ def fails_clearly(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except ProctorError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            # The message is plain text: brackets in it (proctor[postgres]) are not markup.
+            err_console.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper
@@ -52,7 +54,7 @@ def run_async(coro: Coroutine[Any, Any, R]) -> R:
 
 def runtime(app_ref: str | None) -> Runtime:
     """A runtime over the configured store; with an app, able to run and resume calls."""
-    settings = Settings()
+    settings = load_settings()
     if app_ref:
         return Runtime.for_app(load_app(app_ref), settings)
     return Runtime(policy=None, settings=settings)

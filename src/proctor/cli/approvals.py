@@ -77,6 +77,7 @@ def _decide(
         return
     run = run_async(rt.resume(request.run_id))
     outcome = run_async(run.resume_pending())
+    run_async(run.release())  # the agent's own worker continues it from here
     if outcome is not None:
         console.print(
             f"Run {run.id} resumed: step {outcome.step} ({outcome.tool}) {outcome.status.value}."

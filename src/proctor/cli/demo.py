@@ -9,7 +9,7 @@ from proctor.cli._common import console, fails_clearly, run_async
 from proctor.demo import app as demo_app
 from proctor.demo import run_walkthrough
 from proctor.runtime import Runtime
-from proctor.settings import Settings
+from proctor.settings import load_settings
 
 _STYLE = {"executed": "green", "denied": "red", "awaiting_approval": "yellow"}
 
@@ -17,7 +17,7 @@ _STYLE = {"executed": "green", "denied": "red", "awaiting_approval": "yellow"}
 @fails_clearly
 def demo() -> None:
     """Open a run, make allowed, denied and approval-needing calls, approve one, verify the log."""
-    settings = Settings()
+    settings = load_settings()
     rt = Runtime.for_app(demo_app(), settings)
     console.print(f"Store: {settings.database_url}   Policy: {rt.policy.version}")
     result = run_async(run_walkthrough(rt))

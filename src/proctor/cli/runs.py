@@ -80,6 +80,7 @@ def resume(run_id: str, app_ref: str | None = APP_OPTION) -> None:
     rt = runtime(app_ref)
     run = run_async(rt.resume(run_id))
     outcome = run_async(run.resume_pending()) if not run.state.terminal else None
+    run_async(run.release())  # the agent's own worker continues it from here
     console.print(f"Run {run.id} is {run.state}" + (f" ({run.reason})." if run.reason else "."))
     if outcome is not None:
         console.print(f"Step {outcome.step} ({outcome.tool}): {outcome.status.value}.")

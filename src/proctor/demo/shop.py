@@ -9,7 +9,7 @@ from typing import Any
 
 from proctor.app import App
 from proctor.policy import ResourceRef
-from proctor.settings import Settings
+from proctor.settings import load_settings
 from proctor.tools import Effect, Reconciliation, Tool, ToolContext, tool
 
 BUNDLE = Path(__file__).parent / "bundle"
@@ -89,4 +89,4 @@ def shop_tools(db: Path) -> list[Tool]:
 
 def app() -> App:
     """``PROCTOR_APP=proctor.demo:app``: the shop, with its data under the proctor home."""
-    return App(tools=shop_tools(Settings().home / "demo-shop.db"), policy=BUNDLE)
+    return App(tools=shop_tools(load_settings().home / "demo-shop.db"), policy=BUNDLE)

@@ -86,6 +86,15 @@ def set_step_status(conn: sa.Connection, run_id: str, idx: int, status: StepStat
     conn.execute(_set_step_status, {"rid": run_id, "sidx": idx, "status": status.value})
 
 
+def close_step(conn: sa.Connection, run_id: str, idx: int, status: StepStatus) -> None:
+    """A step that will never run: its status, and its sealed arguments dropped."""
+    conn.execute(
+        steps.update()
+        .where(steps.c.run_id == run_id, steps.c.idx == idx)
+        .values(status=status.value, sealed_args=None)
+    )
+
+
 def update_run(conn: sa.Connection, run_id: str, **values: Any) -> None:
     conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
 
@@ -110,6 +119,14 @@ def claim(conn: sa.Connection, run_id: str, owner: str, now: datetime, lease: ti
             f"run {run_id} is held by worker {row.owner} until {row.lease_until:%H:%M:%S} UTC; "
             "it can be taken over when that lease expires"
         )
+
+
+def release(conn: sa.Connection, run_id: str, owner: str) -> None:
+    conn.execute(
+        runs.update()
+        .where(runs.c.id == run_id, runs.c.owner == owner)
+        .values(owner=None, lease_until=None)
+    )
 
 
 def load_run(conn: sa.Connection, run_id: str) -> RunRecord:

@@ -10,6 +10,7 @@ crash is reconciled with the tool's system of record, never blindly retried.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -61,6 +62,8 @@ _STATUS_OF_STEP = {
 }
 
 
+log = logging.getLogger("proctor")
+
 _EXECUTED = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED})
 
 
@@ -79,6 +82,7 @@ class Run:
         self._record = record
         self._cursor = 0
         self._lease_until = lease_until
+        self._version = str(runtime.policy.version)
         self._principal = Principal(record.spec.agent, record.spec.role, record.spec.tenant)
         self._facts = RunFacts.of(runtime.tools, record.spec)
         for step in record.steps:
@@ -115,7 +119,9 @@ class Run:
 
     @property
     def bundle_version(self) -> str:
-        return self._record.bundle_version
+        """The version of the policy bundle this worker decides with (the run may have
+        started under another; the runs table keeps that one)."""
+        return self._version
 
     # -- the governed call -------------------------------------------------------------
 
@@ -430,9 +436,15 @@ class Run:
     async def _keep_lease_while_running(self) -> None:
         while True:
             await asyncio.sleep(self._rt.lease_s / 3)
-            with self._rt.store.write(durable=False) as conn:
-                self._lease_until = None  # force a renewal
-                self._keep_lease(conn)
+            try:
+                with self._rt.store.write(durable=False) as conn:
+                    self._lease_until = None  # force a renewal
+                    self._keep_lease(conn)
+            except Exception as exc:
+                # The call cannot be stopped from here; say loudly that the run may be
+                # taken over while it is in flight.
+                log.error("run %s: could not keep its lease during a call: %s", self.id, exc)
+                return
 
     async def _execute(
         self, t: Tool, parsed: BaseModel, step: StepRecord
@@ -700,6 +712,14 @@ class Run:
         usage.usd += usd
         with self._rt.store.write(durable=False) as conn:
             journal.update_run(conn, self.id, usage=usage.to_json())
+
+    async def release(self) -> None:
+        """Let another worker take the run at once, instead of after this worker's lease."""
+        if self._record.state.terminal:
+            return
+        with self._rt.store.write() as conn:
+            journal.release(conn, self.id, self._rt.worker_id)
+        self._lease_until = None
 
     async def complete(self, detail: str | None = None) -> None:
         await self._end(RunState.COMPLETED, Reason.DONE, detail)
