@@ -253,14 +253,18 @@ class Run:
         )
         return self._rt.policy.decide(request)
 
-    def _step_row(self, step: StepRecord, reason: str | None) -> dict[str, Any]:
+    def _step_row(
+        self, t: Tool, step: StepRecord, args: dict[str, Any] | None, reason: str | None
+    ) -> dict[str, Any]:
+        """The journal row of a new step; the real arguments sealed if any field is masked."""
+        sealed = self._rt.sealer.seal(args) if t.sensitive and args is not None else None
         return {
             "run_id": self.id,
             "idx": step.idx,
             "tool": step.tool,
             "args": step.args,
             "args_hash": step.args_hash,
-            "sealed_args": None,
+            "sealed_args": sealed,
             "reason": reason,
             "status": step.status.value,
             "decision": step.decision,
@@ -279,7 +283,7 @@ class Run:
     ) -> CallOutcome:
         step.status = StepStatus.DENIED
         with self._rt.store.write() as conn:
-            journal.insert_step(conn, self._step_row(step, reason))
+            journal.insert_step(conn, self._step_row(t, step, None, reason))
             self._append(conn, ActionDenied(t.name, step.args, reason, step.decision), step.idx)
         self._record.steps.append(step)
         return CallOutcome(self.id, step.idx, t.name, CallStatus.DENIED, decision)
@@ -296,11 +300,8 @@ class Run:
         step.status = StepStatus.AWAITING_APPROVAL
         step.approval_id = new_id("apr")
         expires = now + timedelta(seconds=rt.policy.settings.approvals.ttl_s)
-        row = self._step_row(step, reason)
-        if t.sensitive:
-            row["sealed_args"] = rt.sealer.seal(args)
         with rt.store.write() as conn:
-            journal.insert_step(conn, row)
+            journal.insert_step(conn, self._step_row(t, step, args, reason))
             conn.execute(
                 approvals.insert(),
                 {
@@ -354,9 +355,6 @@ class Run:
     ) -> None:
         """Durably, before the side effect: the step is executing and the log says why."""
         rt = self._rt
-        row = self._step_row(step, reason)
-        if t.sensitive:
-            row["sealed_args"] = rt.sealer.seal(args)
         intent = ActionIntent(
             t.name,
             step.args,
@@ -368,7 +366,7 @@ class Run:
         )
         with rt.store.write(durable=True) as conn:
             if approval_id is None:
-                journal.insert_step(conn, row)
+                journal.insert_step(conn, self._step_row(t, step, args, reason))
             else:
                 journal.set_step_status(conn, self.id, step.idx, StepStatus.EXECUTING)
             self._append(conn, intent, step.idx)
@@ -598,7 +596,7 @@ class Run:
             return None
         step = pending[-1]
         t = self._rt.tools.get(step.tool)
-        parsed = t.validate(self._real_args(step))
+        parsed = t.validate(self._real_args(t, step))
         self._cursor = max(self._cursor, step.idx + 1)
         executed = await self._run_if_approved(step, t, parsed)
         if executed is not None:
@@ -649,7 +647,7 @@ class Run:
 
     async def _settle(self, step: StepRecord) -> None:
         t = self._rt.tools.get(step.tool)
-        parsed = t.validate(self._real_args(step))
+        parsed = t.validate(self._real_args(t, step))
         decision = self._decision_of(step)
         if t.reconcile_fn is None and t.effect is Effect.READ:
             # A read has no effect to repeat: run it again.
@@ -672,8 +670,10 @@ class Run:
             "has no reconcile hook: check the system of record before continuing",
         )
 
-    def _real_args(self, step: StepRecord) -> dict[str, Any]:
+    def _real_args(self, t: Tool, step: StepRecord) -> dict[str, Any]:
         """The arguments as proposed: unsealed if sensitive fields were masked in storage."""
+        if not t.sensitive:
+            return step.args
         with self._rt.store.read() as conn:
             sealed = conn.execute(
                 sa.select(steps.c.sealed_args).where(

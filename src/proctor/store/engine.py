@@ -20,6 +20,7 @@ from proctor.errors import StoreError
 _MIGRATIONS = "proctor.store:migrations"
 # Serialises migrations when several PostgreSQL workers start at once.
 _MIGRATION_LOCK_KEY = 0x70726F63746F72
+_READ_ONLY = "proctor.read_only"
 
 
 def sqlite_url(path: Path) -> str:
@@ -47,10 +48,11 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: sa.Connection) -> None:
-    # Straight to the driver: this runs twice on every governed call.
+    # Straight to the driver: this runs twice on every governed call. Readers take
+    # no lock up front, so they never wait for a writer (WAL lets them read alongside).
     driver = conn.connection.driver_connection
     assert driver is not None
-    driver.execute("BEGIN IMMEDIATE")
+    driver.execute("BEGIN" if conn.info.get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 class _Writer:
@@ -137,8 +139,14 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+        """A read transaction: a consistent snapshot, no writes."""
+        with self.engine.connect() as conn:
+            conn.info[_READ_ONLY] = True
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop(_READ_ONLY, None)
 
     @staticmethod
     def _sqlite_synchronous(conn: sa.Connection, level: str) -> None:
