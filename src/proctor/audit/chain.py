@@ -9,7 +9,7 @@ someone who recomputes every hash.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -44,8 +44,31 @@ class Envelope:
 
     def linked(self, seq: int, prev_hash: str) -> Envelope:
         """This entry numbered ``seq`` after ``prev_hash``, with its own hash computed."""
-        unhashed = replace(self, seq=seq, prev_hash=prev_hash, entry_hash="")
-        return replace(unhashed, entry_hash=unhashed.computed_hash())
+        entry_hash = envelope_hash(
+            self.tenant,
+            seq,
+            self.entry_id,
+            self.kind,
+            self.run_id,
+            self.step,
+            self.created_at,
+            self.bundle_version,
+            self.payload_hash,
+            prev_hash,
+        )
+        return Envelope(
+            self.tenant,
+            seq,
+            self.entry_id,
+            self.kind,
+            self.run_id,
+            self.step,
+            self.created_at,
+            self.bundle_version,
+            self.payload_hash,
+            prev_hash,
+            entry_hash,
+        )
 
     def computed_hash(self) -> str:
         return envelope_hash(

@@ -52,7 +52,8 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
     # no lock up front, so they never wait for a writer (WAL lets them read alongside).
     driver = conn.connection.driver_connection
     assert driver is not None
-    driver.execute("BEGIN" if conn.info.get(_READ_ONLY) else "BEGIN IMMEDIATE")
+    if not driver.in_transaction:  # a writer's driver-level transaction is already open
+        driver.execute("BEGIN" if conn.info.get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 class _Writer:
@@ -63,8 +64,24 @@ class _Writer:
 
     @contextmanager
     def begin(self) -> Iterator[sa.Connection]:
-        with self.conn.begin():
+        # The transaction is the driver's own: SQLAlchemy's bookkeeping around it
+        # costs as much as a statement, twice per governed call. Core statements run
+        # inside it still work: SQLAlchemy's autobegin finds the driver in a
+        # transaction (see _sqlite_on_begin) and is closed after it.
+        driver = self.conn.connection.driver_connection
+        assert driver is not None
+        driver.execute("BEGIN IMMEDIATE")
+        try:
             yield self.conn
+        except BaseException:
+            if driver.in_transaction:
+                driver.execute("ROLLBACK")
+            if self.conn.in_transaction():
+                self.conn.rollback()
+            raise
+        driver.execute("COMMIT")
+        if self.conn.in_transaction():
+            self.conn.commit()  # only SQLAlchemy's bookkeeping: the driver has committed
 
 
 class Store:

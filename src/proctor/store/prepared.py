@@ -24,7 +24,9 @@ Adapter = Callable[[Any], Any]
 
 def _sqlite_time(value: datetime | None) -> str | None:
     # SQLAlchemy's storage format for SQLite DATETIME, in UTC.
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def _sqlite_json(value: Any) -> str | None:
