@@ -119,3 +119,17 @@ def test_effect_class_names_are_not_tool_names() -> None:
         @tool(effect=Effect.WRITE, name="write")
         def write_it(x: int) -> int:
             return x
+
+
+async def test_wall_time_on_the_same_handle_excludes_the_approval_wait(env: Env) -> None:
+    from proctor import Approver
+
+    run = await env.runtime().start_run(env.spec(budget={"wall_time_s": 60}))
+    outcome = await run.call("refund", {"order_id": "A-1", "amount": "500.00"})
+    assert outcome.approval_id is not None
+    env.clock.advance(3000)  # a long wait for the supervisor
+    env.runtimes[0].approvals.approve(outcome.approval_id, Approver("sam", "supervisor"), "ok")
+    done = await run.resume_pending()
+    assert done is not None
+    assert done.status.value == "executed"
+    await run.call("lookup", {"order_id": "A-1"})  # still within its 60 active seconds

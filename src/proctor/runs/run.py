@@ -621,15 +621,13 @@ class Run:
         verdict = ApprovalStatus(row.status)
         if verdict is ApprovalStatus.PENDING and self._rt.clock.now() >= row.expires_at:
             self._rt.approvals.expire(approval_id)
-            await self._reload()
+            await self._refresh()
             return None
         if verdict is ApprovalStatus.EXPIRED:
-            await self._reload()  # the expiry handed the run off
+            await self._refresh()  # the expiry handed the run off
             return None
         if verdict is not ApprovalStatus.PENDING:
-            self._record.state = RunState.RUNNING  # the decision already moved the stored run on
-        if verdict is ApprovalStatus.DENIED:
-            step.status = StepStatus.APPROVAL_DENIED
+            await self._refresh()  # the decision moved the stored run on, and its pause ended
         if verdict is not ApprovalStatus.APPROVED:
             return None
         await self._check_budget()
@@ -695,11 +693,14 @@ class Run:
             reason=d.get("reason", ""),
         )
 
-    async def _reload(self) -> None:
+    async def _refresh(self) -> None:
+        """Take in what an approval decision or expiry changed in the stored run."""
         with self._rt.store.read() as conn:
             fresh = journal.load_run(conn, self.id)
-        self._record.state, self._record.reason = fresh.state, fresh.reason
-        self._record.steps = fresh.steps
+        record = self._record
+        record.state, record.reason, record.paused_s = fresh.state, fresh.reason, fresh.paused_s
+        for mine, stored in zip(record.steps, fresh.steps, strict=False):
+            mine.status = stored.status
 
     # -- usage and ending --------------------------------------------------------------
 
