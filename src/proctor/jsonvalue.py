@@ -10,6 +10,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeAlias
 
+import orjson
 from pydantic import BaseModel
 
 JSONValue: TypeAlias = (
@@ -31,11 +32,22 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
 def canonical_json(value: Any) -> str:
-    """Sorted keys, no spaces, UTF-8 text; Decimals as strings. Stable across runs."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default
-    )
+    """Sorted keys, no spaces, UTF-8 text; Decimals as strings. Stable across runs.
+
+    orjson writes it (an order of magnitude faster: this runs many times on every
+    governed call); the standard library takes over for what orjson refuses, such
+    as integers beyond 64 bits, and writes the same form.
+    """
+    try:
+        return orjson.dumps(value, default=_default, option=_ORJSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default
+        )
 
 
 def sha256_hex(text: str) -> str:
@@ -49,4 +61,4 @@ def digest(value: Any) -> str:
 
 def to_plain(value: Any) -> Any:
     """A value as plain JSON types (Decimals become strings), for storage."""
-    return json.loads(canonical_json(value))
+    return orjson.loads(canonical_json(value))

@@ -57,3 +57,27 @@ def test_a_write_that_fails_leaves_nothing(tmp_path: Path) -> None:
 def test_an_unreachable_database_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match="Check that the database is running"):
         Store("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_canonical_json_is_the_standard_librarys_compact_sorted_form() -> None:
+    import json
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from proctor.jsonvalue import canonical_json
+
+    values = [
+        {"b": 1, "a": [1, 2.5, "é", None, True], "d": Decimal("1.10")},
+        {1: "int keys become strings"},
+        [2**70],  # beyond orjson's 64 bits: the fallback writes the same form
+        {"when": datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)},
+    ]
+    for value in values:
+        expected = json.dumps(
+            value,
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=lambda o: str(o) if isinstance(o, Decimal) else o.isoformat(),
+        )
+        assert canonical_json(value) == expected
