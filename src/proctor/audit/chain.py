@@ -44,45 +44,13 @@ class Envelope:
 
     def linked(self, seq: int, prev_hash: str) -> Envelope:
         """This entry numbered ``seq`` after ``prev_hash``, with its own hash computed."""
-        entry_hash = envelope_hash(
-            self.tenant,
-            seq,
-            self.entry_id,
-            self.kind,
-            self.run_id,
-            self.step,
-            self.created_at,
-            self.bundle_version,
-            self.payload_hash,
-            prev_hash,
-        )
-        return Envelope(
-            self.tenant,
-            seq,
-            self.entry_id,
-            self.kind,
-            self.run_id,
-            self.step,
-            self.created_at,
-            self.bundle_version,
-            self.payload_hash,
-            prev_hash,
-            entry_hash,
-        )
+        fields = {**vars(self), "seq": seq, "prev_hash": prev_hash, "entry_hash": ""}
+        fields["entry_hash"] = envelope_hash(*[*fields.values()][:-1])
+        return Envelope(**fields)
 
     def computed_hash(self) -> str:
-        return envelope_hash(
-            self.tenant,
-            self.seq,
-            self.entry_id,
-            self.kind,
-            self.run_id,
-            self.step,
-            self.created_at,
-            self.bundle_version,
-            self.payload_hash,
-            self.prev_hash,
-        )
+        """The hash of every field but the hash itself (fields in declaration order)."""
+        return envelope_hash(*[*vars(self).values()][:-1])
 
 
 def envelope_hash(
