@@ -22,7 +22,8 @@ Run failures also name the ``failed_safe`` reason the run ends with.
     │   └── ReplayMismatch       re-run code proposed a different call
     └── RunFailure               the run ended ``failed_safe``
         ├── BudgetExceeded
-        └── TooManyInvalidActions
+        ├── TooManyInvalidActions
+        └── ModelError           no usable answer from a model
 """
 
 from __future__ import annotations
@@ -163,3 +164,18 @@ class BudgetExceeded(RunFailure):
 
 class TooManyInvalidActions(RunFailure):
     reason = Reason.INVALID_ACTIONS
+
+
+class ModelError(RunFailure):
+    """A model call that gave no usable answer.
+
+    ``retryable`` says whether trying again may help (a 429, a 5xx, a timeout);
+    providers retry those themselves a bounded number of times before raising.
+    """
+
+    reason = Reason.MODEL_ERROR
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+        self.retryable = retryable
+        self.status = status
+        super().__init__(message)
