@@ -1,10 +1,32 @@
-"""Per-run caps and the usage counted against them."""
+"""Budgets: caps per run, caps per day for workflows and tenants, and the usage against them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.dialects import postgresql, sqlite
+
+from proctor.errors import BudgetExceeded
+from proctor.store.tables import budget_usage
+
+if TYPE_CHECKING:
+    from proctor.store import Store
+
+
+class DailyCaps(BaseModel):
+    """Caps per UTC day that hold across runs and workers (for a workflow or a tenant)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    usd: Decimal | None = Field(default=None, ge=0)
+    """Money spent on models per day."""
+    model_tokens: int | None = Field(default=None, ge=0)
+    """Model tokens per day."""
 
 
 class BudgetCaps(BaseModel):
@@ -28,3 +50,149 @@ class BudgetCaps(BaseModel):
             for name in type(self).model_fields
         }
         return BudgetCaps(**values)
+
+
+NANO = Decimal(1_000_000_000)
+
+
+def nano_usd(usd: Decimal, *, round_up: bool) -> int:
+    """USD as whole billionths: exact integers on every database."""
+    scaled = usd * NANO
+    whole = int(scaled)
+    return whole + 1 if round_up and scaled > whole else whole
+
+
+@dataclass(frozen=True)
+class DailyScope:
+    """One budget that holds across runs for a day: a tenant's, or a workflow's in a tenant."""
+
+    key: str
+    caps: DailyCaps | None
+
+    def describe(self) -> str:
+        kind, _, name = self.key.partition(":")
+        return f"the {kind} budget of {name}"
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Worst-case cost held against daily budgets until the call's real cost is known."""
+
+    day: str
+    scopes: tuple[DailyScope, ...]
+    nano_usd: int
+    tokens: int
+
+
+def daily_scopes(
+    tenant: str,
+    workflow: str,
+    tenant_caps: Mapping[str, DailyCaps],
+    workflow_caps: Mapping[str, DailyCaps],
+) -> tuple[DailyScope, ...]:
+    """The tenant's and the workflow's daily scopes, with their caps (``"*"`` as fallback)."""
+    return (
+        DailyScope(f"tenant:{tenant}", tenant_caps.get(tenant, tenant_caps.get("*"))),
+        DailyScope(
+            f"workflow:{tenant}/{workflow}", workflow_caps.get(workflow, workflow_caps.get("*"))
+        ),
+    )
+
+
+class DailyLedger:
+    """Usage per scope and UTC day, shared by every worker through the store.
+
+    A model call first reserves its worst case: one conditional UPDATE per
+    capped scope adds the reservation only if spent + reserved + it stays within
+    the cap, so two workers can never both take the last dollar. After the call
+    the reservation becomes the real cost. A worker that dies in between leaves
+    its reservation held: the budget errs on the side of spending less.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def reserve(
+        self, scopes: tuple[DailyScope, ...], day: str, usd: Decimal, tokens: int
+    ) -> Reservation:
+        """Hold ``usd`` and ``tokens`` in every scope, or raise ``BudgetExceeded`` naming it."""
+        held = Reservation(day, scopes, nano_usd(usd, round_up=True), tokens)
+        with self._store.write() as conn:
+            for scope in scopes:
+                self._ensure_row(conn, scope.key, day)
+                if not self._hold(conn, scope, held):  # raising rolls every hold back
+                    raise BudgetExceeded(
+                        f"{scope.describe()} for {day} cannot cover this call's worst case "
+                        f"(${usd:.6f}, {tokens} tokens)"
+                    )
+        return held
+
+    def settle(self, held: Reservation, usd: Decimal, tokens: int) -> None:
+        """Turn a reservation into the real cost of the call."""
+        self._move(held, nano_usd(usd, round_up=True), tokens)
+
+    def release(self, held: Reservation) -> None:
+        """Drop a reservation whose call never produced an answer."""
+        self._move(held, 0, 0)
+
+    def usage(self, scope: str, day: str) -> tuple[Decimal, int]:
+        """USD and tokens spent (reservations not included) in a scope on a day."""
+        with self._store.read() as conn:
+            row = conn.execute(
+                sa.select(budget_usage.c.nano_usd_spent, budget_usage.c.tokens_spent).where(
+                    budget_usage.c.scope == scope, budget_usage.c.day == day
+                )
+            ).first()
+        if row is None:
+            return Decimal(0), 0
+        return Decimal(row.nano_usd_spent) / NANO, int(row.tokens_spent)
+
+    def _move(self, held: Reservation, nano_spent: int, tokens_spent: int) -> None:
+        with self._store.write() as conn:
+            for scope in held.scopes:
+                conn.execute(
+                    budget_usage.update()
+                    .where(budget_usage.c.scope == scope.key, budget_usage.c.day == held.day)
+                    .values(
+                        nano_usd_reserved=budget_usage.c.nano_usd_reserved - held.nano_usd,
+                        tokens_reserved=budget_usage.c.tokens_reserved - held.tokens,
+                        nano_usd_spent=budget_usage.c.nano_usd_spent + nano_spent,
+                        tokens_spent=budget_usage.c.tokens_spent + tokens_spent,
+                    )
+                )
+
+    @staticmethod
+    def _ensure_row(conn: sa.Connection, scope: str, day: str) -> None:
+        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
+            budget_usage
+        )
+        conn.execute(
+            insert.values(
+                scope=scope,
+                day=day,
+                nano_usd_spent=0,
+                nano_usd_reserved=0,
+                tokens_spent=0,
+                tokens_reserved=0,
+            ).on_conflict_do_nothing()
+        )
+
+    @staticmethod
+    def _hold(conn: sa.Connection, scope: DailyScope, held: Reservation) -> bool:
+        c = budget_usage.c
+        conditions = [c.scope == scope.key, c.day == held.day]
+        caps = scope.caps
+        if caps is not None and caps.usd is not None:
+            cap = nano_usd(caps.usd, round_up=False)
+            conditions.append(c.nano_usd_spent + c.nano_usd_reserved + held.nano_usd <= cap)
+        if caps is not None and caps.model_tokens is not None:
+            conditions.append(c.tokens_spent + c.tokens_reserved + held.tokens <= caps.model_tokens)
+        moved = conn.execute(
+            budget_usage.update()
+            .where(*conditions)
+            .values(
+                nano_usd_reserved=c.nano_usd_reserved + held.nano_usd,
+                tokens_reserved=c.tokens_reserved + held.tokens,
+            )
+        )
+        return bool(moved.rowcount == 1)

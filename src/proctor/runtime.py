@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -13,9 +14,11 @@ from proctor.app import App
 from proctor.approvals import ApprovalQueue
 from proctor.audit import AuditLog, SigningKey, VerifyKey, VerifyReport, verify_store
 from proctor.audit.events import RunOpened
+from proctor.budgets import DailyLedger
 from proctor.clock import Clock, SystemClock
 from proctor.errors import ConfigError, RunTerminated
 from proctor.ids import new_id
+from proctor.models.pricing import PriceTable
 from proctor.policy import PolicyBundle
 from proctor.runs import journal
 from proctor.runs.model import RunSpec
@@ -72,6 +75,7 @@ class Runtime:
         self.store = Store(self.settings.database_url)
         self.audit = AuditLog(self.key, self.clock, checkpoint_every=self.settings.checkpoint_every)
         self.approvals = ApprovalQueue(self)
+        self.ledger = DailyLedger(self.store)
         self.observers = tuple(observers)
         self.credentials = credentials
         self.retry_backoff_s = retry_backoff_s
@@ -90,6 +94,11 @@ class Runtime:
                 "give it one (or an app: PROCTOR_APP=module:app)"
             )
         return self._policy
+
+    @functools.cached_property
+    def prices(self) -> PriceTable:
+        """Built-in prices, with the bundle's ``prices:`` over them."""
+        return PriceTable(self.policy.settings.prices)
 
     async def __aenter__(self) -> Runtime:
         return self

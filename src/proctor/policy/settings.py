@@ -14,8 +14,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
-from proctor.budgets import BudgetCaps
+from proctor.budgets import BudgetCaps, DailyCaps
 from proctor.errors import PolicyIssue
+from proctor.models.pricing import Price
 
 SETTINGS_FILE = "proctor.yaml"
 
@@ -36,6 +37,10 @@ class RunBudgetSettings(BaseModel):
 
     run: BudgetCaps = Field(default_factory=BudgetCaps)
     """Caps for each run."""
+    workflow: dict[str, DailyCaps] = Field(default_factory=dict)
+    """Caps per day for each workflow by name; ``"*"`` applies to workflows not named."""
+    tenant: dict[str, DailyCaps] = Field(default_factory=dict)
+    """Caps per day for each tenant by name; ``"*"`` applies to tenants not named."""
 
 
 class BundleSettings(BaseModel):
@@ -51,6 +56,8 @@ class BundleSettings(BaseModel):
     """How approval requests behave."""
     budgets: RunBudgetSettings = Field(default_factory=RunBudgetSettings)
     """Budgets the bundle sets."""
+    prices: dict[str, Price] = Field(default_factory=dict)
+    """USD per million tokens by model (``provider:model``), over the built-in table."""
 
 
 def parse_settings(text: str, file: str) -> tuple[BundleSettings | None, list[PolicyIssue]]:

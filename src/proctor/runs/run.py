@@ -28,6 +28,7 @@ from proctor.audit.events import (
     ActionReconciled,
     RunStateChanged,
 )
+from proctor.budgets import daily_scopes
 from proctor.errors import (
     BudgetExceeded,
     InvalidAction,
@@ -38,6 +39,7 @@ from proctor.errors import (
 )
 from proctor.ids import idempotency_key, new_id
 from proctor.jsonvalue import digest
+from proctor.models import Model, ModelRequest, ModelResponse
 from proctor.policy import Decision, PolicyRequest, Principal
 from proctor.policy import Effect as PolicyEffect
 from proctor.redaction import redact_fields
@@ -703,6 +705,53 @@ class Run:
             mine.status = stored.status
 
     # -- usage and ending --------------------------------------------------------------
+
+    async def ask(self, model: Model, request: ModelRequest) -> ModelResponse:
+        """One model call, paid for before it is made.
+
+        The call's worst case (every input token uncached, every output token
+        written) must fit the run's caps and the day's workflow and tenant
+        budgets; it is reserved against the daily budgets, which every worker
+        shares, and replaced by the real cost when the answer comes. A call
+        that could cross a cap is not made: the run ends
+        ``failed_safe(budget_exceeded)``.
+        """
+        self._ensure_not_terminal()
+        rt = self._rt
+        worst_usd, worst_tokens = rt.prices.worst_case(model.name, request)
+        await self._check_model_budget(worst_usd, worst_tokens)
+        spec = self._record.spec
+        budgets = rt.policy.settings.budgets
+        scopes = daily_scopes(spec.tenant, spec.workflow, budgets.tenant, budgets.workflow)
+        day = rt.clock.now().date().isoformat()
+        try:
+            held = rt.ledger.reserve(scopes, day, worst_usd, worst_tokens)
+        except BudgetExceeded as exc:
+            await self.fail_safe(Reason.BUDGET_EXCEEDED, str(exc))
+            raise BudgetExceeded(f"run {self.id} failed safe before a model call: {exc}") from None
+        try:
+            response = await model.complete(request)
+        except BaseException:
+            rt.ledger.release(held)
+            raise
+        cost = rt.prices.cost(model.name, response.usage)
+        rt.ledger.settle(held, cost, response.usage.total)
+        await self.charge(tokens=response.usage.total, usd=cost)
+        return response
+
+    async def _check_model_budget(self, worst_usd: Decimal, worst_tokens: int) -> None:
+        caps, used = self._record.spec.budget, self._record.usage
+        breach = None
+        if caps.model_tokens is not None and used.model_tokens + worst_tokens > caps.model_tokens:
+            breach = (
+                f"model tokens {used.model_tokens} + up to {worst_tokens} of {caps.model_tokens}"
+            )
+        elif caps.usd is not None and used.usd + worst_usd > caps.usd:
+            breach = f"USD {used.usd} + up to {worst_usd:.6f} of {caps.usd}"
+        if breach is not None:
+            detail = f"budget would be crossed: {breach}"
+            await self.fail_safe(Reason.BUDGET_EXCEEDED, detail)
+            raise BudgetExceeded(f"run {self.id} failed safe before a model call: {detail}")
 
     async def charge(self, *, tokens: int = 0, usd: Decimal = Decimal(0)) -> None:
         """Count model usage against the run's budget."""

@@ -157,3 +157,14 @@ audit_checkpoints = sa.Table(
     sa.Column("key_id", sa.String(64), nullable=False),
     sa.Column("signature", sa.String(128), nullable=False),
 )
+
+budget_usage = sa.Table(
+    "budget_usage",
+    metadata,
+    sa.Column("scope", sa.String(300), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("nano_usd_spent", sa.BigInteger, nullable=False),
+    sa.Column("nano_usd_reserved", sa.BigInteger, nullable=False),
+    sa.Column("tokens_spent", sa.BigInteger, nullable=False),
+    sa.Column("tokens_reserved", sa.BigInteger, nullable=False),
+)
