@@ -46,6 +46,8 @@ class ToolResultMessage(_Frozen):
     """The result as JSON text, or the error the call met."""
     is_error: bool = False
     trusted: bool = True
+    step: int | None = None
+    """The run's journal step the call became; ``None`` when it never became one (invalid)."""
 
 
 Message = Annotated[

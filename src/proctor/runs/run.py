@@ -47,7 +47,7 @@ from proctor.runs import journal
 from proctor.runs.facts import RunFacts
 from proctor.runs.model import CallOutcome, CallStatus, RunRecord, StepRecord, Usage
 from proctor.states import ApprovalStatus, Reason, RunState, StepStatus
-from proctor.store.tables import approvals, steps
+from proctor.store.tables import approvals, runs, steps
 from proctor.tools import Effect, Tool, ToolContext, ToolStillRunning, TransientToolError
 
 if TYPE_CHECKING:
@@ -589,6 +589,38 @@ class Run:
             step.approval_id,
             replayed=True,
         )
+
+    async def preview(self, tool: str, args_json: str | bytes) -> Decision:
+        """What policy would decide for this call now. Records nothing, runs nothing;
+        raises ``InvalidAction`` (unrecorded) when the call does not fit its tool."""
+        t = self._rt.tools.get(tool)
+        return await self._decide(t, t.validate_json(args_json))
+
+    def seek(self, step: int) -> None:
+        """Continue after ``step`` journaled calls instead of replaying them (for code that
+        keeps its own state, such as the agent loop)."""
+        if not 0 <= step <= len(self._record.steps):
+            raise ValueError(f"run {self.id} has {len(self._record.steps)} steps, not {step}")
+        self._cursor = step
+
+    @property
+    def position(self) -> int:
+        """How many journaled calls this handle has made or replayed."""
+        return self._cursor
+
+    def save_conversation(self, conversation: Any) -> None:
+        """Keep the agent's conversation with the run, sealed: it holds tool results whole."""
+        with self._rt.store.write(durable=False) as conn:
+            journal.update_run(
+                conn, self.id, conversation={"sealed": self._rt.sealer.seal(conversation)}
+            )
+
+    def load_conversation(self) -> Any:
+        with self._rt.store.read() as conn:
+            stored = conn.execute(
+                sa.select(runs.c.conversation).where(runs.c.id == self.id)
+            ).scalar_one()
+        return None if stored is None else self._rt.sealer.open(stored["sealed"])
 
     async def resume_pending(self) -> CallOutcome | None:
         """Run the step that waited for approval, if it was approved. ``None`` if nothing waits."""

@@ -65,6 +65,7 @@ runs = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("ended_at", UTCDateTime()),
     sa.Column("schema_version", sa.Integer, nullable=False),
+    sa.Column("conversation", JSON),
     sa.Index("ix_runs_tenant_state", "tenant", "state"),
     sa.Index("ix_runs_created_at", "created_at"),
 )

@@ -1,0 +1,131 @@
+"""The agent loop over scripted models: plans checked whole, runs that end or pause safely."""
+
+from __future__ import annotations
+
+import json
+
+from proctor import Approver, RunState
+from proctor.agent import Agent, AgentConfig
+from proctor.errors import ModelError
+from proctor.models import ModelRequest, ModelResponse, TokenUsage, ToolCall, ToolResultMessage
+from proctor.testing import FunctionModel, ScriptedModel
+
+from .conftest import Env
+
+USAGE = TokenUsage(input_tokens=200, output_tokens=40)
+
+
+def plan(*calls: tuple[str, dict[str, object] | str]) -> ModelResponse:
+    return ModelResponse(
+        model="scripted",
+        usage=USAGE,
+        tool_calls=tuple(
+            ToolCall(id=f"c{i}", tool=tool, arguments=a if isinstance(a, str) else json.dumps(a))
+            for i, (tool, a) in enumerate(calls)
+        ),
+    )
+
+
+def final(text: str = "Done.") -> ModelResponse:
+    return ModelResponse(model="scripted", content=text, usage=USAGE)
+
+
+REFUND_20 = {"order_id": "A-1", "amount": "20.00"}
+
+
+async def test_a_final_answer_completes_the_run(env: Env) -> None:
+    model = ScriptedModel([final("Your order shipped.")])
+    result = await Agent(env.runtime(), model).run("Where is A-1?", env.spec())
+    assert (result.state, result.answer) == (RunState.COMPLETED, "Your order shipped.")
+    model.assert_done()
+
+
+async def test_a_plan_runs_step_by_step_and_results_go_back_to_the_model(env: Env) -> None:
+    model = ScriptedModel([plan(("lookup", {"order_id": "A-1"}), ("refund", REFUND_20)), final()])
+    result = await Agent(env.runtime(), model).run("Refund $20 on A-1", env.spec())
+    assert result.state is RunState.COMPLETED
+    assert [o.status.value for o in result.outcomes] == ["executed", "executed"]
+    assert len(env.ledger.effects("refund")) == 1
+    results = [m for m in model.requests[1].messages if isinstance(m, ToolResultMessage)]
+    assert [(m.tool, m.step) for m in results] == [("lookup", 0), ("refund", 1)]
+    assert "20.00" in results[1].content
+
+
+async def test_a_denied_step_stops_the_whole_plan_before_anything_runs(env: Env) -> None:
+    model = ScriptedModel(
+        [plan(("refund", REFUND_20), ("refund", {"order_id": "A-1", "amount": "9999.00"}))]
+    )
+    result = await Agent(env.runtime(), model).run("Refund everything", env.spec())
+    assert (result.state, result.reason) == (RunState.HANDED_OFF, "policy_denied")
+    assert env.ledger.effects() == []  # the allowed first step never ran
+
+
+async def test_an_invalid_call_is_repaired_by_the_model(env: Env) -> None:
+    model = ScriptedModel(
+        [plan(("refund", '{"order_id": "A-1", "amount": }')), plan(("refund", REFUND_20)), final()]
+    )
+    result = await Agent(env.runtime(), model).run("Refund $20", env.spec())
+    assert result.state is RunState.COMPLETED
+    repair = model.requests[1].messages[-1]
+    assert isinstance(repair, ToolResultMessage)
+    assert repair.is_error
+    assert "not valid JSON" in repair.content
+    assert len(env.ledger.effects("refund")) == 1
+
+
+async def test_invalid_calls_past_the_limit_fail_the_run_safe(env: Env) -> None:
+    bad = plan(("refund", '{"order_id": 7}'))
+    model = ScriptedModel([bad, bad, bad])
+    result = await Agent(env.runtime(), model).run("Refund", env.spec(max_invalid_actions=2))
+    assert (result.state, result.reason) == (RunState.FAILED_SAFE, "invalid_actions")
+    assert env.ledger.effects() == []
+
+
+async def test_repeating_a_call_is_a_loop(env: Env) -> None:
+    again = plan(("lookup", {"order_id": "A-1"}))
+    model = ScriptedModel([again, again])
+    result = await Agent(env.runtime(), model).run("Where is A-1?", env.spec())
+    assert (result.state, result.reason) == (RunState.FAILED_SAFE, "loop")
+
+
+async def test_no_final_answer_within_the_turns_fails_safe(env: Env) -> None:
+    turns = [plan(("note", {"text": str(i)})) for i in range(3)]
+    agent = Agent(env.runtime(), ScriptedModel(turns), AgentConfig(max_turns=3))
+    result = await agent.run("Keep notes", env.spec())
+    assert (result.state, result.reason) == (RunState.FAILED_SAFE, "loop")
+
+
+async def test_a_model_that_gives_no_answer_fails_the_run_safe(env: Env) -> None:
+    def down(_: ModelRequest) -> ModelResponse:
+        raise ModelError("openai:gpt-4o-mini answered 503 three times", retryable=True)
+
+    result = await Agent(env.runtime(), FunctionModel(down)).run("Hi", env.spec())
+    assert (result.state, result.reason) == (RunState.FAILED_SAFE, "model_error")
+
+
+async def test_a_run_paused_for_approval_resumes_in_another_process_and_completes(
+    env: Env,
+) -> None:
+    big = {"order_id": "A-1", "amount": "500.00"}
+    first = ScriptedModel([plan(("lookup", {"order_id": "A-1"}), ("refund", big))])
+    paused = await Agent(env.runtime(), first).run("Refund $500 on A-1", env.spec())
+    assert paused.state is RunState.AWAITING_APPROVAL
+    assert paused.approval_id is not None
+    assert env.ledger.effects() == []
+
+    env.runtime().approvals.approve(paused.approval_id, Approver("sam", "supervisor"), "ok")
+    second = ScriptedModel([final("Refunded $500.")])
+    done = await Agent(env.runtime(), second).resume(paused.run_id)
+    assert (done.state, done.answer) == (RunState.COMPLETED, "Refunded $500.")
+    assert len(env.ledger.effects("refund")) == 1
+    seen = [m for m in second.requests[0].messages if isinstance(m, ToolResultMessage)]
+    assert [(m.tool, m.step) for m in seen] == [("lookup", 0), ("refund", 1)]
+    second.assert_done()
+
+
+async def test_the_model_budget_stops_the_loop_before_the_call(env: Env) -> None:
+    model = ScriptedModel([final()], name="openai:gpt-4o")
+    agent = Agent(env.runtime(), model, AgentConfig(max_output_tokens=4000))
+    result = await agent.run("Hi", env.spec(budget={"usd": "0.01"}))
+    assert (result.state, result.reason) == (RunState.FAILED_SAFE, "budget_exceeded")
+    assert model.requests == []
