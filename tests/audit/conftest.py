@@ -25,13 +25,14 @@ KINDS = [
     "action.intent",  # 4: a small refund
     "action.outcome",
     "action.denied",  # 6: a refund no policy permits
-    "action.approval_requested",  # 7: a refund that needs a supervisor
-    "run.state",  # 8: running -> awaiting_approval
-    "approval.decided",  # 9
-    "run.state",  # 10: awaiting_approval -> running
-    "action.intent",  # 11: the approved refund
+    "run.mode",  # 7: the denial puts the rest of the run in safe mode
+    "action.approval_requested",  # 8: a refund that needs a supervisor
+    "run.state",  # 9: running -> awaiting_approval
+    "approval.decided",  # 10
+    "run.state",  # 11: awaiting_approval -> running
+    "action.intent",  # 12: the approved refund
     "action.outcome",
-    "run.state",  # 13: completed, and the signed checkpoint
+    "run.state",  # 14: completed, and the signed checkpoint
 ]
 LAST = len(KINDS)
 

@@ -12,7 +12,7 @@ from proctor.jsonvalue import canonical_json, sha256_hex
 from .conftest import KINDS, LAST, TENANT, Attacker, Logged, governed_run
 
 DENIED = 6  # the action.denied entry
-DECIDED = 9  # the approval.decided entry
+DECIDED = 10  # the approval.decided entry
 
 
 def first_problem(logged: Logged) -> Problem:

@@ -12,7 +12,7 @@ from proctor.audit.chain import checkpoint_message
 
 from .conftest import RUN_ID, Cli
 
-ENTRIES = 13  # what the walkthrough writes to the demo tenant's chain
+ENTRIES = 14  # what the walkthrough writes to the demo tenant's chain (its denial adds safe mode)
 
 
 def demo(cli: Cli) -> str:

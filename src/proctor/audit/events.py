@@ -10,6 +10,8 @@ from typing import Any, ClassVar
 class EntryKind(StrEnum):
     RUN_OPENED = "run.opened"
     RUN_STATE = "run.state"
+    RUN_ROUTED = "run.routed"
+    RUN_MODE = "run.mode"
     ACTION_INVALID = "action.invalid"
     ACTION_DENIED = "action.denied"
     ACTION_APPROVAL_REQUESTED = "action.approval_requested"
@@ -49,6 +51,27 @@ class RunStateChanged(AuditEvent):
     state: str
     reason: str | None
     detail: str | None
+
+
+@dataclass(frozen=True)
+class RunRouted(AuditEvent):
+    """Which intent a request was read as, and which tier of model serves it, and why."""
+
+    kind = EntryKind.RUN_ROUTED
+    intent: str
+    tier: str
+    model: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RunModeChanged(AuditEvent):
+    """The run moved to another mode (to safe mode, after a denial or untrusted input)."""
+
+    kind = EntryKind.RUN_MODE
+    previous: str
+    mode: str
+    reason: str
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from proctor.models.messages import ModelRequest, ModelResponse
 
 
+@runtime_checkable
 class Model(Protocol):
     """Messages and tool schemas in; one response (final answer, proposal or plan) out."""
 

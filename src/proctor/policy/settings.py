@@ -9,6 +9,7 @@ off. Each section is its own model; a new section is a new field on
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -43,6 +44,48 @@ class RunBudgetSettings(BaseModel):
     """Caps per day for each tenant by name; ``"*"`` applies to tenants not named."""
 
 
+class Tier(StrEnum):
+    """Model tiers: a cheap model, a strong one, and safe mode (strong model, and every
+    write or irreversible call needs approval under the default policy)."""
+
+    CHEAP = "cheap"
+    STRONG = "strong"
+    SAFE = "safe"
+
+
+class RoutingRule(BaseModel):
+    """Requests that mention any of ``match`` (case-insensitive) are this intent."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    intent: str = Field(min_length=1)
+    match: tuple[str, ...] = Field(min_length=1)
+    tier: Tier
+
+
+class RoutingSettings(BaseModel):
+    """How requests are read into intents and served by model tiers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rules: tuple[RoutingRule, ...] = ()
+    """Tried in order; the first rule that matches decides."""
+    default_intent: str = "general"
+    default_tier: Tier = Tier.CHEAP
+    models: dict[Tier, str] = Field(
+        default_factory=lambda: {
+            Tier.CHEAP: "simulated:cheap",
+            Tier.STRONG: "simulated:strong",
+            Tier.SAFE: "simulated:strong",
+        }
+    )
+    """The model (``provider:model``) that serves each tier."""
+    safe_after_denial: bool = True
+    """After a call policy denies, the rest of the run is in safe mode."""
+    safe_after_untrusted_argument: bool = True
+    """After a call with an argument from untrusted content, the rest of the run is in safe mode."""
+
+
 class BundleSettings(BaseModel):
     """The contents of a bundle's ``proctor.yaml``."""
 
@@ -56,6 +99,8 @@ class BundleSettings(BaseModel):
     """How approval requests behave."""
     budgets: RunBudgetSettings = Field(default_factory=RunBudgetSettings)
     """Budgets the bundle sets."""
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    """How requests are routed to model tiers, and when a run moves to safe mode."""
     prices: dict[str, Price] = Field(default_factory=dict)
     """USD per million tokens by model (``provider:model``), over the built-in table."""
 

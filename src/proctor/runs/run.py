@@ -26,6 +26,8 @@ from proctor.audit.events import (
     ActionInvalid,
     ActionOutcome,
     ActionReconciled,
+    RunModeChanged,
+    RunRouted,
     RunStateChanged,
 )
 from proctor.budgets import daily_scopes
@@ -46,9 +48,10 @@ from proctor.redaction import redact_fields
 from proctor.runs import journal
 from proctor.runs.facts import RunFacts
 from proctor.runs.model import CallOutcome, CallStatus, RunRecord, StepRecord, Usage
-from proctor.states import ApprovalStatus, Reason, RunState, StepStatus
+from proctor.runs.provenance import Provenance
+from proctor.states import ApprovalStatus, Mode, Reason, RunState, StepStatus
 from proctor.store.tables import approvals, runs, steps
-from proctor.tools import Effect, Tool, ToolContext, ToolStillRunning, TransientToolError
+from proctor.tools import Effect, Tool, ToolContext, ToolStillRunning, TransientToolError, Trust
 
 if TYPE_CHECKING:
     from proctor.runtime import Runtime
@@ -87,9 +90,13 @@ class Run:
         self._version = str(runtime.policy.version)
         self._principal = Principal(record.spec.agent, record.spec.role, record.spec.tenant)
         self._facts = RunFacts.of(runtime.tools, record.spec)
+        self._provenance = Provenance()
         for step in record.steps:
             if step.status is StepStatus.SUCCEEDED and step.tool in runtime.tools:
-                self._facts.count(runtime.tools.get(step.tool), step.args)
+                t = runtime.tools.get(step.tool)
+                self._facts.count(t, step.args)
+                if t.trust is Trust.UNTRUSTED:
+                    self._provenance.distrust(step.result)
         # Calls made count against the budget from the journal, so they survive a crash.
         record.usage.tool_calls = sum(s.status in _EXECUTED for s in record.steps)
 
@@ -168,7 +175,8 @@ class Run:
         started = clock.monotonic()
         await self._check_budget()
         budget_done = clock.monotonic()
-        decision = await self._decide(t, parsed)
+        provenance = self._provenance.of(args)
+        decision = await self._decide(t, parsed, provenance)
         decided = clock.monotonic()
         step = StepRecord(
             idx=idx,
@@ -182,12 +190,52 @@ class Run:
         timings = {"budget": (budget_done - started) * 1e6, "decide": (decided - budget_done) * 1e6}
         self._cursor += 1
         if decision.effect is PolicyEffect.DENY:
-            return self._record_denied(t, step, decision, reason)
-        if decision.effect is PolicyEffect.REQUIRE_APPROVAL:
-            return self._request_approval(t, step, args, decision, reason)
-        self._record_intent(t, step, args, decision, reason, approval_id=None)
-        timings["record_intent"] = (clock.monotonic() - decided) * 1e6
-        return await self._execute_and_record(t, parsed, step, decision, timings)
+            outcome = self._record_denied(t, step, decision, reason)
+        elif decision.effect is PolicyEffect.REQUIRE_APPROVAL:
+            outcome = self._request_approval(t, step, args, decision, reason)
+        else:
+            self._record_intent(t, step, args, decision, reason, approval_id=None)
+            timings["record_intent"] = (clock.monotonic() - decided) * 1e6
+            outcome = await self._execute_and_record(t, parsed, step, decision, timings)
+        self._route_after(t, decision, provenance)
+        return outcome
+
+    def _route_after(self, t: Tool, decision: Decision, provenance: dict[str, str]) -> None:
+        """Governance routes too: what this call met puts the rest of the run in safe mode."""
+        if self.mode is Mode.SAFE or self._record.state.terminal:
+            return
+        routing = self._rt.policy.settings.routing
+        untrusted = sorted(name for name, p in provenance.items() if p == "untrusted")
+        if routing.safe_after_denial and decision.effect is PolicyEffect.DENY:
+            self.enter_safe_mode(f"policy denied {t.name}")
+        elif routing.safe_after_untrusted_argument and untrusted:
+            self.enter_safe_mode(
+                f"{t.name} had arguments from untrusted content: {', '.join(untrusted)}"
+            )
+
+    @property
+    def mode(self) -> Mode:
+        return self._record.spec.mode
+
+    def trust(self, text: str) -> None:
+        """Text from whoever the run acts for (the request): values found in it are trusted."""
+        self._provenance.trust(text)
+
+    def enter_safe_mode(self, reason: str) -> None:
+        """From now on the run is in safe mode; policies see ``context.run.mode == "safe"``."""
+        if self.mode is Mode.SAFE:
+            return
+        previous = self.mode
+        self._record.spec = self._record.spec.model_copy(update={"mode": Mode.SAFE})
+        self._facts.base["mode"] = Mode.SAFE.value
+        with self._rt.store.write() as conn:
+            journal.update_run(conn, self.id, mode=Mode.SAFE.value)
+            self._append(conn, RunModeChanged(previous.value, Mode.SAFE.value, reason), None)
+
+    def note_route(self, intent: str, tier: str, model: str, reason: str) -> None:
+        """Record how the request was routed: into the audit log with the run."""
+        with self._rt.store.write() as conn:
+            self._append(conn, RunRouted(intent, tier, model, reason), None)
 
     # -- stages ------------------------------------------------------------------------
 
@@ -231,7 +279,9 @@ class Run:
         elapsed = (self._rt.clock.now() - self._record.created_at).total_seconds()
         return elapsed - self._record.paused_s
 
-    async def _decide(self, t: Tool, parsed: BaseModel) -> Decision:
+    async def _decide(
+        self, t: Tool, parsed: BaseModel, provenance: dict[str, str] | None = None
+    ) -> Decision:
         try:
             resource = await t.resource_of(parsed)
         except Exception as exc:
@@ -252,6 +302,7 @@ class Run:
             resource=resource,
             args=parsed.model_dump(),
             run=self._facts.snapshot(),
+            extra_context={"provenance": provenance} if provenance is not None else {},
         )
         return self._rt.policy.decide(request)
 
@@ -560,6 +611,8 @@ class Run:
             self._record.usage.tool_calls += 1
         if status is StepStatus.SUCCEEDED:
             self._facts.count(t, step.args)
+            if t.trust is Trust.UNTRUSTED:
+                self._provenance.distrust(result)
 
     # -- replay and resume -------------------------------------------------------------
 
@@ -594,7 +647,8 @@ class Run:
         """What policy would decide for this call now. Records nothing, runs nothing;
         raises ``InvalidAction`` (unrecorded) when the call does not fit its tool."""
         t = self._rt.tools.get(tool)
-        return await self._decide(t, t.validate_json(args_json))
+        parsed = t.validate_json(args_json)
+        return await self._decide(t, parsed, self._provenance.of(parsed.model_dump(mode="json")))
 
     def seek(self, step: int) -> None:
         """Continue after ``step`` journaled calls instead of replaying them (for code that
