@@ -20,7 +20,15 @@ def test_top_level_help_names_every_command(cli: Cli) -> None:
     assert result.exit_code == 0
     assert "Usage: proctor [OPTIONS] COMMAND [ARGS]..." in result.stdout
     assert "A governed runtime for AI agents" in result.stdout
-    assert commands(result.stdout) == ["demo", "bench", "policy", "approvals", "audit", "runs"]
+    assert commands(result.stdout) == [
+        "demo",
+        "bench",
+        "run",
+        "policy",
+        "approvals",
+        "audit",
+        "runs",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -44,6 +52,7 @@ def test_each_group_help_names_its_commands(cli: Cli, group: str, names: list[st
     [
         ("demo",),
         ("bench",),
+        ("run",),
         ("approvals", "list"),
         ("approvals", "approve"),
         ("approvals", "deny"),

@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 from proctor.agent.routing import Route, route
 from proctor.errors import BudgetExceeded, InvalidAction, ModelError, TooManyInvalidActions
@@ -80,6 +81,19 @@ ModelFactory = Callable[[str], Model]
 """Builds the model for a spec such as ``openai:gpt-4o-mini`` (see ``models.registry``)."""
 
 
+class AgentObserver(Protocol):
+    """Sees a run as it goes: for a live view, a log, a trace."""
+
+    def model_called(self, model: str, response: ModelResponse, cost_usd: Decimal) -> None: ...
+
+    def step_done(self, call: ToolCall, outcome: CallOutcome | None, note: str) -> None:
+        """A proposed call and what became of it (``None`` when it was not a valid call)."""
+        ...
+
+
+_TRUNCATED = frozenset({"length", "max_tokens"})
+
+
 class _Stop(Exception):
     """The run reached a terminal state or a pause: the loop ends this pass."""
 
@@ -92,6 +106,7 @@ class Agent:
         runtime: Runtime,
         model: Model | ModelFactory,
         config: AgentConfig | None = None,
+        observer: AgentObserver | None = None,
     ):
         """``model`` is one model for every request, or a factory that builds the model
         each request's route names (by tier, from the bundle's routing settings)."""
@@ -100,10 +115,19 @@ class Agent:
         self._factory = None if isinstance(model, Model) else model
         self._models: dict[str, Model] = {}
         self.config = config or AgentConfig()
+        self.observer = observer
         self._schemas = tuple(
             ToolSchema(name=t.name, description=t.description, parameters=t.json_schema())
             for t in runtime.tools
         )
+
+    async def aclose(self) -> None:
+        """Close the models this agent built (their connection pools)."""
+        for model in [*self._models.values(), *([self._fixed] if self._fixed else [])]:
+            close = getattr(model, "aclose", None)
+            if close is not None:
+                await close()
+        self._models.clear()
 
     async def run(self, request: str, spec: RunSpec) -> AgentResult:
         """Open a run for ``request`` and drive it until it ends or waits for approval."""
@@ -186,11 +210,23 @@ class Agent:
             tools=self._schemas,
             max_output_tokens=self.config.max_output_tokens,
         )
+        spent = run.usage.usd
         try:
-            return await run.ask(model, request)
+            response = await run.ask(model, request)
         except ModelError as exc:
             await run.fail_safe(Reason.MODEL_ERROR, str(exc))
             raise _Stop from exc
+        if self.observer is not None:
+            self.observer.model_called(model.name, response, run.usage.usd - spent)
+        if response.is_final and response.stop_reason in _TRUNCATED:
+            # Cut off at the token limit: not an answer, whatever text came before.
+            await run.fail_safe(
+                Reason.MODEL_ERROR,
+                f"{model.name} stopped at its output limit ({self.config.max_output_tokens} "
+                "tokens) before answering",
+            )
+            raise _Stop
+        return response
 
     async def _check_plan(self, run: Run, plan: tuple[ToolCall, ...]) -> None:
         """Before anything runs: a step that is a loop or that policy denies stops the run."""
@@ -250,36 +286,50 @@ class Agent:
         await self._execute_plan(run, conversation, pending, result)
 
     async def _step(self, run: Run, call: ToolCall, result: AgentResult) -> ToolResultMessage:
+        outcome: CallOutcome | None = None
         try:
             outcome = await run.call_json(call.tool, call.arguments)
+        except TooManyInvalidActions:
+            message = None  # the run failed safe
         except InvalidAction as exc:
             # The model may repair it; the run counts these and fails safe past the limit.
-            return ToolResultMessage(
+            message = ToolResultMessage(
                 tool_call_id=call.id, tool=call.tool, content=str(exc), is_error=True
             )
-        result.outcomes.append(outcome)
-        trusted = self._trusted(call.tool)
+        else:
+            result.outcomes.append(outcome)
+            message = await self._observe(run, call, outcome, result)
+        if self.observer is not None:
+            self.observer.step_done(call, outcome, message.content if message else "")
+        if message is None:
+            raise _Stop
+        return message
+
+    async def _observe(
+        self, run: Run, call: ToolCall, outcome: CallOutcome, result: AgentResult
+    ) -> ToolResultMessage | None:
+        """What the model learns of a governed step; ``None`` when the run stops or pauses."""
         if outcome.status is CallStatus.EXECUTED:
             return ToolResultMessage(
                 tool_call_id=call.id,
                 tool=call.tool,
-                trusted=trusted,
+                trusted=self._trusted(call.tool),
                 step=outcome.step,
                 content=json.dumps(outcome.result, sort_keys=True, default=str),
             )
         if outcome.status is CallStatus.AWAITING_APPROVAL:
             result.approval_id = outcome.approval_id
-            raise _Stop
+            return None
         if outcome.status is CallStatus.DENIED:
             why = outcome.decision.reason if outcome.decision else "denied"
             await run.hand_off(Reason.POLICY_DENIED, f"{call.tool} was denied: {why}")
-            raise _Stop
+            return None
         if outcome.status is CallStatus.OUTCOME_UNKNOWN:
-            raise _Stop  # the run is already handed off
+            return None  # the run is already handed off
         failures = sum(o.status is CallStatus.FAILED for o in result.outcomes)
         if failures > self.config.max_tool_errors:
             await run.fail_safe(Reason.TOOL_ERROR, f"{failures} tool calls failed")
-            raise _Stop
+            return None
         message = (outcome.error or {}).get("message", "the tool failed")
         return ToolResultMessage(
             tool_call_id=call.id,

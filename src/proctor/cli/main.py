@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from proctor.cli import approvals, audit, bench, demo, policy, runs
+from proctor.cli import run as run_command
 from proctor.cli._common import setup_logging
 
 app = typer.Typer(
@@ -16,6 +17,7 @@ app = typer.Typer(
 )
 app.command("demo")(demo.demo)
 app.command("bench")(bench.bench)
+app.command("run")(run_command.run)
 app.add_typer(policy.app, name="policy")
 app.add_typer(approvals.app, name="approvals")
 app.add_typer(audit.app, name="audit")

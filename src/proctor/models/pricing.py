@@ -39,6 +39,8 @@ DEFAULT_PRICES: Mapping[str, Price] = {
     "anthropic:claude-sonnet-4": _p("3.00", "0.30", "15.00"),
     "anthropic:claude-opus-4": _p("15.00", "1.50", "75.00"),
     "anthropic:claude-3-5-haiku": _p("0.80", "0.08", "4.00"),
+    "anthropic:claude-haiku-4-5": _p("1.00", "0.10", "5.00"),
+    "anthropic:claude-opus-4-5": _p("5.00", "0.50", "25.00"),
     "anthropic:claude-3-5-sonnet": _p("3.00", "0.30", "15.00"),
     # The offline simulated model is priced like a small hosted one, so demos show costs.
     "simulated:cheap": _p("0.15", "0.075", "0.60"),

@@ -48,7 +48,7 @@ from proctor.redaction import redact_fields
 from proctor.runs import journal
 from proctor.runs.facts import RunFacts
 from proctor.runs.model import CallOutcome, CallStatus, RunRecord, StepRecord, Usage
-from proctor.runs.provenance import Provenance
+from proctor.runs.provenance import UNTRUSTED, Provenance
 from proctor.states import ApprovalStatus, Mode, Reason, RunState, StepStatus
 from proctor.store.tables import approvals, runs, steps
 from proctor.tools import Effect, Tool, ToolContext, ToolStillRunning, TransientToolError, Trust
@@ -91,12 +91,16 @@ class Run:
         self._principal = Principal(record.spec.agent, record.spec.role, record.spec.tenant)
         self._facts = RunFacts.of(runtime.tools, record.spec)
         self._provenance = Provenance()
+        trusted_results: list[Any] = []  # they ground arguments once the request is known
         for step in record.steps:
             if step.status is StepStatus.SUCCEEDED and step.tool in runtime.tools:
                 t = runtime.tools.get(step.tool)
                 self._facts.count(t, step.args)
                 if t.trust is Trust.UNTRUSTED:
                     self._provenance.distrust(step.result)
+                else:
+                    trusted_results.append(step.result)
+        self._trusted_results = trusted_results
         # Calls made count against the budget from the journal, so they survive a crash.
         record.usage.tool_calls = sum(s.status in _EXECUTED for s in record.steps)
 
@@ -205,7 +209,7 @@ class Run:
         if self.mode is Mode.SAFE or self._record.state.terminal:
             return
         routing = self._rt.policy.settings.routing
-        untrusted = sorted(name for name, p in provenance.items() if p == "untrusted")
+        untrusted = sorted(name for name, p in provenance.items() if p == UNTRUSTED)
         if routing.safe_after_denial and decision.effect is PolicyEffect.DENY:
             self.enter_safe_mode(f"policy denied {t.name}")
         elif routing.safe_after_untrusted_argument and untrusted:
@@ -218,8 +222,17 @@ class Run:
         return self._record.spec.mode
 
     def trust(self, text: str) -> None:
-        """Text from whoever the run acts for (the request): values found in it are trusted."""
+        """Text from whoever the run acts for (the request): values found in it are trusted.
+
+        From then on an argument found in no trusted text (the request, trusted tools'
+        results) and no untrusted one is ``ungrounded``: the model made it up.
+        """
+        first = not self._provenance.grounding
         self._provenance.trust(text)
+        if first:
+            for result in self._trusted_results:
+                self._provenance.trust(result)
+            self._trusted_results.clear()
 
     def enter_safe_mode(self, reason: str) -> None:
         """From now on the run is in safe mode; policies see ``context.run.mode == "safe"``."""
@@ -613,6 +626,8 @@ class Run:
             self._facts.count(t, step.args)
             if t.trust is Trust.UNTRUSTED:
                 self._provenance.distrust(result)
+            elif self._provenance.grounding:
+                self._provenance.trust(result)
 
     # -- replay and resume -------------------------------------------------------------
 

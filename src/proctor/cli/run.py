@@ -1,0 +1,173 @@
+"""``proctor run``: one request through the agent, with a live view of every step."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import typer
+from rich.markup import escape
+
+from proctor.agent import Agent, AgentResult
+from proctor.agent.routing import route
+from proctor.app import load_app
+from proctor.cli._common import console, fails_clearly, run_async
+from proctor.errors import ConfigError
+from proctor.models import Model, ModelResponse, ToolCall
+from proctor.models.registry import model_from_spec
+from proctor.runs import CallOutcome, CallStatus, RunSpec
+from proctor.runtime import Runtime
+from proctor.settings import load_settings
+from proctor.states import RunState
+
+EXAMPLES = ("support",)
+EXIT_CODES = {
+    RunState.COMPLETED: 0,
+    RunState.AWAITING_APPROVAL: 10,
+    RunState.HANDED_OFF: 11,
+    RunState.FAILED_SAFE: 12,
+}
+_STATUS_STYLE = {
+    CallStatus.EXECUTED: "green",
+    CallStatus.DENIED: "red",
+    CallStatus.AWAITING_APPROVAL: "yellow",
+    CallStatus.FAILED: "red",
+    CallStatus.OUTCOME_UNKNOWN: "red",
+}
+
+
+class LiveView:
+    """Prints each model call and each governed step as it happens."""
+
+    def model_called(self, model: str, response: ModelResponse, cost_usd: Decimal) -> None:
+        u = response.usage
+        tokens = f"{u.input_tokens + u.cached_input_tokens} in / {u.output_tokens} out"
+        if u.reasoning_tokens:
+            tokens += f" / {u.reasoning_tokens} reasoning"
+        what = "final answer" if response.is_final else f"{len(response.tool_calls)} call(s)"
+        console.print(
+            f"[dim]model[/] {model}  {tokens}  ${cost_usd:.6f}  {response.latency_ms:.0f} ms"
+            f"  → {what}"
+        )
+
+    def step_done(self, call: ToolCall, outcome: CallOutcome | None, note: str) -> None:
+        args = escape(call.arguments if len(call.arguments) < 120 else call.arguments[:117] + "…")
+        console.print(f"  [bold]{call.tool}[/] {args}")
+        if outcome is None:
+            console.print(f"    [red]invalid[/]: {escape(note[:200])}")
+            return
+        d = outcome.decision
+        if d is not None:
+            ids = ", ".join(d.policy_ids) or "no policy"
+            console.print(f"    decision [bold]{d.effect.value}[/] ({ids}) {d.latency_us:.0f} µs")
+        style = _STATUS_STYLE.get(outcome.status, "white")
+        line = f"    [{style}]{outcome.status.value}[/]"
+        if outcome.approval_id:
+            line += f" — approval {outcome.approval_id} waits for a person"
+        console.print(line)
+
+
+def _agent(rt: Runtime, model: str, seed: int) -> Agent:
+    from proctor.models.simulated import SimulatedModel
+
+    def simulated(tier: str) -> Model:
+        return SimulatedModel(seed, tier=tier)
+
+    extra = {"simulated": simulated}
+    if model == "simulated":  # each request's route picks the tier
+        return Agent(rt, lambda spec: model_from_spec(spec, extra=extra), observer=LiveView())
+    return Agent(rt, model_from_spec(model, extra=extra), observer=LiveView())
+
+
+def summary(rt: Runtime, result: AgentResult) -> dict[str, Any]:
+    steps = [
+        {
+            "step": o.step,
+            "tool": o.tool,
+            "status": o.status.value,
+            "decision": o.decision.effect.value if o.decision else None,
+            "policy_ids": list(o.decision.policy_ids) if o.decision else [],
+        }
+        for o in result.outcomes
+    ]
+    return {
+        "run_id": result.run_id,
+        "state": result.state.value,
+        "reason": result.reason,
+        "cost_usd": str(result.cost_usd),
+        "model_tokens": result.model_tokens,
+        "steps": steps,
+        "tier": result.route.tier.value if result.route else None,
+        "intent": result.route.intent if result.route else None,
+        "mode": result.mode.value,
+        "answer": result.answer,
+        "approval_id": result.approval_id,
+        "policy_version": str(rt.policy.version),
+    }
+
+
+@fails_clearly
+def run(
+    request: str = typer.Argument("", help="What the customer or operator asks for."),
+    example: str = typer.Option("support", help=f"The bundled example: {', '.join(EXAMPLES)}."),
+    model: str = typer.Option(
+        "simulated", help="simulated (offline, the default), openai:MODEL or anthropic:MODEL."
+    ),
+    seed: int = typer.Option(0, help="Seed of the simulated model: same seed, same run."),
+    resume: str | None = typer.Option(None, help="Continue this run (after an approval)."),
+    tenant: str = typer.Option("acme", help="The tenant the run acts for."),
+    requester: str = typer.Option("customer", help="Who asked; never an approver of the run."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run's summary as JSON."),
+) -> None:
+    """Run one request through the agent; every call it proposes is governed.
+
+    Exit codes: 0 completed, 10 awaiting approval, 11 handed off, 12 failed safe.
+    """
+    if example not in EXAMPLES:
+        raise ConfigError(f"no example {example!r}; the examples are: {', '.join(EXAMPLES)}")
+    if not request and resume is None:
+        raise ConfigError("give a request in quotes, or --resume RUN_ID to continue a run")
+    settings = load_settings()
+    rt = Runtime.for_app(load_app(f"proctor.examples.{example}:app"), settings)
+    agent = _agent(rt, model, seed)
+    if as_json:
+        agent.observer = None
+    try:
+        if resume is not None:
+            result = run_async(agent.resume(resume))
+        else:
+            if not as_json:
+                r = route(request, rt.policy.settings.routing)
+                console.print(f"[dim]route[/] {r.intent} → {r.tier.value} ({escape(r.reason)})")
+            spec = RunSpec(
+                agent=f"{example}-agent",
+                role="support_agent",
+                tenant=tenant,
+                workflow=example,
+                requester=requester,
+            )
+            result = run_async(agent.run(request, spec))
+    finally:
+        run_async(agent.aclose())
+        rt.close()
+    if as_json:
+        print(json.dumps(summary(rt, result), indent=2))
+    else:
+        _print_end(result)
+    raise typer.Exit(EXIT_CODES[result.state])
+
+
+def _print_end(result: AgentResult) -> None:
+    reason = f" ({result.reason})" if result.reason else ""
+    console.print(
+        f"\n[bold]{result.state.value}[/]{reason}  run {result.run_id}  "
+        f"cost ${result.cost_usd:.6f}  {result.model_tokens} tokens  mode {result.mode.value}"
+    )
+    if result.answer:
+        console.print(f"answer: {escape(result.answer)}")
+    if result.approval_id:
+        console.print(
+            f"Next: proctor approvals approve {result.approval_id} --as NAME --role ROLE "
+            f"--reason TEXT, then proctor run --resume {result.run_id}"
+        )
