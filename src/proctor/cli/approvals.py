@@ -37,7 +37,7 @@ def list_(
         "status",
         "expires",
     ):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("id", "run"))
     for r in requests:
         status = "overdue" if r.overdue(now) else r.status.value
         if r.decided_by:
@@ -71,8 +71,9 @@ def _decide(
     console.print(f"{request.id} {verdict.value} by {name} ({role}).")
     if not resume:
         console.print(
-            f"Run {request.run_id} is ready to resume: a worker with the app's tools "
-            f"resumes it (proctor runs resume {request.run_id} --app MODULE:APP)."
+            f"Run {request.run_id} is ready to resume: for an agent run, "
+            f"proctor run --resume {request.run_id}; for code of your own, a worker with "
+            f"its tools: proctor runs resume {request.run_id} --app MODULE:APP."
         )
         return
     run = run_async(rt.resume(request.run_id))

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
 
 from proctor.agent import Agent, AgentResult
@@ -16,6 +17,7 @@ from proctor.cli._common import console, fails_clearly, run_async
 from proctor.errors import ConfigError
 from proctor.models import Model, ModelResponse, ToolCall
 from proctor.models.registry import model_from_spec
+from proctor.models.simulated import FaultRates, SimulatedModel
 from proctor.runs import CallOutcome, CallStatus, RunSpec
 from proctor.runtime import Runtime
 from proctor.settings import load_settings
@@ -63,16 +65,31 @@ class LiveView:
             console.print(f"    decision [bold]{d.effect.value}[/] ({ids}) {d.latency_us:.0f} µs")
         style = _STATUS_STYLE.get(outcome.status, "white")
         line = f"    [{style}]{outcome.status.value}[/]"
-        if outcome.approval_id:
+        if outcome.status is CallStatus.AWAITING_APPROVAL:
             line += f" — approval {outcome.approval_id} waits for a person"
+        elif outcome.approval_id:
+            line += f" (approval {outcome.approval_id})"
         console.print(line)
 
 
-def _agent(rt: Runtime, model: str, seed: int) -> Agent:
-    from proctor.models.simulated import SimulatedModel
+def _fault_rates(faults: list[str]) -> FaultRates:
+    rates: dict[str, float] = {}
+    for item in faults:
+        name, _, rate = item.partition("=")
+        try:
+            rates[name.strip()] = float(rate) if rate else 1.0
+        except ValueError:
+            raise ConfigError(f"--fault {item!r}: the rate must be a number from 0 to 1") from None
+    try:
+        return FaultRates(**rates)
+    except ValidationError as exc:
+        known = ", ".join(FaultRates.model_fields)
+        raise ConfigError(f"--fault: {exc.errors()[0]['msg']}; the faults are: {known}") from None
 
+
+def _agent(rt: Runtime, model: str, seed: int, faults: FaultRates) -> Agent:
     def simulated(tier: str) -> Model:
-        return SimulatedModel(seed, tier=tier)
+        return SimulatedModel(seed, tier=tier, faults=faults)
 
     extra = {"simulated": simulated}
     if model == "simulated":  # each request's route picks the tier
@@ -115,6 +132,9 @@ def run(
         "simulated", help="simulated (offline, the default), openai:MODEL or anthropic:MODEL."
     ),
     seed: int = typer.Option(0, help="Seed of the simulated model: same seed, same run."),
+    fault: list[str] = typer.Option(
+        [], help="A simulated-model fault and its rate, e.g. obey_injection=1 (repeatable)."
+    ),
     resume: str | None = typer.Option(None, help="Continue this run (after an approval)."),
     tenant: str = typer.Option("acme", help="The tenant the run acts for."),
     requester: str = typer.Option("customer", help="Who asked; never an approver of the run."),
@@ -130,7 +150,7 @@ def run(
         raise ConfigError("give a request in quotes, or --resume RUN_ID to continue a run")
     settings = load_settings()
     rt = Runtime.for_app(load_app(f"proctor.examples.{example}:app"), settings)
-    agent = _agent(rt, model, seed)
+    agent = _agent(rt, model, seed, _fault_rates(fault))
     if as_json:
         agent.observer = None
     try:
@@ -167,7 +187,9 @@ def _print_end(result: AgentResult) -> None:
     if result.answer:
         console.print(f"answer: {escape(result.answer)}")
     if result.approval_id:
+        pending = result.outcomes[-1].decision if result.outcomes else None
+        role = " or ".join(pending.approval_roles) if pending else "ROLE"
         console.print(
-            f"Next: proctor approvals approve {result.approval_id} --as NAME --role ROLE "
-            f"--reason TEXT, then proctor run --resume {result.run_id}"
+            f"Next: proctor approvals approve {result.approval_id} --as NAME --role {role} "
+            f'--reason "…"\n      proctor run --resume {result.run_id}'
         )

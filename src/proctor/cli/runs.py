@@ -31,7 +31,7 @@ def list_(
         rows = conn.execute(query).all()
     table = Table(title="Runs")
     for column in ("id", "tenant", "workflow", "agent", "state", "reason", "tool calls", "started"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("id", "run"))
     for r in rows:
         table.add_row(
             r.id,
@@ -58,7 +58,7 @@ def show(run_id: str) -> None:
     )
     table = Table()
     for column in ("step", "tool", "decision", "policies", "status"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("id", "run"))
     for s in record.steps:
         table.add_row(
             str(s.idx),
