@@ -127,13 +127,14 @@ class DailyLedger:
                     )
         return held
 
-    def settle(self, held: Reservation, usd: Decimal, tokens: int) -> None:
-        """Turn a reservation into the real cost of the call."""
-        self._move(held, nano_usd(usd, round_up=True), tokens)
+    def settle(self, conn: sa.Connection, held: Reservation, usd: Decimal, tokens: int) -> None:
+        """Turn a reservation into the real cost of the call, in the caller's transaction."""
+        self._move(conn, held, nano_usd(usd, round_up=True), tokens)
 
     def release(self, held: Reservation) -> None:
         """Drop a reservation whose call never produced an answer."""
-        self._move(held, 0, 0)
+        with self._store.write() as conn:
+            self._move(conn, held, 0, 0)
 
     def usage(self, scope: str, day: str) -> tuple[Decimal, int]:
         """USD and tokens spent (reservations not included) in a scope on a day."""
@@ -147,19 +148,20 @@ class DailyLedger:
             return Decimal(0), 0
         return Decimal(row.nano_usd_spent) / NANO, int(row.tokens_spent)
 
-    def _move(self, held: Reservation, nano_spent: int, tokens_spent: int) -> None:
-        with self._store.write() as conn:
-            for scope in held.scopes:
-                conn.execute(
-                    budget_usage.update()
-                    .where(budget_usage.c.scope == scope.key, budget_usage.c.day == held.day)
-                    .values(
-                        nano_usd_reserved=budget_usage.c.nano_usd_reserved - held.nano_usd,
-                        tokens_reserved=budget_usage.c.tokens_reserved - held.tokens,
-                        nano_usd_spent=budget_usage.c.nano_usd_spent + nano_spent,
-                        tokens_spent=budget_usage.c.tokens_spent + tokens_spent,
-                    )
+    @staticmethod
+    def _move(conn: sa.Connection, held: Reservation, nano_spent: int, tokens_spent: int) -> None:
+        c = budget_usage.c
+        for scope in held.scopes:
+            conn.execute(
+                budget_usage.update()
+                .where(c.scope == scope.key, c.day == held.day)
+                .values(
+                    nano_usd_reserved=c.nano_usd_reserved - held.nano_usd,
+                    tokens_reserved=c.tokens_reserved - held.tokens,
+                    nano_usd_spent=c.nano_usd_spent + nano_spent,
+                    tokens_spent=c.tokens_spent + tokens_spent,
                 )
+            )
 
     @staticmethod
     def _ensure_row(conn: sa.Connection, scope: str, day: str) -> None:

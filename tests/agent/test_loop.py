@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 from proctor import Approver, RunState
 from proctor.agent import Agent, AgentConfig
@@ -129,3 +130,24 @@ async def test_the_model_budget_stops_the_loop_before_the_call(env: Env) -> None
     result = await agent.run("Hi", env.spec(budget={"usd": "0.01"}))
     assert (result.state, result.reason) == (RunState.FAILED_SAFE, "budget_exceeded")
     assert model.requests == []
+
+
+async def test_a_runs_cost_is_the_sum_of_its_recorded_model_calls(env: Env) -> None:
+    import sqlalchemy as sa
+
+    from proctor.budgets import NANO
+    from proctor.store.tables import model_calls
+
+    model = ScriptedModel([plan(("lookup", {"order_id": "A-1"})), final("Shipped.")])
+    rt = env.runtime()
+    result = await Agent(rt, model).run("Where is A-1?", env.spec())
+    with rt.store.read() as conn:
+        rows = conn.execute(
+            sa.select(model_calls).where(model_calls.c.run_id == result.run_id)
+        ).all()
+    assert len(rows) == 2
+    assert sum(r.input_tokens + r.output_tokens for r in rows) == result.model_tokens
+    one = rt.prices.cost(model.name, USAGE)
+    assert result.cost_usd == 2 * one
+    assert all(r.nano_usd <= r.reserved_nano_usd for r in rows)  # never above the reservation
+    assert abs(sum(r.nano_usd for r in rows) / NANO - result.cost_usd) < Decimal("0.000000002")

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
-from proctor.budgets import BudgetCaps
+from proctor.budgets import BudgetCaps, nano_usd
 from proctor.errors import RunBusy, RunNotFound
+from proctor.ids import new_id
+from proctor.models import ModelResponse
 from proctor.runs.model import RUN_SCHEMA_VERSION, RunRecord, RunSpec, StepRecord, Usage
 from proctor.states import Mode, RunState, StepStatus
 from proctor.store.prepared import Prepared
-from proctor.store.tables import runs, steps
+from proctor.store.tables import model_calls, runs, steps
 
 _insert_step = Prepared(steps.insert(), steps)
 _finish_step = Prepared(
@@ -126,6 +129,41 @@ def release(conn: sa.Connection, run_id: str, owner: str) -> None:
         runs.update()
         .where(runs.c.id == run_id, runs.c.owner == owner)
         .values(owner=None, lease_until=None)
+    )
+
+
+def record_model_call(
+    conn: sa.Connection,
+    run_id: str,
+    spec: RunSpec,
+    model: str,
+    response: ModelResponse,
+    cost: Decimal,
+    reserved_nano_usd: int,
+    now: datetime,
+) -> None:
+    """One model call with what it used and cost: the run's cost is the sum of these."""
+    u = response.usage
+    conn.execute(
+        model_calls.insert(),
+        {
+            "id": new_id("mc"),
+            "run_id": run_id,
+            "tenant": spec.tenant,
+            "workflow": spec.workflow,
+            "model": model,
+            "answered_by": response.model,
+            "input_tokens": u.input_tokens,
+            "cached_input_tokens": u.cached_input_tokens,
+            "output_tokens": u.output_tokens,
+            "reasoning_tokens": u.reasoning_tokens,
+            "nano_usd": nano_usd(cost, round_up=True),
+            "reserved_nano_usd": reserved_nano_usd,
+            "latency_ms": response.latency_ms,
+            "tool_calls": len(response.tool_calls),
+            "stop_reason": response.stop_reason[:64],
+            "created_at": now,
+        },
     )
 
 

@@ -836,8 +836,15 @@ class Run:
             rt.ledger.release(held)
             raise
         cost = rt.prices.cost(model.name, response.usage)
-        rt.ledger.settle(held, cost, response.usage.total)
-        await self.charge(tokens=response.usage.total, usd=cost)
+        usage = self._record.usage
+        usage.model_tokens += response.usage.total
+        usage.usd += cost
+        with rt.store.write(durable=False) as conn:  # one commit: the ledger, the run, the call
+            rt.ledger.settle(conn, held, cost, response.usage.total)
+            journal.update_run(conn, self.id, usage=usage.to_json())
+            journal.record_model_call(
+                conn, self.id, spec, model.name, response, cost, held.nano_usd, rt.clock.now()
+            )
         return response
 
     async def _check_model_budget(self, worst_usd: Decimal, worst_tokens: int) -> None:

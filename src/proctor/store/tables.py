@@ -169,3 +169,26 @@ budget_usage = sa.Table(
     sa.Column("tokens_spent", sa.BigInteger, nullable=False),
     sa.Column("tokens_reserved", sa.BigInteger, nullable=False),
 )
+
+model_calls = sa.Table(
+    "model_calls",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("tenant", sa.String(128), nullable=False),
+    sa.Column("workflow", sa.String(128), nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("answered_by", sa.String(200), nullable=False),
+    sa.Column("input_tokens", sa.Integer, nullable=False),
+    sa.Column("cached_input_tokens", sa.Integer, nullable=False),
+    sa.Column("output_tokens", sa.Integer, nullable=False),
+    sa.Column("reasoning_tokens", sa.Integer, nullable=False),
+    sa.Column("nano_usd", sa.BigInteger, nullable=False),
+    sa.Column("reserved_nano_usd", sa.BigInteger, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("tool_calls", sa.Integer, nullable=False),
+    sa.Column("stop_reason", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_model_calls_run_id", "run_id"),
+    sa.Index("ix_model_calls_tenant_created_at", "tenant", "created_at"),
+)
