@@ -71,9 +71,9 @@ def _decide(
     console.print(f"{request.id} {verdict.value} by {name} ({role}).")
     if not resume:
         console.print(
-            f"Run {request.run_id} is ready to resume: for an agent run, "
-            f"proctor run --resume {request.run_id}; for code of your own, a worker with "
-            f"its tools: proctor runs resume {request.run_id} --app MODULE:APP."
+            f"Run {request.run_id} is ready to resume, by a worker with its tools:\n"
+            f"  proctor run --resume {request.run_id}   (an agent run)\n"
+            f"  proctor runs resume {request.run_id} --app MODULE:APP   (code of your own)"
         )
         return
     run = run_async(rt.resume(request.run_id))
