@@ -112,7 +112,7 @@ def summary(rt: Runtime, result: AgentResult) -> dict[str, Any]:
         "run_id": result.run_id,
         "state": result.state.value,
         "reason": result.reason,
-        "cost_usd": str(result.cost_usd),
+        "cost_usd": format(result.cost_usd.normalize(), "f"),
         "model_tokens": result.model_tokens,
         "steps": steps,
         "tier": result.route.tier.value if result.route else None,
