@@ -246,6 +246,8 @@ class Agent:
                 continue  # recorded and answered when the step is reached
             if decision.effect is DecisionEffect.DENY:
                 outcome = await run.call_json(call.tool, call.arguments)  # records the denial
+                if self.observer is not None:
+                    self.observer.step_done(call, outcome, "denied before the plan ran")
                 await run.hand_off(
                     Reason.POLICY_DENIED,
                     f"step {index + 1} of the plan, {call.tool}, is denied "
