@@ -188,7 +188,9 @@ class Agent:
                 )
                 run.save_conversation(MESSAGES.dump_python(conversation, mode="json"))
                 if response.is_final:
-                    await run.complete(response.content)
+                    # The answer itself stays in the sealed conversation: it may quote
+                    # customer data, and run details go into the audit log as written.
+                    await run.complete(f"final answer of {len(response.content or '')} characters")
                     result.answer = response.content
                     raise _Stop
                 await self._check_plan(run, response.tool_calls)
