@@ -1,0 +1,1 @@
+"""Evals: a scenario bank, a runner, reports, and a release gate."""
