@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from proctor.models.simulated import FaultRates
 from proctor.states import RunState
 
-SCENARIO_FORMAT_VERSION = 1
+SCENARIO_FORMAT_VERSION: Literal[1] = 1
 
 
 class _Strict(BaseModel):
