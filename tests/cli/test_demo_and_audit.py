@@ -16,14 +16,14 @@ ENTRIES = 14  # what the walkthrough writes to the demo tenant's chain (its deni
 
 
 def demo(cli: Cli) -> str:
-    result = cli("demo")
+    result = cli("demo", "--walkthrough")
     assert result.exit_code == 0, result.output
     (run_id,) = set(RUN_ID.findall(result.stdout))
     return run_id
 
 
 def test_demo_runs_the_walkthrough_and_verifies_its_log(cli: Cli) -> None:
-    result = cli("demo")
+    result = cli("demo", "--walkthrough")
     assert result.exit_code == 0, result.output
     out = result.stdout
     (run_id,) = set(RUN_ID.findall(out))
@@ -170,3 +170,18 @@ def test_a_missing_public_key_file_is_a_config_error_not_tampering(cli: Cli) -> 
     result = cli("audit", "verify", "--public-key", str(cli.home.parent / "missing.pem"))
     assert result.exit_code == 2
     assert "missing.pem" in result.stderr
+
+
+def test_the_main_job_runs_the_support_bank_and_writes_its_reports(cli: Cli) -> None:
+    import json
+
+    result = cli("demo")
+    assert result.exit_code == 0, result.output
+    latest = cli.home / "reports" / "latest.json"
+    summary = json.loads(latest.read_text())["summary"]
+    assert summary["runs"] >= 60
+    assert summary["incidents"]["unauthorized_executed"] == 0
+    assert set(summary["cost_per_run_usd"]) >= {"mean", "p95"}
+    assert set(summary["duration_s"]) >= {"p50", "p95"}
+    assert (cli.home / "reports" / "latest" / "report.html").exists()
+    assert "Audit log: verified" in result.stdout

@@ -28,6 +28,8 @@ def test_top_level_help_names_every_command(cli: Cli) -> None:
         "approvals",
         "audit",
         "runs",
+        "eval",
+        "scenario",
     ]
 
 
@@ -37,7 +39,9 @@ def test_top_level_help_names_every_command(cli: Cli) -> None:
         ("approvals", ["list", "approve", "deny", "expire"]),
         ("audit", ["verify", "public-key"]),
         ("runs", ["list", "show", "resume"]),
-        ("policy", ["check", "matrix"]),
+        ("policy", ["check", "matrix", "replay"]),
+        ("eval", ["run", "schema", "show", "gate"]),
+        ("scenario", ["from-run"]),
     ],
 )
 def test_each_group_help_names_its_commands(cli: Cli, group: str, names: list[str]) -> None:
@@ -64,6 +68,12 @@ def test_each_group_help_names_its_commands(cli: Cli, group: str, names: list[st
         ("runs", "resume"),
         ("policy", "check"),
         ("policy", "matrix"),
+        ("policy", "replay"),
+        ("eval", "run"),
+        ("eval", "schema"),
+        ("eval", "show"),
+        ("eval", "gate"),
+        ("scenario", "from-run"),
     ],
 )
 def test_each_command_has_help(cli: Cli, args: tuple[str, ...]) -> None:

@@ -6,7 +6,7 @@ from .conftest import RUN_ID, Cli
 
 
 def demo(cli: Cli) -> str:
-    result = cli("demo")
+    result = cli("demo", "--walkthrough")
     assert result.exit_code == 0, result.output
     (run_id,) = set(RUN_ID.findall(result.stdout))
     return run_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from proctor.cli import approvals, audit, bench, demo, policy, runs
+from proctor.cli import approvals, audit, bench, demo, evals, policy, runs
 from proctor.cli import run as run_command
 from proctor.cli._common import setup_logging
 
@@ -22,6 +22,11 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(approvals.app, name="approvals")
 app.add_typer(audit.app, name="audit")
 app.add_typer(runs.app, name="runs")
+app.add_typer(evals.app, name="eval")
+policy.app.command("replay")(evals.policy_replay)
+scenario_app = typer.Typer(help="Write and check eval scenarios.", no_args_is_help=True)
+scenario_app.command("from-run")(evals.scenario_from_run)
+app.add_typer(scenario_app, name="scenario")
 
 
 def main() -> None:

@@ -38,6 +38,9 @@ from proctor.settings import load_settings
 BUNDLE = Path(__file__).parent / "bundle"
 """The support policy bundle (``support-v1``)."""
 
+SCENARIOS = Path(__file__).parent / "scenarios"
+"""The support scenario bank that ``proctor demo`` runs."""
+
 WORLD_FILE = "support-world.db"
 """The world's file under the proctor home, for ``app()``."""
 
@@ -51,6 +54,7 @@ def app() -> App:
 
 __all__ = [
     "BUNDLE",
+    "SCENARIOS",
     "TOOL_NAMES",
     "WORLD_FILE",
     "EmailStatus",

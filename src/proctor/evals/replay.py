@@ -1,0 +1,252 @@
+"""Replay recorded decisions under a candidate policy bundle: what would change?
+
+    report = replay_decisions(conn, PolicyBundle.load("policies/next"), tools=app.tools)
+    for (before, after), n in report.transitions.items():
+        ...  # e.g. allow → require_approval: 12
+
+Every recorded step (joined with its run for principal, tenant, workflow and
+mode) is decided again with the recorded tool and stored arguments, and the
+run facts rebuilt from the run's earlier executed steps (calls, calls per
+tool, numeric totals, taint).
+
+What cannot be reconstructed, and so where a replayed decision may differ
+from what the live runtime would decide (``ReplayReport.limits`` says so too):
+
+- **Resources.** Resource attributes are looked up live and not recorded; the
+  replay passes no resource (policies see ``Tool::"<tool>"``). Changes that
+  involve a policy reading ``resource`` are flagged ``resource_dependent``.
+- **Effect classes, numeric fields, trust** come from ``tools``; a tool not
+  given is decided with effect class ``unknown`` and counted in
+  ``unknown_tools``.
+- **Masked arguments.** Sensitive fields are stored masked; the policy sees
+  the mask. Changes on such steps are flagged ``masked_args``.
+- **Provenance** (``context.provenance``) is not recorded and not passed.
+- **Mode.** The run's mode is stored as it is now, not as it was at each step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from proctor.errors import InvalidAction
+from proctor.policy import Decision, Effect, PolicyBundle, PolicyRequest, Principal
+from proctor.redaction import MASK
+from proctor.runs.facts import RunFacts
+from proctor.runs.model import RunSpec
+from proctor.states import Mode, StepStatus
+from proctor.store.tables import runs, steps
+from proctor.tools import Tool, ToolRegistry
+
+UNKNOWN_EFFECT_CLASS = "unknown"
+EXAMPLES_PER_TRANSITION = 5
+
+_READS_RESOURCE = re.compile(r"\bresource\s*(\.|==|\bin\b|\bis\b|\bhas\b)")
+
+LIMITS = (
+    "resource attributes are not recorded: calls are replayed with no resource "
+    '(Tool::"<tool>"), so decisions of policies reading `resource` may differ',
+    "masked (sensitive) arguments are replayed masked",
+    "context.provenance is not recorded and not passed",
+    "the run's mode is taken as stored now, not as it was at each step",
+)
+
+Transition = tuple[Effect, Effect]
+
+
+@dataclass(frozen=True)
+class ReplayChange:
+    """One recorded decision the candidate bundle would decide differently."""
+
+    run_id: str
+    step: int
+    tool: str
+    before: Effect
+    after: Effect
+    before_policy_ids: tuple[str, ...]
+    after_policy_ids: tuple[str, ...]
+    reason: str
+    """The candidate decision's reason."""
+    resource_dependent: bool
+    """A policy reading ``resource`` took part (or may have): the live decision may differ."""
+    masked_args: bool
+    """Some arguments were replayed masked."""
+
+    @property
+    def transition(self) -> Transition:
+        return (self.before, self.after)
+
+
+@dataclass
+class ReplayReport:
+    candidate_version: str
+    steps: int = 0
+    """Recorded decisions replayed."""
+    unchanged: int = 0
+    changes: list[ReplayChange] = field(default_factory=list)
+    transitions: Counter[Transition] = field(default_factory=Counter)
+    by_tool: dict[str, Counter[Transition]] = field(default_factory=dict)
+    examples: dict[Transition, list[ReplayChange]] = field(default_factory=dict)
+    """The first few changes of each transition."""
+    unknown_tools: set[str] = field(default_factory=set)
+    """Tools not given to the replay: decided with effect class ``unknown``."""
+    resource_policies: tuple[str, ...] = ()
+    """The candidate's policies that read ``resource``."""
+    limits: tuple[str, ...] = LIMITS
+
+    @property
+    def uncertain(self) -> list[ReplayChange]:
+        """Changes the replay cannot vouch for (resource-dependent or masked arguments)."""
+        return [c for c in self.changes if c.resource_dependent or c.masked_args]
+
+    def add(self, change: ReplayChange) -> None:
+        self.changes.append(change)
+        self.transitions[change.transition] += 1
+        self.by_tool.setdefault(change.tool, Counter())[change.transition] += 1
+        examples = self.examples.setdefault(change.transition, [])
+        if len(examples) < EXAMPLES_PER_TRANSITION:
+            examples.append(change)
+
+
+def _has_mask(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_mask(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_mask(v) for v in value)
+    return bool(value == MASK)
+
+
+def _typed_args(t: Tool | None, stored: dict[str, Any]) -> dict[str, Any]:
+    """The arguments as the live policy saw them (typed by the tool), when they still parse."""
+    if t is None:
+        return stored
+    try:
+        return t.validate(stored).model_dump()
+    except InvalidAction:
+        return stored  # masked or changed schema: decide on what was stored
+
+
+class _RunReplay:
+    """The facts of one run, rebuilt step by step."""
+
+    def __init__(self, row: Any, registry: ToolRegistry) -> None:
+        spec = RunSpec(
+            agent=row.agent,
+            role=row.role,
+            tenant=row.tenant,
+            workflow=row.workflow,
+            requester=row.requester,
+            mode=Mode(row.mode),
+        )
+        self.principal = Principal(row.agent, row.role, row.tenant)
+        self.facts = RunFacts.of(registry, spec)
+
+    def executed(self, t: Tool | None, tool_name: str, args: dict[str, Any]) -> None:
+        if t is not None:
+            self.facts.count(t, args)
+            return
+        self.facts.calls += 1
+        self.facts.calls_by_tool[tool_name] = self.facts.calls_by_tool.get(tool_name, 0) + 1
+
+
+def replay_decisions(
+    conn: sa.Connection,
+    candidate: PolicyBundle,
+    *,
+    since: datetime | None = None,
+    tools: Sequence[Tool] = (),
+) -> ReplayReport:
+    """Decide every recorded step again under ``candidate``; list what would change.
+
+    ``since`` keeps runs created at or after it. ``tools`` (the app's tools) give effect
+    classes, argument types and trust; without them the replay is coarser (see the module
+    docstring).
+    """
+    registry = ToolRegistry(tools)
+    known = {t.name: t for t in tools}
+    resource_policies = tuple(
+        p.id for p in candidate.policies if _READS_RESOURCE.search(p.text) is not None
+    )
+    report = ReplayReport(str(candidate.version), resource_policies=resource_policies)
+    query = (
+        sa.select(runs, steps.c.idx, steps.c.tool, steps.c.args, steps.c.status, steps.c.decision)
+        .join(steps, steps.c.run_id == runs.c.id)
+        .order_by(runs.c.created_at, runs.c.id, steps.c.idx)
+    )
+    if since is not None:
+        query = query.where(runs.c.created_at >= since)
+    replays: dict[str, _RunReplay] = {}
+    for row in conn.execute(query):
+        replay = replays.get(row.id)
+        if replay is None:
+            replay = replays[row.id] = _RunReplay(row, registry)
+        _replay_step(report, candidate, replay, row, known.get(row.tool))
+    return report
+
+
+def _replay_step(
+    report: ReplayReport, candidate: PolicyBundle, replay: _RunReplay, row: Any, t: Tool | None
+) -> None:
+    stored = dict(row.args or {})
+    if t is None:
+        report.unknown_tools.add(row.tool)
+    recorded = row.decision or {}
+    if "effect" in recorded:
+        decision = candidate.decide(
+            PolicyRequest(
+                principal=replay.principal,
+                tool=row.tool,
+                effect_class=t.effect.value if t is not None else UNKNOWN_EFFECT_CLASS,
+                resource=None,
+                args=_typed_args(t, stored),
+                run=replay.facts.snapshot(),
+            )
+        )
+        _compare(
+            report,
+            row,
+            Effect(recorded["effect"]),
+            tuple(recorded.get("policy_ids", ())),
+            decision,
+            _has_mask(stored),
+        )
+    if row.status == StepStatus.SUCCEEDED:
+        replay.executed(t, row.tool, stored)
+
+
+def _compare(
+    report: ReplayReport,
+    row: Any,
+    before: Effect,
+    before_ids: tuple[str, ...],
+    decision: Decision,
+    masked: bool,
+) -> None:
+    report.steps += 1
+    if decision.effect is before:
+        report.unchanged += 1
+        return
+    resource_policies = set(report.resource_policies)
+    involved = (set(before_ids) | set(decision.policy_ids)) & resource_policies
+    report.add(
+        ReplayChange(
+            run_id=row.id,
+            step=row.idx,
+            tool=row.tool,
+            before=before,
+            after=decision.effect,
+            before_policy_ids=before_ids,
+            after_policy_ids=decision.policy_ids,
+            reason=decision.reason,
+            # a default deny may be a resource-reading permit that no longer matched
+            resource_dependent=bool(involved)
+            or (not decision.policy_ids and bool(resource_policies)),
+            masked_args=masked,
+        )
+    )
