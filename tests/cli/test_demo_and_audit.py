@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -185,3 +186,24 @@ def test_the_main_job_runs_the_support_bank_and_writes_its_reports(cli: Cli) -> 
     assert set(summary["duration_s"]) >= {"p50", "p95"}
     assert (cli.home / "reports" / "latest" / "report.html").exists()
     assert "Audit log: verified" in result.stdout
+
+
+def test_the_demo_report_is_deterministic_for_a_seed(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    def summary_without_timings(home: Path) -> dict[str, object]:
+        monkeypatch.setenv("PROCTOR_HOME", str(home))
+        monkeypatch.setenv("PROCTOR_DB_URL", f"sqlite:///{home / 'proctor.db'}")
+        assert cli("demo", "--seed", "7").exit_code == 0
+        report = json.loads((home / "reports" / "latest.json").read_text())
+        summary = report["summary"]
+        summary.pop("duration_s")
+        results = [
+            {k: v for k, v in r.items() if k not in ("run_id", "duration_s")}
+            for r in report["results"]
+        ]
+        return {"summary": summary, "results": results}
+
+    assert summary_without_timings(tmp_path / "a") == summary_without_timings(tmp_path / "b")

@@ -65,6 +65,9 @@ def run(
     repeat: int = typer.Option(1, min=1, help="Runs of each scenario, to measure flakiness."),
     seed: int = typer.Option(0, help="Added to every scenario's seed: same seed, same report."),
     concurrency: int = typer.Option(4, min=1, help="Scenarios run at once."),
+    policy: Path | None = typer.Option(
+        None, help="A candidate policy bundle to evaluate instead of the suite's own."
+    ),
 ) -> None:
     """Run a scenario bank in fresh isolated worlds and write its reports."""
     from proctor.cli._common import run_async
@@ -75,7 +78,14 @@ def run(
     bank = load_bank(bank_path)
     out.mkdir(parents=True, exist_ok=True)
     report = run_async(
-        run_bank(bank, out_dir=out, seed_offset=seed, repeats=repeat, concurrency=concurrency)
+        run_bank(
+            bank,
+            out_dir=out,
+            seed_offset=seed,
+            repeats=repeat,
+            concurrency=concurrency,
+            policy=policy,
+        )
     )
     json_path, html_path = write_report(report, out)
     s = report.summary

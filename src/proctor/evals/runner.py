@@ -233,11 +233,13 @@ async def run_bank(
     clock: Clock | None = None,
     config: AgentConfig | None = None,
     settings: Settings | None = None,
+    policy: Path | None = None,
 ) -> Report:
     """Run every scenario of ``bank`` ``repeats`` times; write ``out_dir/report.json``.
 
     Runs go into ``settings``' store with its audit key when given (the deployment's,
     so the service shows them), else into a store of their own under ``out_dir``.
+    ``policy`` is a candidate bundle to evaluate instead of the suite's own.
     """
     if repeats < 1 or concurrency < 1:
         raise ConfigError("repeats and concurrency must be at least 1")
@@ -250,7 +252,7 @@ async def run_bank(
     env = _Env(
         out_dir,
         settings,
-        PolicyBundle.load(BUNDLE),
+        PolicyBundle.load(policy or BUNDLE),
         {s.id: apply_fixtures(base, s) for s in bank.scenarios},
         seed_offset,
         config or AgentConfig(),
