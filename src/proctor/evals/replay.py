@@ -39,8 +39,8 @@ from proctor.errors import InvalidAction
 from proctor.policy import Decision, Effect, PolicyBundle, PolicyRequest, Principal
 from proctor.redaction import MASK
 from proctor.runs.facts import RunFacts
-from proctor.runs.model import RunSpec
-from proctor.states import Mode, StepStatus
+from proctor.runs.journal import spec_of
+from proctor.states import StepStatus
 from proctor.store.tables import runs, steps
 from proctor.tools import Tool, ToolRegistry
 
@@ -136,14 +136,7 @@ class _RunReplay:
     """The facts of one run, rebuilt step by step."""
 
     def __init__(self, row: Any, registry: ToolRegistry) -> None:
-        spec = RunSpec(
-            agent=row.agent,
-            role=row.role,
-            tenant=row.tenant,
-            workflow=row.workflow,
-            requester=row.requester,
-            mode=Mode(row.mode),
-        )
+        spec = spec_of(row)
         self.principal = Principal(row.agent, row.role, row.tenant)
         self.facts = RunFacts.of(registry, spec)
 

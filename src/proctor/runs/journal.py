@@ -167,11 +167,9 @@ def record_model_call(
     )
 
 
-def load_run(conn: sa.Connection, run_id: str) -> RunRecord:
-    row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
-    if row is None:
-        raise RunNotFound(f"no run {run_id}; `proctor runs list` shows the runs")
-    spec = RunSpec(
+def spec_of(row: Any) -> RunSpec:
+    """The spec a stored runs row was opened with (its mode as it is now)."""
+    return RunSpec(
         agent=row.agent,
         role=row.role,
         tenant=row.tenant,
@@ -181,6 +179,13 @@ def load_run(conn: sa.Connection, run_id: str) -> RunRecord:
         budget=BudgetCaps(**row.budget),
         max_invalid_actions=row.max_invalid_actions,
     )
+
+
+def load_run(conn: sa.Connection, run_id: str) -> RunRecord:
+    row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
+    if row is None:
+        raise RunNotFound(f"no run {run_id}; `proctor runs list` shows the runs")
+    spec = spec_of(row)
     record = RunRecord(
         id=row.id,
         spec=spec,
