@@ -24,12 +24,14 @@ def test_top_level_help_names_every_command(cli: Cli) -> None:
         "demo",
         "bench",
         "run",
+        "serve",
         "policy",
         "approvals",
         "audit",
         "runs",
         "eval",
         "scenario",
+        "tokens",
     ]
 
 
@@ -42,6 +44,7 @@ def test_top_level_help_names_every_command(cli: Cli) -> None:
         ("policy", ["check", "matrix", "replay"]),
         ("eval", ["run", "schema", "show", "gate"]),
         ("scenario", ["from-run"]),
+        ("tokens", ["create", "list", "revoke"]),
     ],
 )
 def test_each_group_help_names_its_commands(cli: Cli, group: str, names: list[str]) -> None:
@@ -74,6 +77,10 @@ def test_each_group_help_names_its_commands(cli: Cli, group: str, names: list[st
         ("eval", "show"),
         ("eval", "gate"),
         ("scenario", "from-run"),
+        ("serve",),
+        ("tokens", "create"),
+        ("tokens", "list"),
+        ("tokens", "revoke"),
     ],
 )
 def test_each_command_has_help(cli: Cli, args: tuple[str, ...]) -> None:

@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
+from proctor.bench import redaction as redaction_bench
 from proctor.bench.governed_call import measure
 from proctor.cli._common import console, fails_clearly
 
 
 @fails_clearly
 def bench(
+    what: str = typer.Argument("calls", help="`calls` (governed calls) or `redaction`."),
+    corpus: Path = typer.Option(
+        Path("tests/redaction/corpus.jsonl"), help="Labelled corpus for `redaction`."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     calls: int = typer.Option(10_000, min=100, help="Governed calls per repeat."),
     repeats: int = typer.Option(3, min=1, help="Fresh stores to repeat on; figures are medians."),
 ) -> None:
-    """Time governed calls of a trivial tool on the embedded, durable store."""
+    """Time governed calls of a trivial tool, or measure the redaction detectors."""
+    if what == "redaction":
+        _print(redaction_bench.measure(corpus, repeats), "Redaction detectors", as_json)
+        return
+    if what != "calls":
+        raise typer.BadParameter("expected `calls` or `redaction`", param_hint="WHAT")
     if as_json:
         print(json.dumps(measure(calls, repeats), indent=2))
         return
@@ -33,3 +45,25 @@ def bench(
         else:
             table.add_row(key, str(value))
     console.print(table)
+
+
+def _print(figures: dict[str, Any], title: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(figures, indent=2))
+        return
+    table = Table(title=title)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in _flat(figures):
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+def _flat(figures: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            rows += _flat(value, f"{prefix}{key}.")
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from proctor.cli import approvals, audit, bench, demo, evals, policy, runs
+from proctor.cli import approvals, audit, bench, demo, evals, policy, runs, serve, tokens
 from proctor.cli import run as run_command
 from proctor.cli._common import setup_logging
 
@@ -27,6 +27,8 @@ policy.app.command("replay")(evals.policy_replay)
 scenario_app = typer.Typer(help="Write and check eval scenarios.", no_args_is_help=True)
 scenario_app.command("from-run")(evals.scenario_from_run)
 app.add_typer(scenario_app, name="scenario")
+app.command("serve")(serve.serve)
+app.add_typer(tokens.app, name="tokens")
 
 
 def main() -> None:

@@ -192,3 +192,14 @@ model_calls = sa.Table(
     sa.Index("ix_model_calls_run_id", "run_id"),
     sa.Index("ix_model_calls_tenant_created_at", "tenant", "created_at"),
 )
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("tenant", sa.String(128)),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("revoked_at", UTCDateTime()),
+)

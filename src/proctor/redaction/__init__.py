@@ -1,0 +1,15 @@
+"""Redaction of sensitive values before anything is stored.
+
+:func:`redact_fields` masks the fields a tool declares sensitive. A
+:class:`Redactor` also finds sensitive values in free text (emails, phone
+numbers, payment cards, IBANs, US SSNs, keys and tokens) and masks, hashes or
+drops them, per kind.
+"""
+
+from __future__ import annotations
+
+from proctor.redaction.detectors import KINDS, Span, detect
+from proctor.redaction.fields import MASK, redact_fields
+from proctor.redaction.redactor import FIELD, Mode, Redactor
+
+__all__ = ["FIELD", "KINDS", "MASK", "Mode", "Redactor", "Span", "detect", "redact_fields"]

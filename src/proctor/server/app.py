@@ -1,0 +1,53 @@
+"""The app factory: a FastAPI app over one runtime, with no globals."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from proctor.runtime import Runtime
+from proctor.server.errors import ErrorBody, StoreUnavailable, install_error_handlers
+from proctor.server.routes import router
+from proctor.server.schemas import Health
+
+
+def create_app(runtime: Runtime, *, resume_runs: bool = False) -> FastAPI:
+    """The service over ``runtime``.
+
+    ``resume_runs``: the runtime has the app's tools, so a decided approval resumes its
+    run here (like ``proctor approvals approve --app``). Otherwise the answer says the
+    run is ready to resume, and a worker with the tools resumes it.
+    """
+    app = FastAPI(
+        title="proctor",
+        summary="Runs, approvals, costs and the audit log of a proctor deployment.",
+        version="1",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    app.state.resume_runs = resume_runs
+    install_error_handlers(app)
+    app.include_router(router)
+
+    @app.get(
+        "/healthz",
+        summary="Whether the store answers; needs no token",
+        responses={503: {"model": ErrorBody}},
+    )
+    async def healthz() -> Health:
+        def probe() -> None:
+            with runtime.store.read() as conn:
+                conn.execute(sa.text("SELECT 1"))
+
+        try:
+            await run_in_threadpool(probe)
+        except Exception as exc:  # any failure to reach the store means "not healthy"
+            raise StoreUnavailable(
+                f"the store does not answer ({type(exc).__name__}); the server log has more"
+            ) from exc
+        return Health(status="ok", store=runtime.store.dialect)
+
+    return app

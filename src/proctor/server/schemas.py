@@ -1,0 +1,179 @@
+"""What the API answers, as pydantic models: they are its OpenAPI schema."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from proctor.approvals import ApprovalRequest
+from proctor.states import ApprovalStatus, RunState, StepStatus
+
+
+class RunSummary(BaseModel):
+    id: str
+    tenant: str
+    workflow: str
+    agent: str
+    requester: str
+    state: RunState
+    reason: str | None
+    bundle_version: str
+    tool_calls: int
+    cost_usd: Decimal
+    """The sum of the run's model calls."""
+    created_at: datetime
+    ended_at: datetime | None
+
+
+class RunPage(BaseModel):
+    items: list[RunSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class StepOut(BaseModel):
+    idx: int
+    tool: str
+    status: StepStatus
+    effect: str | None
+    """The policy decision's effect."""
+    policy_ids: list[str]
+    decision: dict[str, Any]
+    approval_id: str | None
+    args: dict[str, Any]
+    result: Any = None
+    error: dict[str, Any] | None = None
+
+
+class ApprovalOut(BaseModel):
+    id: str
+    run_id: str
+    step: int
+    tenant: str
+    tool: str
+    roles: list[str]
+    """The policy roles that may decide it."""
+    policy_ids: list[str]
+    requester: str
+    agent: str
+    status: ApprovalStatus
+    created_at: datetime
+    expires_at: datetime
+    decided_by: str | None
+    decider_role: str | None
+    decision_reason: str | None
+
+    @classmethod
+    def of(cls, r: ApprovalRequest) -> ApprovalOut:
+        return cls(
+            id=r.id,
+            run_id=r.run_id,
+            step=r.step,
+            tenant=r.tenant,
+            tool=r.tool,
+            roles=list(r.roles),
+            policy_ids=list(r.policy_ids),
+            requester=r.requester,
+            agent=r.agent,
+            status=r.status,
+            created_at=r.created_at,
+            expires_at=r.expires_at,
+            decided_by=r.decided_by,
+            decider_role=r.decider_role,
+            decision_reason=r.decision_reason,
+        )
+
+
+class ModelCallOut(BaseModel):
+    model: str
+    answered_by: str
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    cost_usd: Decimal
+    latency_ms: float
+    created_at: datetime
+
+
+class UsageOut(BaseModel):
+    tool_calls: int
+    model_tokens: int
+    usd: Decimal
+
+
+class RunDetail(BaseModel):
+    run: RunSummary
+    usage: UsageOut
+    steps: list[StepOut]
+    approvals: list[ApprovalOut]
+    model_calls: list[ModelCallOut]
+    tokens: int
+    """Every token the run's model calls used: input, output and reasoning."""
+    cost_usd: Decimal
+
+
+class Decide(BaseModel):
+    reason: str = Field(min_length=1, description="Why; it goes into the audit log.")
+    role: str | None = Field(
+        default=None,
+        description="The policy role you decide in; needed only when the request names several.",
+    )
+
+
+class DecisionResult(BaseModel):
+    approval: ApprovalOut
+    run_id: str
+    resumed: bool
+    """Whether this server resumed the run (it does only when started with the app's tools)."""
+    run_state: RunState
+    message: str
+
+
+class CostRow(BaseModel):
+    tenant: str
+    workflow: str
+    model: str
+    day: str
+    calls: int
+    tokens: int
+    cost_usd: Decimal
+
+
+class CostlyRun(BaseModel):
+    run_id: str
+    tenant: str
+    workflow: str
+    tokens: int
+    cost_usd: Decimal
+
+
+class Costs(BaseModel):
+    rows: list[CostRow]
+    top_runs: list[CostlyRun]
+    total_usd: Decimal
+
+
+class AuditProblem(BaseModel):
+    tenant: str
+    seq: int
+    entry_id: str | None
+    tamper: str
+    detail: str
+
+
+class AuditStatus(BaseModel):
+    ok: bool
+    checked: int
+    tenants: int
+    checkpoints: int
+    problems: list[AuditProblem]
+
+
+class Health(BaseModel):
+    status: str
+    store: str

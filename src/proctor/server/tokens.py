@@ -1,0 +1,150 @@
+"""Bearer tokens for the service: shown once, stored only as a SHA-256 hash.
+
+A token has a name (the identity its holder acts under, e.g. in approvals), a
+role (viewer, approver or admin) and a tenant it is confined to, or none for
+all tenants. Revoking keeps the row, so a name is never reused by mistake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+
+from proctor.errors import ProctorError
+from proctor.store import Store
+from proctor.store.tables import api_tokens
+
+PREFIX = "pct_"
+
+
+class Role(StrEnum):
+    """What a token may do: read, also decide approvals, or everything."""
+
+    VIEWER = "viewer"
+    APPROVER = "approver"
+    ADMIN = "admin"
+
+
+class TokenError(ProctorError):
+    """A token that cannot be created or revoked as asked."""
+
+    http_status = 409
+    exit_code = 2
+
+
+class TokenNotFound(TokenError):
+    http_status = 404
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A token as stored: never its secret."""
+
+    name: str
+    role: Role
+    tenant: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def sees(self, tenant: str) -> bool:
+        """Whether this token may see the tenant's runs, approvals and costs."""
+        return self.tenant is None or self.tenant == tenant
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _token(row: Any) -> ApiToken:
+    m = row._mapping
+    return ApiToken(
+        name=m["name"],
+        role=Role(m["role"]),
+        tenant=m["tenant"],
+        created_at=m["created_at"],
+        revoked_at=m["revoked_at"],
+    )
+
+
+_COLUMNS = (
+    api_tokens.c.name,
+    api_tokens.c.role,
+    api_tokens.c.tenant,
+    api_tokens.c.created_at,
+    api_tokens.c.revoked_at,
+)
+
+
+def create_token(
+    store: Store, name: str, role: Role, tenant: str | None, now: datetime
+) -> tuple[str, ApiToken]:
+    """A new token: returns its secret (shown once, never stored) and its record."""
+    if not name.strip():
+        raise TokenError("give the token a name; it is the identity its holder acts under")
+    secret = PREFIX + secrets.token_urlsafe(32)
+    with store.write() as conn:
+        taken = conn.execute(sa.select(api_tokens.c.name).where(api_tokens.c.name == name)).first()
+        if taken is not None:
+            raise TokenError(
+                f"a token named {name} already exists (revoked tokens keep their name); "
+                "choose another name"
+            )
+        conn.execute(
+            api_tokens.insert(),
+            {
+                "name": name,
+                "token_hash": hash_secret(secret),
+                "role": role.value,
+                "tenant": tenant,
+                "created_at": now,
+                "revoked_at": None,
+            },
+        )
+    return secret, ApiToken(name, role, tenant, now, None)
+
+
+def verify_token(store: Store, secret: str) -> ApiToken | None:
+    """The live token with this secret, or None for an unknown or revoked one."""
+    if not secret.startswith(PREFIX):
+        return None
+    digest = hash_secret(secret)
+    query = sa.select(*_COLUMNS, api_tokens.c.token_hash).where(api_tokens.c.token_hash == digest)
+    with store.read() as conn:
+        row = conn.execute(query).first()
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    token = _token(row)
+    return None if token.revoked else token
+
+
+def list_tokens(store: Store) -> Sequence[ApiToken]:
+    """Every token, revoked ones too, oldest first; never a secret."""
+    query = sa.select(*_COLUMNS).order_by(api_tokens.c.created_at, api_tokens.c.name)
+    with store.read() as conn:
+        return [_token(r) for r in conn.execute(query)]
+
+
+def revoke_token(store: Store, name: str, now: datetime) -> ApiToken:
+    """Revoke a token by name: it stops working at once. Revoking twice is harmless."""
+    with store.write() as conn:
+        conn.execute(
+            api_tokens.update()
+            .where(api_tokens.c.name == name, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        row = conn.execute(sa.select(*_COLUMNS).where(api_tokens.c.name == name)).first()
+    if row is None:
+        raise TokenNotFound(f"no token named {name}; `proctor tokens list` shows them")
+    return _token(row)
