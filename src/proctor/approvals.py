@@ -51,29 +51,30 @@ class ApprovalRequest:
     decider_role: str | None
     decision_reason: str | None
 
+    @classmethod
+    def from_row(cls, row: sa.Row[tuple[object, ...]]) -> ApprovalRequest:
+        """A request as the approvals table holds it."""
+        m = row._mapping
+        return cls(
+            id=m["id"],
+            run_id=m["run_id"],
+            step=m["step"],
+            tenant=m["tenant"],
+            tool=m["tool"],
+            roles=tuple(m["roles"]),
+            policy_ids=tuple(m["policy_ids"]),
+            requester=m["requester"],
+            agent=m["agent"],
+            status=ApprovalStatus(m["status"]),
+            created_at=m["created_at"],
+            expires_at=m["expires_at"],
+            decided_by=m["decided_by"],
+            decider_role=m["decider_role"],
+            decision_reason=m["decision_reason"],
+        )
+
     def overdue(self, now: datetime) -> bool:
         return self.status is ApprovalStatus.PENDING and now >= self.expires_at
-
-
-def _request(row: sa.Row[tuple[object, ...]]) -> ApprovalRequest:
-    m = row._mapping
-    return ApprovalRequest(
-        id=m["id"],
-        run_id=m["run_id"],
-        step=m["step"],
-        tenant=m["tenant"],
-        tool=m["tool"],
-        roles=tuple(m["roles"]),
-        policy_ids=tuple(m["policy_ids"]),
-        requester=m["requester"],
-        agent=m["agent"],
-        status=ApprovalStatus(m["status"]),
-        created_at=m["created_at"],
-        expires_at=m["expires_at"],
-        decided_by=m["decided_by"],
-        decider_role=m["decider_role"],
-        decision_reason=m["decision_reason"],
-    )
 
 
 class ApprovalQueue:
@@ -91,7 +92,7 @@ class ApprovalQueue:
         if status is not None:
             query = query.where(approvals.c.status == status.value)
         with self._rt.store.read() as conn:
-            return [_request(r) for r in conn.execute(query)]
+            return [ApprovalRequest.from_row(r) for r in conn.execute(query)]
 
     def get(self, approval_id: str) -> ApprovalRequest:
         with self._rt.store.read() as conn:
@@ -129,7 +130,7 @@ class ApprovalQueue:
             raise ApprovalNotFound(
                 f"no approval request {approval_id}; `proctor approvals list` shows pending ones"
             )
-        return _request(row)
+        return ApprovalRequest.from_row(row)
 
     def _decide(
         self, approval_id: str, approver: Approver, reason: str, verdict: ApprovalStatus

@@ -9,6 +9,12 @@ Run failures also name the ``failed_safe`` reason the run ends with.
     │   ├── PolicyError          a policy bundle that does not load or check
     │   ├── ToolDefinitionError  a function that cannot become a tool
     │   └── StoreError           a database that cannot be opened or migrated
+    ├── AccessError              a caller the service does not let in
+    │   ├── Unauthorized         no token, or an unknown or revoked one
+    │   └── Forbidden            a token whose role may not do this
+    ├── TokenError               a token that cannot be created or revoked
+    │   └── TokenNotFound
+    ├── StoreUnavailable         the store does not answer
     ├── InvalidAction            a proposed call that does not fit its tool
     ├── ApprovalError            an approval that cannot be given
     │   ├── ApprovalNotFound
@@ -78,6 +84,41 @@ class ToolDefinitionError(ConfigError):
 
 class StoreError(ConfigError):
     """The database cannot be opened, migrated or used."""
+
+
+class AccessError(ProctorError):
+    """A caller the service does not let in."""
+
+    http_status = 403
+
+
+class Unauthorized(AccessError):
+    """No bearer token, or one that is unknown or revoked."""
+
+    http_status = 401
+
+
+class Forbidden(AccessError):
+    """A valid token whose role may not do this."""
+
+    http_status = 403
+
+
+class TokenError(ProctorError):
+    """A token that cannot be created or revoked as asked."""
+
+    http_status = 409
+    exit_code = 2
+
+
+class TokenNotFound(TokenError):
+    http_status = 404
+
+
+class StoreUnavailable(ProctorError):
+    """The store does not answer: the service is not healthy."""
+
+    http_status = 503
 
 
 class InvalidAction(ProctorError):

@@ -6,8 +6,9 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from proctor.errors import StoreUnavailable
 from proctor.runtime import Runtime
-from proctor.server.errors import ErrorBody, StoreUnavailable, install_error_handlers
+from proctor.server.errors import ErrorBody, install_error_handlers
 from proctor.server.routes import router
 from proctor.server.schemas import Health
 

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from proctor.errors import Forbidden, Unauthorized
 from proctor.runtime import Runtime
-from proctor.server.errors import Forbidden, Unauthorized
 from proctor.server.tokens import ApiToken, Role, verify_token
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `proctor tokens create`.")

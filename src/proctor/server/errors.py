@@ -24,24 +24,6 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-class Unauthorized(ProctorError):
-    """No bearer token, or one that is unknown or revoked."""
-
-    http_status = 401
-
-
-class Forbidden(ProctorError):
-    """A valid token whose role may not do this."""
-
-    http_status = 403
-
-
-class StoreUnavailable(ProctorError):
-    """The store does not answer: the service is not healthy."""
-
-    http_status = 503
-
-
 def error_response(
     kind: str, message: str, status: int, headers: dict[str, str] | None = None
 ) -> JSONResponse:

@@ -10,7 +10,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from proctor.approvals import ApprovalRequest
-from proctor.approvals import _request as approval_of  # the queue's own row reader
 from proctor.budgets import NANO, nano_usd
 from proctor.runs.journal import load_run
 from proctor.server.schemas import (
@@ -123,7 +122,7 @@ def run_detail(conn: sa.Connection, run_id: str) -> RunDetail:
         .where(runs.c.id == run_id)
     ).one()
     requests: list[ApprovalRequest] = [
-        approval_of(r)
+        ApprovalRequest.from_row(r)
         for r in conn.execute(
             sa.select(approvals).where(approvals.c.run_id == run_id).order_by(approvals.c.step)
         )

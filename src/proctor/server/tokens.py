@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from proctor.errors import ProctorError
+from proctor.errors import TokenError, TokenNotFound
 from proctor.store import Store
 from proctor.store.tables import api_tokens
 
@@ -31,17 +31,6 @@ class Role(StrEnum):
     VIEWER = "viewer"
     APPROVER = "approver"
     ADMIN = "admin"
-
-
-class TokenError(ProctorError):
-    """A token that cannot be created or revoked as asked."""
-
-    http_status = 409
-    exit_code = 2
-
-
-class TokenNotFound(TokenError):
-    http_status = 404
 
 
 @dataclass(frozen=True)
