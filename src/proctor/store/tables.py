@@ -79,6 +79,7 @@ steps = sa.Table(
     sa.Column("args", JSON, nullable=False),
     sa.Column("args_hash", sa.String(64), nullable=False),
     sa.Column("sealed_args", sa.Text),
+    sa.Column("sealed_result", sa.Text),
     sa.Column("reason", sa.Text),
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("decision", JSON, nullable=False),
@@ -200,6 +201,7 @@ api_tokens = sa.Table(
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("tenant", sa.String(128)),
+    sa.Column("policy_roles", JSON),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("revoked_at", UTCDateTime()),
 )
