@@ -66,6 +66,7 @@ runs = sa.Table(
     sa.Column("ended_at", UTCDateTime()),
     sa.Column("schema_version", sa.Integer, nullable=False),
     sa.Column("conversation", JSON),
+    sa.Column("purged_at", UTCDateTime()),
     sa.Index("ix_runs_tenant_state", "tenant", "state"),
     sa.Index("ix_runs_created_at", "created_at"),
 )
@@ -139,6 +140,12 @@ audit_payloads = sa.Table(
     sa.Column("tenant", sa.String(128), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
+    # Retention empties ``body`` and says when, under which rule, and which
+    # ``retention.purged`` entry of the chain accounts for it.
+    sa.Column("purged_at", UTCDateTime()),
+    sa.Column("purge_rule", sa.String(200)),
+    sa.Column("purge_entry", sa.String(64)),
+    sa.Index("ix_audit_payloads_tenant_created_at", "tenant", "created_at"),
 )
 
 audit_heads = sa.Table(
@@ -204,4 +211,15 @@ api_tokens = sa.Table(
     sa.Column("policy_roles", JSON),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("revoked_at", UTCDateTime()),
+)
+
+policy_bundles = sa.Table(
+    "policy_bundles",
+    metadata,
+    # Each bundle version's files, kept from its first use so evidence can show them later.
+    sa.Column("version", sa.String(128), primary_key=True),
+    sa.Column("label", sa.String(128), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("files", JSON, nullable=False),
+    sa.Column("first_used_at", UTCDateTime(), nullable=False),
 )
