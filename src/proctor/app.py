@@ -19,6 +19,10 @@ from proctor.tools import Tool
 class App:
     tools: Sequence[Tool]
     policy: Path
+    model: str | None = None
+    """The model the app's agent runs on (``simulated``, ``openai:MODEL``...), so that a
+    worker or the service can continue an agent run after an approval; None for apps
+    that drive runs from their own code."""
 
 
 def load_app(reference: str) -> App:

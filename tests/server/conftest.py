@@ -40,13 +40,14 @@ class World:
         return {"Authorization": f"Bearer {self.secrets[name]}"}
 
 
-TOKENS = {
-    "root": (Role.ADMIN, None),
-    "vera": (Role.VIEWER, None),
-    "sam": (Role.APPROVER, None),
-    "alice": (Role.APPROVER, None),  # the held run's requester
-    "acme-viewer": (Role.VIEWER, "acme"),
-    "globex-sam": (Role.APPROVER, "globex"),
+TOKENS: dict[str, tuple[Role, str | None, tuple[str, ...]]] = {
+    "root": (Role.ADMIN, None, ("supervisor",)),
+    "vera": (Role.VIEWER, None, ()),
+    "sam": (Role.APPROVER, None, ("supervisor",)),
+    "alice": (Role.APPROVER, None, ("supervisor",)),  # the held run's requester
+    "acme-viewer": (Role.VIEWER, "acme", ()),
+    "globex-sam": (Role.APPROVER, "globex", ("supervisor",)),
+    "clerk": (Role.APPROVER, None, ("billing",)),  # approves, but not as a supervisor
 }
 
 
@@ -63,8 +64,10 @@ async def build_world(env: Env) -> World:
     other = await rt.start_run(env.spec(tenant="globex", workflow="billing", requester="bob"))
     assert (await other.call("lookup", {"order_id": "G-7"})).status is CallStatus.EXECUTED
     world = World(env, rt, run.id, outcome.approval_id, other.id)
-    for name, (role, tenant) in TOKENS.items():
-        world.secrets[name], _ = create_token(rt.store, name, role, tenant, env.clock.now())
+    for name, (role, tenant, policy_roles) in TOKENS.items():
+        world.secrets[name], _ = create_token(
+            rt.store, name, role, tenant, env.clock.now(), policy_roles=policy_roles
+        )
     return world
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
-from proctor.server.tokens import list_tokens, revoke_token, verify_token
+from proctor.errors import TokenError
+from proctor.server.tokens import Role, create_token, list_tokens, revoke_token, verify_token
 from proctor.store.tables import api_tokens
 
 from .conftest import World
@@ -108,6 +110,23 @@ async def test_a_role_the_policy_does_not_name_is_refused(
         json={"reason": "ok", "role": "intern"},
     )
     assert_error(response, 403, "NotAllowedToApprove")
+
+
+async def test_an_approver_without_the_policy_role_is_refused(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    # clerk may approve billing requests; this one needs a supervisor.
+    for body in ({"reason": "fine"}, {"reason": "fine", "role": "supervisor"}):
+        response = await client.post(
+            f"/api/v1/approvals/{world.approval}/approve", headers=world.auth("clerk"), json=body
+        )
+        assert_error(response, 403, "Forbidden")
+    assert world.rt.approvals.get(world.approval).status.value == "pending"
+
+
+def test_a_viewer_token_cannot_hold_policy_roles(world: World) -> None:
+    with pytest.raises(TokenError, match="viewer"):
+        create_token(world.rt.store, "v2", Role.VIEWER, None, world.env.clock.now(), ["supervisor"])
 
 
 async def test_the_error_shape_of_a_404(client: httpx.AsyncClient, world: World) -> None:

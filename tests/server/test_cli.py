@@ -75,5 +75,5 @@ def test_serve_runs_uvicorn_with_an_app_over_the_runtime(
     assert result.exit_code == 0, result.output
     app = seen["app"]
     assert isinstance(app, FastAPI)
-    assert app.state.resume_runs is False
+    assert app.state.resumer.tools is False
     assert (seen["host"], seen["port"]) == ("127.0.0.1", 8123)

@@ -11,13 +11,13 @@ from pydantic import ValidationError
 from rich.markup import escape
 
 from proctor.agent import Agent, AgentResult
+from proctor.agent.factory import build_agent
 from proctor.agent.routing import route
 from proctor.app import load_app
 from proctor.cli._common import console, fails_clearly, run_async
 from proctor.errors import ConfigError
-from proctor.models import Model, ModelResponse, ToolCall
-from proctor.models.registry import model_from_spec
-from proctor.models.simulated import FaultRates, SimulatedModel
+from proctor.models import ModelResponse, ToolCall
+from proctor.models.simulated import FaultRates
 from proctor.runs import CallOutcome, CallStatus, RunSpec
 from proctor.runtime import Runtime
 from proctor.settings import load_settings
@@ -88,13 +88,7 @@ def _fault_rates(faults: list[str]) -> FaultRates:
 
 
 def _agent(rt: Runtime, model: str, seed: int, faults: FaultRates) -> Agent:
-    def simulated(tier: str) -> Model:
-        return SimulatedModel(seed, tier=tier, faults=faults)
-
-    extra = {"simulated": simulated}
-    if model == "simulated":  # each request's route picks the tier
-        return Agent(rt, lambda spec: model_from_spec(spec, extra=extra), observer=LiveView())
-    return Agent(rt, model_from_spec(model, extra=extra), observer=LiveView())
+    return build_agent(rt, model, seed=seed, faults=faults, observer=LiveView())
 
 
 def summary(rt: Runtime, result: AgentResult) -> dict[str, Any]:

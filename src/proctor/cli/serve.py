@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from proctor.cli._common import APP_OPTION, fails_clearly, runtime
+from proctor.agent import Agent
+from proctor.agent.factory import build_agent
+from proctor.app import load_app
+from proctor.cli._common import APP_OPTION, fails_clearly
 from proctor.errors import ConfigError
+from proctor.runtime import Runtime
+from proctor.settings import load_settings
 
 
 @fails_clearly
@@ -14,7 +19,10 @@ def serve(
     port: int = typer.Option(8000, min=1, max=65535, help="The port to listen on."),
     app_ref: str | None = APP_OPTION,
 ) -> None:
-    """Serve the API under /api/v1 (OpenAPI at /api/v1/docs); with --app, approvals resume runs."""
+    """Serve the pages and the API under /api/v1 (OpenAPI at /api/v1/docs).
+
+    With --app (or PROCTOR_APP), a decided approval resumes its run here: the approved
+    call runs with the app's tools, and an agent run goes on with the app's model."""
     try:
         import uvicorn
 
@@ -24,8 +32,17 @@ def serve(
             f"the service needs the server extra ({exc.name} is missing): "
             "pip install 'proctor[server]'"
         ) from exc
-    rt = runtime(app_ref)
+    settings = load_settings()
+    app = load_app(app_ref) if app_ref else None
+    rt = Runtime.for_app(app, settings) if app else Runtime(policy=None, settings=settings)
+    agent = None
+    if app is not None and app.model is not None:
+        model = app.model
+
+        def agent(r: Runtime) -> Agent:
+            return build_agent(r, model)
+
     try:
-        uvicorn.run(create_app(rt, resume_runs=app_ref is not None), host=host, port=port)
+        uvicorn.run(create_app(rt, resume_runs=app is not None, agent=agent), host=host, port=port)
     finally:
         rt.close()

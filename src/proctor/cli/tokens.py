@@ -17,15 +17,25 @@ def create(
     name: str = typer.Option(..., help="Who holds it: the name approvals are recorded under."),
     role: Role = typer.Option(..., help="viewer reads; approver also decides; admin does all."),
     tenant: str | None = typer.Option(None, help="Confine it to this tenant (default: all)."),
+    policy_role: list[str] = typer.Option(
+        [],
+        "--policy-role",
+        help="A policy role its holder approves in, e.g. supervisor (repeatable).",
+    ),
 ) -> None:
     """Create a token and print it once: only its hash is stored."""
     rt = runtime(None)
     try:
-        secret, token = create_token(rt.store, name, role, tenant, rt.clock.now())
+        secret, token = create_token(
+            rt.store, name, role, tenant, rt.clock.now(), policy_roles=policy_role
+        )
     finally:
         rt.close()
     scope = f"tenant {token.tenant}" if token.tenant else "all tenants"
-    console.print(f"Token {token.name} ({token.role}, {scope}). It is shown only this once:")
+    decides = f", approves as {', '.join(token.policy_roles)}" if token.policy_roles else ""
+    console.print(
+        f"Token {token.name} ({token.role}, {scope}{decides}). It is shown only this once:"
+    )
     console.print(secret, markup=False, highlight=False, soft_wrap=True)
 
 
@@ -39,13 +49,14 @@ def list_() -> None:
     finally:
         rt.close()
     table = Table(title="Tokens")
-    for column in ("name", "role", "tenant", "created", "revoked"):
+    for column in ("name", "role", "tenant", "policy roles", "created", "revoked"):
         table.add_column(column)
     for t in tokens:
         table.add_row(
             t.name,
             t.role.value,
             t.tenant or "(all)",
+            ", ".join(t.policy_roles),
             f"{t.created_at:%Y-%m-%d %H:%M}",
             f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "",
         )

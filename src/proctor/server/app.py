@@ -2,25 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from proctor.errors import StoreUnavailable
 from proctor.runtime import Runtime
+from proctor.server.deciding import AgentFactory, Resumer
 from proctor.server.errors import ErrorBody, install_error_handlers
 from proctor.server.routes import router
 from proctor.server.schemas import Health
 
 
-def create_app(runtime: Runtime, *, resume_runs: bool = False) -> FastAPI:
+def create_app(
+    runtime: Runtime, *, resume_runs: bool = False, agent: AgentFactory | None = None
+) -> FastAPI:
     """The service over ``runtime``.
 
     ``resume_runs``: the runtime has the app's tools, so a decided approval resumes its
     run here (like ``proctor approvals approve --app``). Otherwise the answer says the
-    run is ready to resume, and a worker with the tools resumes it.
+    run is ready to resume, and a worker with the tools resumes it. ``agent`` builds the
+    agent (the app's model) that continues a resumed agent run to its end.
     """
+    resumer = Resumer(tools=resume_runs, agent=agent)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await resumer.drain()  # runs being continued here reach their next stop first
+
     app = FastAPI(
+        lifespan=lifespan,
         title="proctor",
         summary="Runs, approvals, costs and the audit log of a proctor deployment.",
         version="1",
@@ -29,7 +44,7 @@ def create_app(runtime: Runtime, *, resume_runs: bool = False) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
-    app.state.resume_runs = resume_runs
+    app.state.resumer = resumer
     install_error_handlers(app)
     app.include_router(router)
 

@@ -9,15 +9,11 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.concurrency import run_in_threadpool
 
-from proctor.approvals import ApprovalRequest, Approver
-from proctor.errors import ApprovalError, ApprovalNotFound, RunBusy, RunNotFound
-from proctor.runs.journal import load_run
-from proctor.runs.run import Run
-from proctor.runtime import Runtime
+from proctor.errors import RunNotFound
 from proctor.server import queries
 from proctor.server.auth import Auditor, Caller, Decider, RuntimeDep
+from proctor.server.deciding import Resumer, decide_and_resume
 from proctor.server.errors import ErrorBody
 from proctor.server.schemas import (
     ApprovalOut,
@@ -39,12 +35,12 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 router = APIRouter(prefix="/api/v1", responses=_ERRORS)
 
 
-def _resumes(request: Request) -> bool:
-    """Whether this server was started with the app's tools, so it can resume runs."""
-    return bool(request.app.state.resume_runs)
+def _resumer(request: Request) -> Resumer:
+    resumer: Resumer = request.app.state.resumer
+    return resumer
 
 
-Resumes = Annotated[bool, Depends(_resumes)]
+ResumerDep = Annotated[Resumer, Depends(_resumer)]
 
 
 def _scope(token: ApiToken, asked: str | None) -> str | None:
@@ -92,101 +88,24 @@ def list_approvals(
     return [ApprovalOut.of(r) for r in pending]
 
 
-def _decide(
-    runtime: Runtime, approval_id: str, token: ApiToken, body: Decide, verdict: ApprovalStatus
-) -> ApprovalRequest:
-    request = runtime.approvals.get(approval_id)
-    if not token.sees(request.tenant):
-        raise ApprovalNotFound(f"no approval request {approval_id}")
-    role = body.role
-    if role is None:
-        if len(request.roles) != 1:
-            raise ApprovalError(
-                f"approval {approval_id} may be decided in the role {' or '.join(request.roles)}; "
-                "say which in `role`"
-            )
-        role = request.roles[0]
-    approver = Approver(token.name, role)
-    if verdict is ApprovalStatus.APPROVED:
-        return runtime.approvals.approve(approval_id, approver, body.reason)
-    return runtime.approvals.deny(approval_id, approver, body.reason)
-
-
-async def _settle(runtime: Runtime, resume: bool, request: ApprovalRequest) -> DecisionResult:
-    """After the decision: resume the run here if this server has the tools, else say who does."""
-    run_id = request.run_id
-    busy = ""
-    if resume:
-        try:
-            run = await runtime.resume(run_id)
-        except RunBusy as exc:  # the decision stands; the worker holding the run goes on
-            busy = f" ({exc})"
-        else:
-            return await _resumed(request, run)
-
-    def state() -> RunState:
-        with runtime.store.read() as conn:
-            return load_run(conn, run_id).state
-
-    return DecisionResult(
-        approval=ApprovalOut.of(request),
-        run_id=run_id,
-        resumed=False,
-        run_state=await run_in_threadpool(state),
-        message=(
-            f"run {run_id} is ready to resume, by a worker with its tools: "
-            f"`proctor run --resume {run_id}` or `proctor runs resume {run_id} --app MODULE:APP`"
-            + busy
-        ),
-    )
-
-
-async def _resumed(request: ApprovalRequest, run: Run) -> DecisionResult:
-    run_id = request.run_id
-    try:
-        outcome = await run.resume_pending()
-    finally:
-        await run.release()  # the agent's own worker continues it from here
-    step = f"step {outcome.step} ({outcome.tool}) {outcome.status.value}" if outcome else ""
-    return DecisionResult(
-        approval=ApprovalOut.of(request),
-        run_id=run_id,
-        resumed=True,
-        run_state=run.state,
-        message=f"run {run_id} resumed here: {step}".rstrip(": "),
-    )
-
-
-async def _decide_and_settle(
-    runtime: Runtime,
-    resume: bool,
-    approval_id: str,
-    token: ApiToken,
-    body: Decide,
-    verdict: ApprovalStatus,
-) -> DecisionResult:
-    request = await run_in_threadpool(_decide, runtime, approval_id, token, body, verdict)
-    return await _settle(runtime, resume, request)
-
-
 @router.post(
     "/approvals/{approval_id}/approve",
     summary="Approve a call, as the token's name; nobody approves a request they raised",
 )
 async def approve(
-    approval_id: str, body: Decide, runtime: RuntimeDep, resume: Resumes, token: Decider
+    approval_id: str, body: Decide, runtime: RuntimeDep, resumer: ResumerDep, token: Decider
 ) -> DecisionResult:
-    return await _decide_and_settle(
-        runtime, resume, approval_id, token, body, ApprovalStatus.APPROVED
+    return await decide_and_resume(
+        runtime, resumer, approval_id, token, body.reason, body.role, ApprovalStatus.APPROVED
     )
 
 
 @router.post("/approvals/{approval_id}/deny", summary="Deny a call: it never runs")
 async def deny(
-    approval_id: str, body: Decide, runtime: RuntimeDep, resume: Resumes, token: Decider
+    approval_id: str, body: Decide, runtime: RuntimeDep, resumer: ResumerDep, token: Decider
 ) -> DecisionResult:
-    return await _decide_and_settle(
-        runtime, resume, approval_id, token, body, ApprovalStatus.DENIED
+    return await decide_and_resume(
+        runtime, resumer, approval_id, token, body.reason, body.role, ApprovalStatus.DENIED
     )
 
 

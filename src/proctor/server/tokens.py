@@ -1,8 +1,11 @@
 """Bearer tokens for the service: shown once, stored only as a SHA-256 hash.
 
 A token has a name (the identity its holder acts under, e.g. in approvals), a
-role (viewer, approver or admin) and a tenant it is confined to, or none for
-all tenants. Revoking keeps the row, so a name is never reused by mistake.
+role (viewer, approver or admin), a tenant it is confined to (or none for all
+tenants) and the policy roles its holder may approve in (``supervisor``,
+``security``...: the roles a bundle's ``@approval`` annotations name). A service
+role lets a token decide at all; a policy role says which requests. Revoking
+keeps the row, so a name is never reused by mistake.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class ApiToken:
     tenant: str | None
     created_at: datetime
     revoked_at: datetime | None
+    policy_roles: tuple[str, ...] = ()
+    """The approval roles its holder may decide in."""
 
     @property
     def revoked(self) -> bool:
@@ -64,6 +69,7 @@ def _token(row: Any) -> ApiToken:
         tenant=m["tenant"],
         created_at=m["created_at"],
         revoked_at=m["revoked_at"],
+        policy_roles=tuple(m["policy_roles"] or ()),
     )
 
 
@@ -71,17 +77,30 @@ _COLUMNS = (
     api_tokens.c.name,
     api_tokens.c.role,
     api_tokens.c.tenant,
+    api_tokens.c.policy_roles,
     api_tokens.c.created_at,
     api_tokens.c.revoked_at,
 )
 
 
 def create_token(
-    store: Store, name: str, role: Role, tenant: str | None, now: datetime
+    store: Store,
+    name: str,
+    role: Role,
+    tenant: str | None,
+    now: datetime,
+    policy_roles: Sequence[str] = (),
 ) -> tuple[str, ApiToken]:
     """A new token: returns its secret (shown once, never stored) and its record."""
     if not name.strip():
         raise TokenError("give the token a name; it is the identity its holder acts under")
+    roles = tuple(dict.fromkeys(r.strip() for r in policy_roles))
+    if any(not r for r in roles):
+        raise TokenError("a policy role cannot be empty; name it as the bundle does (supervisor)")
+    if roles and role is Role.VIEWER:
+        raise TokenError(
+            "a viewer token cannot hold policy roles: it never decides; use --role approver"
+        )
     secret = PREFIX + secrets.token_urlsafe(32)
     with store.write() as conn:
         taken = conn.execute(sa.select(api_tokens.c.name).where(api_tokens.c.name == name)).first()
@@ -97,11 +116,12 @@ def create_token(
                 "token_hash": hash_secret(secret),
                 "role": role.value,
                 "tenant": tenant,
+                "policy_roles": list(roles),
                 "created_at": now,
                 "revoked_at": None,
             },
         )
-    return secret, ApiToken(name, role, tenant, now, None)
+    return secret, ApiToken(name, role, tenant, now, None, roles)
 
 
 def verify_token(store: Store, secret: str) -> ApiToken | None:

@@ -49,7 +49,7 @@ def app() -> App:
     """``PROCTOR_APP=proctor.examples.support:app``: the tools over a world kept under the
     proctor home (created from the fixture the first time), and the support bundle."""
     world = World.open(load_settings().home / WORLD_FILE)
-    return App(tools=support_tools(world), policy=BUNDLE)
+    return App(tools=support_tools(world), policy=BUNDLE, model="simulated")
 
 
 __all__ = [
