@@ -18,6 +18,7 @@ from pydantic_core import ErrorDetails
 from proctor.budgets import BudgetCaps, DailyCaps
 from proctor.errors import PolicyIssue
 from proctor.models.pricing import Price
+from proctor.retention.settings import RetentionSettings
 
 SETTINGS_FILE = "proctor.yaml"
 
@@ -103,6 +104,8 @@ class BundleSettings(BaseModel):
     """How requests are routed to model tiers, and when a run moves to safe mode."""
     prices: dict[str, Price] = Field(default_factory=dict)
     """USD per million tokens by model (``provider:model``), over the built-in table."""
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    """How long audit payloads and finished runs are kept, by default and per tenant."""
 
 
 def parse_settings(text: str, file: str) -> tuple[BundleSettings | None, list[PolicyIssue]]:
