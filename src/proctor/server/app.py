@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
@@ -13,12 +13,18 @@ from proctor.errors import StoreUnavailable
 from proctor.runtime import Runtime
 from proctor.server.deciding import AgentFactory, Resumer
 from proctor.server.errors import ErrorBody, install_error_handlers
+from proctor.server.metrics import install_metrics
 from proctor.server.routes import router
 from proctor.server.schemas import Health
 
 
 def create_app(
-    runtime: Runtime, *, resume_runs: bool = False, agent: AgentFactory | None = None
+    runtime: Runtime,
+    *,
+    resume_runs: bool = False,
+    agent: AgentFactory | None = None,
+    dropped_spans: Callable[[], int] | None = None,
+    metrics_token: bool = False,
 ) -> FastAPI:
     """The service over ``runtime``.
 
@@ -26,6 +32,8 @@ def create_app(
     run here (like ``proctor approvals approve --app``). Otherwise the answer says the
     run is ready to resume, and a worker with the tools resumes it. ``agent`` builds the
     agent (the app's model) that continues a resumed agent run to its end.
+    ``dropped_spans`` counts the spans telemetry export dropped, for ``/metrics``;
+    ``metrics_token`` makes ``/metrics`` ask for a token that sees every tenant.
     """
     resumer = Resumer(tools=resume_runs, agent=agent)
 
@@ -47,6 +55,7 @@ def create_app(
     app.state.resumer = resumer
     install_error_handlers(app)
     app.include_router(router)
+    install_metrics(app, runtime, dropped_spans=dropped_spans, require_token=metrics_token)
 
     @app.get(
         "/healthz",

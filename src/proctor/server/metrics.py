@@ -1,0 +1,436 @@
+"""Prometheus ``/metrics``: what the store holds, read when Prometheus scrapes.
+
+Workers in other processes make most of the calls, so counters kept in the service's
+own process would miss them. A collector reads the store at scrape time instead: one
+aggregate query per figure, over the store every worker writes to. Every replica of
+the service therefore reports the same figures, and a restart resets nothing.
+
+Rows that appear once and never change afterwards (a step decided, a step finished,
+an approval decided) are folded into running totals: each scrape reads only the rows
+written since the last one (see ``RunningTally``). The rest are small ``GROUP BY``
+queries over indexed columns.
+
+Only aggregates leave: counts, sums and histograms by tenant, state, reason, tool and
+model. No run id, argument, result or person's name is exposed. ``/metrics`` needs no
+token by default, as Prometheus scrapes it; ``create_app(..., metrics_token=True)``
+asks for a token that sees every tenant.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, Response
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from proctor.budgets import NANO
+from proctor.clock import Clock
+from proctor.errors import Forbidden, StoreUnavailable
+from proctor.runtime import Runtime
+from proctor.server.auth import authenticated
+from proctor.server.errors import ErrorBody
+from proctor.server.tokens import ApiToken
+from proctor.states import ApprovalStatus, RunState
+from proctor.store import Store
+from proctor.store.tables import approvals, model_calls, runs, steps
+
+log = logging.getLogger(__name__)
+
+GOVERNED_STAGES = ("budget", "decide", "record_intent", "record_outcome")
+"""The stages of ``steps.timings_us`` that are the governed call's own latency.
+
+``execute`` is the tool's own time and is left out. So is waiting for an approval:
+it is no stage. Only steps decided and executed in one go carry ``decide``; a step
+that paused for approval records only the stages after the pause, and a denied or
+still-held step records none. Those are left out of the histogram rather than
+counted with part of their latency.
+"""
+
+CALL_BUCKETS_S = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
+"""Governed call latency, 100 µs to 5 s: a call on SQLite takes about 700 µs."""
+
+DECISION_BUCKETS_S = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800)
+"""Time to decide an approval: a minute to a week."""
+
+TOKEN_KINDS = {
+    "input": model_calls.c.input_tokens,
+    "cached_input": model_calls.c.cached_input_tokens,
+    "output": model_calls.c.output_tokens,
+    "reasoning": model_calls.c.reasoning_tokens,
+}
+
+SETTLE_S = 60.0
+"""How long after the newest row a row may still commit with an earlier timestamp.
+
+Rows are stamped inside their write transaction, so they commit in about the order
+of their stamps; a minute covers slow commits and clocks a little apart between
+workers. A row that commits later than that with an older stamp is not counted.
+"""
+
+LIVE_STATES = (RunState.RUNNING.value, RunState.AWAITING_APPROVAL.value)
+
+Labels = tuple[str, ...]
+
+
+@dataclass
+class Series:
+    """One labelled histogram (or counter, with no bounds) as running totals."""
+
+    buckets: list[int]
+    """Observations per bucket, not cumulative; the last one is above every bound."""
+    count: int = 0
+    total: float = 0.0
+
+    def add(self, bounds: Sequence[float], value: float) -> None:
+        self.buckets[bisect.bisect_left(bounds, value)] += 1
+        self.count += 1
+        self.total += value
+
+    def plus(self, other: Series) -> Series:
+        return Series(
+            [a + b for a, b in zip(self.buckets, other.buckets, strict=True)],
+            self.count + other.count,
+            self.total + other.total,
+        )
+
+
+@dataclass
+class RunningTally:
+    """Totals over rows that appear once and never change, stamped when they appeared.
+
+    Rows stamped before ``mark`` were folded into ``settled`` once and are never read
+    again. Each scrape reads the rows from ``mark`` on, folds those that have settled
+    (older than the newest stamp less ``settle``) and counts the rest afresh, since a
+    row with an earlier stamp may still commit among them.
+    """
+
+    bounds: tuple[float, ...] = ()
+    settle: timedelta = timedelta(seconds=SETTLE_S)
+    mark: datetime | None = None
+    settled: dict[Labels, Series] = field(default_factory=dict)
+
+    def update(
+        self, rows: Iterable[tuple[Labels, datetime, float]], now: datetime
+    ) -> dict[Labels, Series]:
+        """Take in the rows stamped at or after ``mark``; the totals over every row."""
+        fresh = list(rows)
+        if not fresh:
+            return dict(self.settled)
+        # A stamp ahead of this clock (a worker's clock running fast) moves the mark
+        # no further than the clock: rows stamped until then must still be read.
+        newest = min(max(at for _, at, _ in fresh), now)
+        mark = newest - self.settle
+        if self.mark is not None:
+            mark = max(mark, self.mark)
+        recent: dict[Labels, Series] = {}
+        for labels, at, value in fresh:
+            into = self.settled if at < mark else recent
+            self._series(into, labels).add(self.bounds, value)
+        self.mark = mark
+        totals = dict(self.settled)
+        for labels, series in recent.items():
+            totals[labels] = totals[labels].plus(series) if labels in totals else series
+        return totals
+
+    def _series(self, into: dict[Labels, Series], labels: Labels) -> Series:
+        series = into.get(labels)
+        if series is None:
+            series = into[labels] = Series([0] * (len(self.bounds) + 1))
+        return series
+
+
+def governed_latency_s(timings_us: Any) -> float | None:
+    """The governed call's own latency from a step's stage timings; ``None`` if not whole."""
+    if not isinstance(timings_us, dict) or "decide" not in timings_us:
+        return None
+    return sum(float(timings_us.get(stage, 0.0)) for stage in GOVERNED_STAGES) / 1e6
+
+
+class StoreCollector(Collector):
+    """The figures of ``/metrics``, read from the store on each scrape."""
+
+    def __init__(
+        self, store: Store, clock: Clock, dropped_spans: Callable[[], Callable[[], int] | None]
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._dropped_spans = dropped_spans
+        self._lock = threading.Lock()  # scrapes may overlap; each fold happens once
+        self._decisions = RunningTally()
+        self._latency = RunningTally(CALL_BUCKETS_S)
+        self._decided = RunningTally(tuple(float(b) for b in DECISION_BUCKETS_S))
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock, self._store.read() as conn:
+            now = self._clock.now()
+            families = [
+                self._runs(conn),
+                self._policy_decisions(conn, now),
+                self._governed_latency(conn, now),
+                self._pending_approvals(conn),
+                self._decision_time(conn, now),
+                *self._model_usage(conn),
+            ]
+        dropped = self._spans_dropped()
+        if dropped is not None:
+            families.append(dropped)
+        return iter(families)
+
+    def _runs(self, conn: sa.Connection) -> Metric:
+        family = GaugeMetricFamily(
+            "proctor_runs",
+            "Runs in the store by state and reason ('' while running or awaiting approval).",
+            labels=["tenant", "state", "reason"],
+        )
+        keys = (runs.c.tenant, runs.c.state, runs.c.reason)
+        counts = {
+            (tenant, state, reason or ""): n
+            for tenant, state, reason, n in conn.execute(
+                sa.select(*keys, sa.func.count()).group_by(*keys)
+            )
+        }
+        # A tenant's live states stay in the exposition at 0, so a dashboard sees the
+        # queue empty rather than the series gone.
+        for tenant in {tenant for tenant, _, _ in counts}:
+            for state in LIVE_STATES:
+                counts.setdefault((tenant, state, ""), 0)
+        for labels in sorted(counts):
+            family.add_metric(list(labels), counts[labels])
+        return family
+
+    def _policy_decisions(self, conn: sa.Connection, now: datetime) -> Metric:
+        effect = steps.c.decision["effect"].as_string()
+        query = sa.select(runs.c.tenant, steps.c.tool, effect, steps.c.created_at).select_from(
+            steps.join(runs, runs.c.id == steps.c.run_id)
+        )
+        if self._decisions.mark is not None:
+            query = query.where(steps.c.created_at >= self._decisions.mark)
+        totals = self._decisions.update(
+            (
+                ((tenant, tool, effect or ""), at, 1.0)
+                for tenant, tool, effect, at in conn.execute(query)
+            ),
+            now,
+        )
+        family = CounterMetricFamily(
+            "proctor_policy_decisions",
+            "Policy decisions on proposed calls, by effect: allow, require_approval or deny.",
+            labels=["tenant", "tool", "effect"],
+        )
+        for labels in sorted(totals):
+            family.add_metric(list(labels), totals[labels].count)
+        return family
+
+    def _governed_latency(self, conn: sa.Connection, now: datetime) -> Metric:
+        query = sa.select(steps.c.tool, steps.c.timings_us, steps.c.finished_at).where(
+            steps.c.finished_at.is_not(None)
+        )
+        if self._latency.mark is not None:
+            query = query.where(steps.c.finished_at >= self._latency.mark)
+
+        def observations() -> Iterator[tuple[Labels, datetime, float]]:
+            for tool, timings, at in conn.execute(query):
+                seconds = governed_latency_s(timings)
+                if seconds is not None:
+                    yield (tool,), at, seconds
+
+        totals = self._latency.update(observations(), now)
+        return _histogram(
+            "proctor_governed_call_seconds",
+            "Latency a governed call adds to its tool: budget check, policy decision and the "
+            "audit entries before and after. The tool's own time and any wait for approval "
+            "are left out; calls that paused for approval are not counted.",
+            ["tool"],
+            CALL_BUCKETS_S,
+            totals,
+        )
+
+    def _pending_approvals(self, conn: sa.Connection) -> Metric:
+        family = GaugeMetricFamily(
+            "proctor_approvals_pending",
+            "Approval requests waiting for a decision (0 for a tenant with none waiting).",
+            labels=["tenant"],
+        )
+        pending = sa.case((approvals.c.status == ApprovalStatus.PENDING.value, 1), else_=0)
+        for tenant, n in conn.execute(
+            sa.select(approvals.c.tenant, sa.func.sum(pending))
+            .group_by(approvals.c.tenant)
+            .order_by(approvals.c.tenant)
+        ):
+            family.add_metric([tenant], int(n or 0))
+        return family
+
+    def _decision_time(self, conn: sa.Connection, now: datetime) -> Metric:
+        verdicts = (ApprovalStatus.APPROVED.value, ApprovalStatus.DENIED.value)
+        query = sa.select(
+            approvals.c.tenant, approvals.c.status, approvals.c.created_at, approvals.c.decided_at
+        ).where(approvals.c.status.in_(verdicts), approvals.c.decided_at.is_not(None))
+        if self._decided.mark is not None:
+            query = query.where(approvals.c.decided_at >= self._decided.mark)
+        totals = self._decided.update(
+            (
+                ((tenant, verdict), decided, (decided - created).total_seconds())
+                for tenant, verdict, created, decided in conn.execute(query)
+            ),
+            now,
+        )
+        return _histogram(
+            "proctor_approval_decision_seconds",
+            "From an approval request to its decision by a person (approved or denied; "
+            "expired requests are not counted).",
+            ["tenant", "verdict"],
+            tuple(float(b) for b in DECISION_BUCKETS_S),
+            totals,
+        )
+
+    def _model_usage(self, conn: sa.Connection) -> list[Metric]:
+        keys = (model_calls.c.tenant, model_calls.c.model)
+        rows = conn.execute(
+            sa.select(
+                *keys,
+                sa.func.count().label("calls"),
+                sa.func.sum(model_calls.c.nano_usd).label("nano"),
+                *(sa.func.sum(column).label(kind) for kind, column in TOKEN_KINDS.items()),
+            )
+            .group_by(*keys)
+            .order_by(*keys)
+        ).all()
+        calls = CounterMetricFamily(
+            "proctor_model_calls", "Model calls made by runs.", labels=["tenant", "model"]
+        )
+        cost = CounterMetricFamily(
+            "proctor_model_cost_usd",
+            "What runs' model calls cost, in US dollars, at the price table's rates.",
+            labels=["tenant", "model"],
+        )
+        tokens = CounterMetricFamily(
+            "proctor_model_tokens",
+            "Tokens of runs' model calls by kind: input, cached_input, output, reasoning.",
+            labels=["tenant", "model", "kind"],
+        )
+        for row in rows:
+            calls.add_metric([row.tenant, row.model], row.calls)
+            cost.add_metric([row.tenant, row.model], float(int(row.nano or 0) / NANO))
+            for kind in TOKEN_KINDS:
+                tokens.add_metric([row.tenant, row.model, kind], int(getattr(row, kind) or 0))
+        return [calls, cost, tokens]
+
+    def _spans_dropped(self) -> Metric | None:
+        family = CounterMetricFamily(
+            "proctor_spans_dropped",
+            "Spans the telemetry exporter dropped (0 without telemetry).",
+        )
+        source = self._dropped_spans()
+        if source is None:
+            family.add_metric([], 0)
+            return family
+        try:
+            dropped = int(source())
+        except Exception:  # a broken exporter must not take the store's figures down with it
+            log.exception("the telemetry exporter's count of dropped spans failed")
+            return None
+        family.add_metric([], dropped)
+        return family
+
+
+def _histogram(
+    name: str,
+    documentation: str,
+    labels: list[str],
+    bounds: Sequence[float],
+    totals: dict[Labels, Series],
+) -> Metric:
+    family = HistogramMetricFamily(name, documentation, labels=labels)
+    for key in sorted(totals):
+        series = totals[key]
+        cumulative, buckets = 0, []
+        for bound, n in zip(bounds, series.buckets, strict=False):
+            cumulative += n
+            buckets.append((_bound(bound), cumulative))
+        buckets.append(("+Inf", series.count))
+        family.add_metric(list(key), buckets, series.total)
+    return family
+
+
+def _bound(value: float) -> str:
+    return str(int(value)) if value == int(value) and value >= 1 else repr(value)
+
+
+def _every_tenant(token: Annotated[ApiToken, Depends(authenticated)]) -> ApiToken:
+    """The figures cover every tenant: a token confined to one may not read them."""
+    if token.tenant is not None:
+        raise Forbidden(f"/metrics covers every tenant; {token.name} is confined to {token.tenant}")
+    return token
+
+
+def install_metrics(
+    app: FastAPI,
+    runtime: Runtime,
+    *,
+    dropped_spans: Callable[[], int] | None = None,
+    require_token: bool = False,
+) -> None:
+    """Mount ``GET /metrics`` on ``app``, with a registry of its own.
+
+    ``dropped_spans`` counts the spans telemetry export dropped; it is read from
+    ``app.state.dropped_spans`` at each scrape, so telemetry set up after the app
+    can put its counter there.
+    """
+    app.state.dropped_spans = dropped_spans
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(runtime.store, runtime.clock, lambda: app.state.dropped_spans))
+    app.state.metrics_registry = registry
+
+    def exposition() -> bytes:
+        try:
+            return generate_latest(registry)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreUnavailable(
+                f"the store does not answer ({type(exc).__name__}); the server log has more"
+            ) from exc
+
+    async def metrics() -> Response:
+        body = await run_in_threadpool(exposition)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    app.add_api_route(
+        "/metrics",
+        metrics,
+        methods=["GET"],
+        summary="Prometheus metrics: aggregates only"
+        + ("; needs a token that sees every tenant" if require_token else "; needs no token"),
+        response_class=Response,
+        responses={503: {"model": ErrorBody}, 200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+        dependencies=[Depends(_every_tenant)] if require_token else [],
+    )
