@@ -202,6 +202,7 @@ class ApprovalQueue:
         verdict: ApprovalStatus,
     ) -> None:
         rt, now = self._rt, self._rt.clock.now()
+        reason = rt.redaction.text(request.tenant, reason)  # a person's words: stored, redacted
         conn.execute(
             approvals.update()
             .where(approvals.c.id == request.id)

@@ -20,10 +20,12 @@ from proctor.errors import ConfigError, RunTerminated
 from proctor.ids import new_id
 from proctor.models.pricing import PriceTable
 from proctor.policy import PolicyBundle
+from proctor.redaction.policy import Redaction
+from proctor.redaction.settings import RedactionSettings
 from proctor.runs import journal
 from proctor.runs.model import RunSpec
 from proctor.runs.run import Run
-from proctor.sealing import Sealer
+from proctor.sealing import Sealer, secret_of
 from proctor.settings import Settings
 from proctor.store import Store
 from proctor.tools import Credential, Tool, ToolRegistry
@@ -73,7 +75,16 @@ class Runtime:
         if self.settings.db_url is None:
             self.settings.home.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.settings.database_url)
-        self.audit = AuditLog(self.key, self.clock, checkpoint_every=self.settings.checkpoint_every)
+        self.redaction = Redaction(
+            self._policy.settings.redaction if self._policy else RedactionSettings(),
+            secret_of(self.key.private),
+        )
+        self.audit = AuditLog(
+            self.key,
+            self.clock,
+            checkpoint_every=self.settings.checkpoint_every,
+            redact=self.redaction.value,
+        )
         self.approvals = ApprovalQueue(self)
         self.ledger = DailyLedger(self.store)
         self.observers = tuple(observers)

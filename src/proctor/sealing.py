@@ -25,6 +25,15 @@ from proctor.errors import ConfigError
 from proctor.jsonvalue import canonical_json
 
 
+def secret_of(key: Ed25519PrivateKey) -> bytes:
+    """The audit key's raw bytes: the root every derived key (sealing, hashing) comes from."""
+    return key.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+
+
 class Sealer:
     def __init__(self, secret: bytes) -> None:
         material = HKDF(
@@ -35,12 +44,7 @@ class Sealer:
 
     @classmethod
     def from_signing_key(cls, key: Ed25519PrivateKey) -> Sealer:
-        raw = key.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
-        return cls(raw)
+        return cls(secret_of(key))
 
     def mac(self, value: Any) -> str:
         """A keyed hash of a value's canonical JSON."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -65,8 +66,8 @@ def test_serve_runs_uvicorn_with_an_app_over_the_runtime(
     monkeypatch.delenv("PROCTOR_APP", raising=False)
     seen: dict[str, object] = {}
 
-    def fake_run(app: FastAPI, host: str, port: int) -> None:
-        seen.update(app=app, host=host, port=port)
+    def fake_run(app: FastAPI, host: str, port: int, log_config: dict[str, Any]) -> None:
+        seen.update(app=app, host=host, port=port, log_config=log_config)
 
     monkeypatch.setattr(uvicorn, "run", fake_run)
     command = typer.Typer()
@@ -77,3 +78,6 @@ def test_serve_runs_uvicorn_with_an_app_over_the_runtime(
     assert isinstance(app, FastAPI)
     assert app.state.resumer.tools is False
     assert (seen["host"], seen["port"]) == ("127.0.0.1", 8123)
+    # Every handler the server logs through redacts what it writes.
+    handlers = seen["log_config"]["handlers"]  # type: ignore[index]
+    assert all(h["filters"] == ["redact"] for h in handlers.values())

@@ -9,8 +9,10 @@ someone who recomputes every hash.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -115,10 +117,20 @@ _read_head = sa.select(audit_heads.c.seq, audit_heads.c.head_hash).where(
 class AuditLog:
     """Appends entries. Safe with several workers: the head row serialises each tenant's chain."""
 
-    def __init__(self, key: SigningKey, clock: Clock, *, checkpoint_every: int = 1000) -> None:
+    def __init__(
+        self,
+        key: SigningKey,
+        clock: Clock,
+        *,
+        checkpoint_every: int = 1000,
+        redact: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        """``redact(tenant, payload)`` runs on every payload before it is hashed, so the
+        chain commits to what is stored and nothing sensitive is ever stored."""
         self.key = key
         self.clock = clock
         self.checkpoint_every = checkpoint_every
+        self._redact = redact
         # Last head seen per tenant: a guess that saves a read; a stale guess costs a retry.
         self._heads: dict[str, tuple[int, str]] = {}
 
@@ -133,7 +145,10 @@ class AuditLog:
         bundle_version: str,
     ) -> Envelope:
         """Add one entry in the caller's transaction; it is durable when that commits."""
-        body = canonical_json(event.payload())
+        payload = event.payload()
+        if self._redact is not None:
+            payload = self._redact(tenant, payload)
+        body = canonical_json(payload)
         payload_hash = sha256_hex(body)
         now = self.clock.now()
         entry = Envelope(

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from proctor.app import load_app
 from proctor.errors import ProctorError
+from proctor.redaction.logs import install as install_redaction
 from proctor.runtime import Runtime
 from proctor.settings import load_settings
 
@@ -26,11 +27,9 @@ R = TypeVar("R")
 
 
 def setup_logging() -> None:
-    logging.basicConfig(
-        level=logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_time=False, show_path=False)],
-    )
+    handler = RichHandler(console=err_console, show_time=False, show_path=False)
+    install_redaction(handler)  # nothing sensitive reaches a terminal or a log file
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[handler])
 
 
 def fails_clearly(fn: Callable[P, R]) -> Callable[P, R]:

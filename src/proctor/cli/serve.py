@@ -26,6 +26,7 @@ def serve(
     try:
         import uvicorn
 
+        from proctor.redaction.logs import uvicorn_log_config
         from proctor.server.app import create_app
     except ModuleNotFoundError as exc:
         raise ConfigError(
@@ -43,6 +44,11 @@ def serve(
             return build_agent(r, model)
 
     try:
-        uvicorn.run(create_app(rt, resume_runs=app is not None, agent=agent), host=host, port=port)
+        uvicorn.run(
+            create_app(rt, resume_runs=app is not None, agent=agent),
+            host=host,
+            port=port,
+            log_config=uvicorn_log_config(),
+        )
     finally:
         rt.close()

@@ -18,6 +18,7 @@ from pydantic_core import ErrorDetails
 from proctor.budgets import BudgetCaps, DailyCaps
 from proctor.errors import PolicyIssue
 from proctor.models.pricing import Price
+from proctor.redaction.settings import RedactionSettings
 from proctor.retention.settings import RetentionSettings
 
 SETTINGS_FILE = "proctor.yaml"
@@ -104,6 +105,8 @@ class BundleSettings(BaseModel):
     """How requests are routed to model tiers, and when a run moves to safe mode."""
     prices: dict[str, Price] = Field(default_factory=dict)
     """USD per million tokens by model (``provider:model``), over the built-in table."""
+    redaction: RedactionSettings = Field(default_factory=RedactionSettings)
+    """How sensitive values are redacted before anything is stored or sent, per tenant."""
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     """How long audit payloads and finished runs are kept, by default and per tenant."""
 

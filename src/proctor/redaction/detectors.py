@@ -284,7 +284,7 @@ def find_jwts(text: str) -> list[Span]:
 _TOKEN = re.compile(r"(?<![A-Za-z0-9_+/-])[A-Za-z0-9_+/-]{24,}={0,2}(?![A-Za-z0-9_+/=-])")
 _RUN = re.compile(r"[A-Za-z0-9+=]{16,}")
 _HEX_DIGEST = re.compile(r"[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}")
-_PROCTOR_ID = re.compile(r"(?:run|apr|aud|wrk|mc)_[0-9a-f]+")
+_PROCTOR_ID = re.compile(r"(?:run|apr|aud|wrk|mc)_[0-9a-f]+(?:/[0-9]+)?")  # ids, idempotency keys
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 ENTROPY_THRESHOLD: Final = 3.7
 """Bits per character a token must exceed to be taken for a secret."""

@@ -28,6 +28,7 @@ _finish_step = Prepared(
         attempts=sa.bindparam("attempts"),
         timings_us=sa.bindparam("timings_us"),
         finished_at=sa.bindparam("finished_at"),
+        sealed_result=sa.bindparam("sealed_result"),
         sealed_args=None,
     ),
     steps,
@@ -95,6 +96,18 @@ def close_step(conn: sa.Connection, run_id: str, idx: int, status: StepStatus) -
         steps.update()
         .where(steps.c.run_id == run_id, steps.c.idx == idx)
         .values(status=status.value, sealed_args=None)
+    )
+
+
+def drop_seals(conn: sa.Connection, run_id: str) -> None:
+    """A run that ended needs no whole arguments or results again: drop their seals."""
+    conn.execute(
+        steps.update()
+        .where(
+            steps.c.run_id == run_id,
+            sa.or_(steps.c.sealed_args.is_not(None), steps.c.sealed_result.is_not(None)),
+        )
+        .values(sealed_args=None, sealed_result=None)
     )
 
 
@@ -210,6 +223,7 @@ def load_run(conn: sa.Connection, run_id: str) -> RunRecord:
                 approval_id=s.approval_id,
                 result=s.result,
                 error=s.error,
+                sealed_result=s.sealed_result,
             )
         )
     return record

@@ -127,7 +127,10 @@ class StepRecord:
     idempotency_key: str
     approval_id: str | None = None
     result: Any = None
+    """The result as stored: redacted."""
     error: dict[str, Any] | None = None
+    sealed_result: str | None = field(default=None, repr=False)
+    """The whole result, sealed, while the run is live and redaction changed it."""
 
 
 @dataclass

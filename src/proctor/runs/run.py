@@ -97,9 +97,9 @@ class Run:
                 t = runtime.tools.get(step.tool)
                 self._facts.count(t, step.args)
                 if t.trust is Trust.UNTRUSTED:
-                    self._provenance.distrust(step.result)
+                    self._provenance.distrust(self._whole_result(step))
                 else:
-                    trusted_results.append(step.result)
+                    trusted_results.append(self._whole_result(step))
         self._trusted_results = trusted_results
         # Calls made count against the budget from the journal, so they survive a crash.
         record.usage.tool_calls = sum(s.status in _EXECUTED for s in record.steps)
@@ -165,6 +165,8 @@ class Run:
         return await self._governed(t, parsed, reason)
 
     async def _governed(self, t: Tool, parsed: BaseModel, reason: str | None) -> CallOutcome:
+        if reason is not None:  # the model's own words: stored, so redacted first
+            reason = self._rt.redaction.text(self.tenant, reason)
         idx = self._cursor
         args = parsed.model_dump(mode="json")
         args_hash = self._rt.sealer.mac([t.name, args])
@@ -185,7 +187,7 @@ class Run:
         step = StepRecord(
             idx=idx,
             tool=t.name,
-            args=redact_fields(args, t.sensitive),
+            args=self._redact(t, args),
             args_hash=args_hash,
             status=StepStatus.EXECUTING,
             decision=decision.to_json(),
@@ -322,8 +324,8 @@ class Run:
     def _step_row(
         self, t: Tool, step: StepRecord, args: dict[str, Any] | None, reason: str | None
     ) -> dict[str, Any]:
-        """The journal row of a new step; the real arguments sealed if any field is masked."""
-        sealed = self._rt.sealer.seal(args) if t.sensitive and args is not None else None
+        """The journal row of a new step; the real arguments sealed if redaction changed them."""
+        sealed = None if args is None or step.args == args else self._rt.sealer.seal(args)
         return {
             "run_id": self.id,
             "idx": step.idx,
@@ -331,6 +333,7 @@ class Run:
             "args": step.args,
             "args_hash": step.args_hash,
             "sealed_args": sealed,
+            "sealed_result": None,
             "reason": reason,
             "status": step.status.value,
             "decision": step.decision,
@@ -466,7 +469,7 @@ class Run:
         if status is StepStatus.OUTCOME_UNKNOWN and not still_running:
             # A thread still running could apply the effect after any answer: don't ask.
             status, result, error = await self._reconcile(t, parsed, step, error)
-        self._record_outcome(
+        visible = self._record_outcome(
             t,
             step,
             status,
@@ -483,7 +486,7 @@ class Run:
             t.name,
             _STATUS_OF_STEP[status],
             decision,
-            step.result,
+            visible,
             error,
             step.approval_id,
         )
@@ -585,12 +588,18 @@ class Run:
         timings: dict[str, float],
         *,
         unknown: str,
-    ) -> None:
-        """Record what the call did. An unknown outcome hands the run off in the same commit."""
+    ) -> Any:
+        """Record what the call did. An unknown outcome hands the run off in the same commit.
+        Returns the result as the caller sees it."""
         rt, clock = self._rt, self._rt.clock
         is_unknown = status is StepStatus.OUTCOME_UNKNOWN
         began = clock.monotonic()
-        stored = redact_fields(result, t.sensitive)
+        # The caller sees the result with the tool's declared fields masked (a model never
+        # reads them); storage also gets the tenant's redaction of everything else.
+        visible = redact_fields(result, t.sensitive)
+        stored = self._redact(t, result)
+        sealed = None if stored == visible else rt.sealer.seal(visible)
+        error = self._redact(t, error)
         outcome = ActionOutcome(
             t.name,
             status.value,
@@ -615,11 +624,13 @@ class Run:
                     "attempts": attempts,
                     "timings_us": timings,
                     "finished_at": clock.now(),
+                    "sealed_result": sealed,
                 },
             )
             if is_unknown:
                 self._set_state(conn, RunState.HANDED_OFF, Reason.OUTCOME_UNKNOWN, unknown)
         step.status, step.result, step.error = status, stored, error
+        step.sealed_result = sealed
         if not is_unknown:
             self._record.usage.tool_calls += 1
         if status is StepStatus.SUCCEEDED:
@@ -628,6 +639,7 @@ class Run:
                 self._provenance.distrust(result)
             elif self._provenance.grounding:
                 self._provenance.trust(result)
+        return visible
 
     # -- replay and resume -------------------------------------------------------------
 
@@ -652,7 +664,7 @@ class Run:
             step.tool,
             _STATUS_OF_STEP[step.status],
             decision,
-            step.result,
+            self._whole_result(step),
             step.error,
             step.approval_id,
             replayed=True,
@@ -771,10 +783,19 @@ class Run:
             "has no reconcile hook: check the system of record before continuing",
         )
 
+    def _redact(self, t: Tool, value: Any) -> Any:
+        """What is stored of an argument, result or error: the tenant's redaction, with
+        the tool's sensitive fields declared."""
+        return self._rt.redaction.value(self.tenant, value, t.sensitive)
+
+    def _whole_result(self, step: StepRecord) -> Any:
+        """A step's result as the tool returned it: replay and grounding need it whole."""
+        if step.sealed_result is None:
+            return step.result
+        return self._rt.sealer.open(step.sealed_result)
+
     def _real_args(self, t: Tool, step: StepRecord) -> dict[str, Any]:
-        """The arguments as proposed: unsealed if sensitive fields were masked in storage."""
-        if not t.sensitive:
-            return step.args
+        """The arguments as proposed: unsealed if redaction changed them in storage."""
         with self._rt.store.read() as conn:
             sealed = conn.execute(
                 sa.select(steps.c.sealed_args).where(
@@ -926,6 +947,8 @@ class Run:
     ) -> None:
         record, now = self._record, self._rt.clock.now()
         previous = record.state
+        if detail is not None:
+            detail = self._rt.redaction.text(self.tenant, detail)
         values: dict[str, Any] = {
             "state": state.value,
             "reason": reason.value if reason else None,
@@ -938,6 +961,7 @@ class Run:
             self._lease_until = None
         if state.terminal:
             values["ended_at"] = now
+            journal.drop_seals(conn, self.id)
         journal.update_run(conn, self.id, **values)
         self._append(
             conn,

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
 
 from proctor.errors import RunNotFound
+from proctor.runtime import Runtime
 from proctor.server import queries
 from proctor.server.auth import Auditor, Caller, Decider, RuntimeDep
 from proctor.server.deciding import Resumer, decide_and_resume
@@ -43,6 +45,16 @@ def _resumer(request: Request) -> Resumer:
 ResumerDep = Annotated[Resumer, Depends(_resumer)]
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def _redacted(runtime: Runtime, tenant: str, answer: M) -> M:
+    """An answer as it leaves the service: every string through the tenant's redaction
+    (stored copies are redacted already; this keeps any other path from leaking)."""
+    body = runtime.redaction.value(tenant, answer.model_dump(mode="json"))
+    return type(answer).model_validate(body)
+
+
 def _scope(token: ApiToken, asked: str | None) -> str | None:
     """The tenant a list is confined to: the token's own, whatever was asked."""
     return token.tenant if token.tenant is not None else asked
@@ -66,7 +78,9 @@ def list_runs(
         return RunPage(items=[], total=0, limit=limit, offset=offset)
     f = queries.RunFilter(_scope(token, tenant), workflow, state, reason, since, until, cost_above)
     with runtime.store.read() as conn:
-        return queries.list_runs(conn, f, limit, offset)
+        page = queries.list_runs(conn, f, limit, offset)
+    page.items = [_redacted(runtime, r.tenant, r) for r in page.items]
+    return page
 
 
 @router.get("/runs/{run_id}", summary="One run: steps, decisions, approvals, tokens and cost")
@@ -75,7 +89,8 @@ def get_run(run_id: str, runtime: RuntimeDep, token: Caller) -> RunDetail:
         tenant = queries.run_tenant(conn, run_id)
         if tenant is None or not token.sees(tenant):
             raise RunNotFound(f"no run {run_id}")
-        return queries.run_detail(conn, run_id)
+        detail = queries.run_detail(conn, run_id)
+    return _redacted(runtime, tenant, detail)
 
 
 @router.get("/approvals", summary="Pending approval requests, oldest first")
@@ -85,7 +100,7 @@ def list_approvals(
     if token.tenant is not None and tenant not in (None, token.tenant):
         return []
     pending = runtime.approvals.list(tenant=_scope(token, tenant), status=ApprovalStatus.PENDING)
-    return [ApprovalOut.of(r) for r in pending]
+    return [_redacted(runtime, r.tenant, ApprovalOut.of(r)) for r in pending]
 
 
 @router.post(
