@@ -19,6 +19,7 @@ class EntryKind(StrEnum):
     ACTION_INTENT = "action.intent"
     ACTION_OUTCOME = "action.outcome"
     ACTION_RECONCILED = "action.reconciled"
+    RETENTION_PURGED = "retention.purged"
 
 
 class AuditEvent:
@@ -149,3 +150,23 @@ class ActionReconciled(AuditEvent):
     tool: str
     happened: bool | None
     detail: str
+
+
+@dataclass(frozen=True)
+class RetentionPurged(AuditEvent):
+    """Retention purged one batch of a tenant's audit payloads or finished runs.
+
+    For payloads, ``first_seq``..``last_seq`` bounds the entries whose bodies went:
+    verification accepts an emptied payload only when such an entry covers it.
+    """
+
+    kind = EntryKind.RETENTION_PURGED
+    what: str
+    rule: str
+    cutoff: str
+    count: int
+    oldest: str
+    newest: str
+    first_seq: int | None
+    last_seq: int | None
+    run_ids: list[str]

@@ -1,4 +1,10 @@
-"""Verifying the audit log: every hash, every link, every signed checkpoint."""
+"""Verifying the audit log: every hash, every link, every signed checkpoint.
+
+Retention may empty a payload. Such an entry verifies as *purged*, not
+tampered, only while its payload row says so and a ``retention.purged`` entry
+later in the same chain covers its number; the envelope, with its payload
+hash, is checked like any other.
+"""
 
 from __future__ import annotations
 
@@ -50,12 +56,46 @@ class Checkpoint:
     signature: str
 
 
+@dataclass(frozen=True)
+class Purge:
+    """What a purged payload row says: when, under which rule, and the entry recording it."""
+
+    purged_at: str
+    rule: str
+    purge_entry: str | None
+
+
+@dataclass(frozen=True)
+class PurgedEntry:
+    """An entry whose payload retention purged, accounted for by the chain."""
+
+    tenant: str
+    seq: int
+    entry_id: str
+    purged_at: str
+    rule: str
+
+    def __str__(self) -> str:
+        return (
+            f"tenant {self.tenant}, entry {self.seq} ({self.entry_id}): "
+            f"payload purged {self.purged_at} under {self.rule}"
+        )
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    problems: list[Problem]
+    purged: list[PurgedEntry]
+
+
 @dataclass
 class VerifyReport:
     checked: int = 0
     tenants: int = 0
     checkpoints: int = 0
     problems: list[Problem] = field(default_factory=list)
+    purged: list[PurgedEntry] = field(default_factory=list)
+    """Entries whose payload retention purged (not tampering)."""
 
     @property
     def ok(self) -> bool:
@@ -69,22 +109,123 @@ def verify_chain(
     checkpoints: Sequence[Checkpoint],
     keys: Iterable[VerifyKey],
     head: tuple[int, str] | None,
+    *,
+    purges: Mapping[str, Purge] | None = None,
+    after: tuple[int, str] | None = None,
 ) -> list[Problem]:
-    """Problems in one tenant's chain, in order; empty when it verifies."""
+    """Problems in one tenant's chain, in order; empty when it verifies.
+
+    ``purges`` holds the payload rows retention marked purged (their bodies are
+    not in ``payloads``). ``after`` verifies a segment of a chain: the first entry
+    follows entry ``after[0]``, whose hash is ``after[1]``.
+    """
+    return check_chain(
+        tenant, entries, payloads, checkpoints, keys, head, purges=purges, after=after
+    ).problems
+
+
+def check_chain(
+    tenant: str,
+    entries: Sequence[Envelope],
+    payloads: Mapping[str, str],
+    checkpoints: Sequence[Checkpoint],
+    keys: Iterable[VerifyKey],
+    head: tuple[int, str] | None,
+    *,
+    purges: Mapping[str, Purge] | None = None,
+    after: tuple[int, str] | None = None,
+) -> ChainResult:
+    """``verify_chain``, and which entries were purged (and accounted for)."""
     problems: list[Problem] = []
+    purged: list[PurgedEntry] = []
+    purges = purges or {}
     by_hash = {e.entry_hash: i for i, e in enumerate(entries)}
-    prev_hash, expected_seq = GENESIS, 1
+    origin_seq, origin = after or (0, GENESIS)
+    prev_hash, expected_seq = origin, origin_seq + 1
+    claims = _purge_claims(entries, payloads)
+    # How many purged payloads each purge record's range holds: more than it says it
+    # purged means some were emptied in its name.
+    claimed: dict[str, int] = {}
+    for entry in entries:
+        purge = purges.get(entry.entry_id)
+        claim = claims.get(purge.purge_entry or "") if purge is not None else None
+        if purge is not None and claim is not None and claim.covers(entry.seq):
+            claimed[purge.purge_entry or ""] = claimed.get(purge.purge_entry or "", 0) + 1
     for i, entry in enumerate(entries):
-        problem = _link_problem(entries, i, by_hash, prev_hash, expected_seq)
+        problem = _link_problem(entries, i, by_hash, prev_hash, expected_seq, origin)
         if problem is None:
             problem = _content_problem(entry, payloads)
+        if problem is not None and problem[1] == _MISSING and entry.entry_id in purges:
+            purge = purges[entry.entry_id]
+            problem = _purge_problem(entry, purge, claims, claimed)
+            if problem is None:
+                purged.append(
+                    PurgedEntry(tenant, entry.seq, entry.entry_id, purge.purged_at, purge.rule)
+                )
         if problem is not None:
             problems.append(Problem(tenant, entry.seq, entry.entry_id, *problem))
         prev_hash, expected_seq = entry.entry_hash, entry.seq + 1
     problems.extend(_tail_problems(tenant, entries, head))
     problems.extend(_unsigned_end_problems(tenant, entries, payloads, checkpoints))
     problems.extend(_checkpoint_problems(tenant, entries, checkpoints, {k.key_id: k for k in keys}))
-    return problems
+    return ChainResult(problems, purged)
+
+
+_MISSING = "its payload is missing"
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """A ``retention.purged`` entry for payloads: the numbers it covers and how many it purged."""
+
+    seq: int
+    first_seq: int
+    last_seq: int
+    count: int
+
+    def covers(self, seq: int) -> bool:
+        return self.first_seq <= seq <= self.last_seq < self.seq
+
+
+def _purge_claims(entries: Sequence[Envelope], payloads: Mapping[str, str]) -> dict[str, _Claim]:
+    """The intact payload purge records of a chain, by entry id."""
+    claims = {}
+    for entry in entries:
+        body = payloads.get(entry.entry_id)
+        if entry.kind != EntryKind.RETENTION_PURGED or body is None:
+            continue
+        if sha256_hex(body) != entry.payload_hash:
+            continue
+        record = json.loads(body)
+        if record.get("what") != "payloads" or record.get("first_seq") is None:
+            continue
+        claims[entry.entry_id] = _Claim(
+            entry.seq, int(record["first_seq"]), int(record["last_seq"]), int(record["count"])
+        )
+    return claims
+
+
+def _purge_problem(
+    entry: Envelope, purge: Purge, claims: Mapping[str, _Claim], claimed: Mapping[str, int]
+) -> tuple[Tamper, str] | None:
+    """``None`` when the chain accounts for this purged payload; else why it does not."""
+    claim = claims.get(purge.purge_entry or "")
+    if claim is None:
+        return Tamper.DELETED, (
+            "its payload was emptied as purged, but no retention.purged entry "
+            "of the chain records that purge"
+        )
+    if not claim.covers(entry.seq):
+        return Tamper.DELETED, (
+            f"its payload was emptied as purged by entry {claim.seq}, "
+            f"which purged entries {claim.first_seq}-{claim.last_seq} only"
+        )
+    if claimed.get(purge.purge_entry or "", 0) > claim.count:
+        return Tamper.DELETED, (
+            f"its payload was emptied as purged by entry {claim.seq}, which purged "
+            f"{claim.count} payloads, but {claimed[purge.purge_entry or '']} claim it"
+        )
+    return None
 
 
 def _link_problem(
@@ -93,6 +234,7 @@ def _link_problem(
     by_hash: Mapping[str, int],
     prev_hash: str,
     expected_seq: int,
+    origin: str = GENESIS,
 ) -> tuple[Tamper, str] | None:
     entry = entries[i]
     if entry.prev_hash == prev_hash and entry.seq == expected_seq:
@@ -105,7 +247,7 @@ def _link_problem(
     if target is not None and target < i - 1:
         skipped = ", ".join(str(e.seq) for e in entries[target + 1 : i])
         return Tamper.INSERTED, f"entry {skipped} is not part of the chain (nothing links to it)"
-    if entry.seq > expected_seq or (target is None and entry.prev_hash != GENESIS):
+    if entry.seq > expected_seq or (target is None and entry.prev_hash != origin):
         missing = (
             f"{expected_seq}"
             if entry.seq - expected_seq <= 1
@@ -122,7 +264,7 @@ def _content_problem(entry: Envelope, payloads: Mapping[str, str]) -> tuple[Tamp
         return Tamper.MODIFIED, "its envelope (kind, run, time or hashes) was changed"
     body = payloads.get(entry.entry_id)
     if body is None:
-        return Tamper.DELETED, "its payload is missing"
+        return Tamper.DELETED, _MISSING
     if sha256_hex(body) != entry.payload_hash:
         return Tamper.MODIFIED, "its payload was changed"
     return None
@@ -266,7 +408,13 @@ def verify_store(
     tenants = set(heads) | {t for (t,) in conn.execute(tenants_q)}
     for name in sorted(t for t in tenants if tenant is None or t == tenant):
         rows = conn.execute(
-            sa.select(audit_entries, audit_payloads.c.body)
+            sa.select(
+                audit_entries,
+                audit_payloads.c.body,
+                audit_payloads.c.purged_at,
+                audit_payloads.c.purge_rule,
+                audit_payloads.c.purge_entry,
+            )
             .outerjoin(audit_payloads, audit_payloads.c.entry_id == audit_entries.c.entry_id)
             .where(audit_entries.c.tenant == name)
             .order_by(audit_entries.c.seq)
@@ -287,7 +435,16 @@ def verify_store(
             )
             for r in rows
         ]
-        payloads = {r.entry_id: r.body for r in rows if r.body is not None}
+        # A purged row's empty body is no payload; a purged row whose body is still
+        # there is checked like any payload, so altering it stays "modified".
+        purges = {
+            r.entry_id: Purge(r.purged_at.isoformat(), r.purge_rule or "", r.purge_entry)
+            for r in rows
+            if r.purged_at is not None and r.body == ""
+        }
+        payloads = {
+            r.entry_id: r.body for r in rows if r.body is not None and r.entry_id not in purges
+        }
         checkpoints = [
             Checkpoint(c.tenant, int(c.seq), c.head_hash, c.signed_at, c.key_id, c.signature)
             for c in conn.execute(
@@ -299,7 +456,9 @@ def verify_store(
         report.tenants += 1
         report.checked += len(entries)
         report.checkpoints += len(checkpoints)
-        report.problems.extend(
-            verify_chain(name, entries, payloads, checkpoints, keys, heads.get(name))
+        result = check_chain(
+            name, entries, payloads, checkpoints, keys, heads.get(name), purges=purges
         )
+        report.problems.extend(result.problems)
+        report.purged.extend(result.purged)
     return report

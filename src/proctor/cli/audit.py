@@ -32,6 +32,13 @@ def verify(
             f"[green]OK[/]: verified {report.checked} entries in {report.tenants} chain(s), "
             f"{report.checkpoints} signed checkpoint(s)."
         )
+        if report.purged:
+            # Purged payloads are retention at work, not tampering: say which.
+            console.print(f"{len(report.purged)} payload(s) purged by retention:")
+            for purged in report.purged[:10]:
+                console.print(f"  {purged}", highlight=False, markup=False)
+            if len(report.purged) > 10:
+                console.print(f"  … and {len(report.purged) - 10} more")
         return
     first = report.problems[0]
     err_console.print(f"[bold red]TAMPERED[/]: {first}", highlight=False)

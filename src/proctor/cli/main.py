@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from proctor.cli import approvals, audit, bench, demo, evals, policy, runs, serve, tokens
+from proctor.cli import retention as retention_command
 from proctor.cli import run as run_command
 from proctor.cli._common import setup_logging
 
@@ -29,6 +30,7 @@ scenario_app.command("from-run")(evals.scenario_from_run)
 app.add_typer(scenario_app, name="scenario")
 app.command("serve")(serve.serve)
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(retention_command.app, name="retention")
 
 
 def main() -> None:
