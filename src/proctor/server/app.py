@@ -14,6 +14,7 @@ from proctor.runtime import Runtime
 from proctor.server.deciding import AgentFactory, Resumer
 from proctor.server.errors import ErrorBody, install_error_handlers
 from proctor.server.metrics import install_metrics
+from proctor.server.pages import install_pages
 from proctor.server.routes import router
 from proctor.server.schemas import Health
 
@@ -56,6 +57,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(router)
     install_metrics(app, runtime, dropped_spans=dropped_spans, require_token=metrics_token)
+    install_pages(app)  # the HTML pages at /, with their session cookie and /static
 
     @app.get(
         "/healthz",

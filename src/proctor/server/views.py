@@ -1,0 +1,422 @@
+"""The reads behind the pages: a run's timeline, the approval queue with each request's
+run so far, costs shaped for charts, and the eval reports under the proctor home.
+
+Arguments and results shown are the stored, redacted ones; sealed values are never read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+
+from proctor.approvals import ApprovalRequest
+from proctor.evals.report import Report
+from proctor.server import queries
+from proctor.server.schemas import CostlyRun, ModelCallOut, RunDetail
+from proctor.server.tokens import ApiToken, Role
+from proctor.states import ApprovalStatus, RunState, StepStatus
+from proctor.store import Store
+from proctor.store.tables import api_tokens, approvals, model_calls, runs, steps
+
+# -- tokens --------------------------------------------------------------------------------
+
+
+def live_token(store: Store, token_hash: str) -> ApiToken | None:
+    """The token with this hash as it is now, or None when it is revoked or gone."""
+    query = sa.select(api_tokens).where(
+        api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None)
+    )
+    with store.read() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        return None
+    return ApiToken(
+        name=row.name,
+        role=Role(row.role),
+        tenant=row.tenant,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+        policy_roles=tuple(row.policy_roles or ()),
+    )
+
+
+# -- a run's timeline ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    request: ApprovalRequest
+    decided_at: datetime | None
+
+    @property
+    def wait(self) -> timedelta | None:
+        """How long the run waited on a person; None while it still waits."""
+        return None if self.decided_at is None else self.decided_at - self.request.created_at
+
+
+@dataclass(frozen=True)
+class StepView:
+    idx: int
+    tool: str
+    status: StepStatus
+    effect: str | None
+    policy_ids: list[str]
+    bundle_version: str | None
+    decision_reason: str | None
+    args: Any
+    result: Any
+    error: Any
+    attempts: int
+    created_at: datetime
+    finished_at: datetime | None
+    timings_us: dict[str, float]
+    approval: ApprovalView | None = None
+
+    @property
+    def latency_ms(self) -> float | None:
+        """The governed call's own time (budget, decision, records, the tool), not waits."""
+        if not self.timings_us:
+            return None
+        return sum(float(v) for v in self.timings_us.values()) / 1000
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    kind: Literal["model", "step"]
+    at: datetime
+    step: StepView | None = None
+    call: ModelCallOut | None = None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    detail: RunDetail
+    mode: str
+    reason_detail: str | None
+    paused_s: float
+    entries: list[TimelineEntry]
+
+    @property
+    def active(self) -> bool:
+        return not self.detail.run.state.terminal
+
+    @property
+    def version(self) -> str:
+        """Changes whenever what the page shows may have changed (for live refresh)."""
+        d = self.detail
+        return (
+            f"{d.run.state}:{len(d.steps)}:{len(d.model_calls)}:"
+            + ",".join(f"{s.status}" for s in d.steps)
+            + ":"
+            + ",".join(a.status for a in d.approvals)
+        )
+
+
+def _step_views(conn: sa.Connection, run_id: str, before: int | None = None) -> list[StepView]:
+    query = sa.select(steps).where(steps.c.run_id == run_id).order_by(steps.c.idx)
+    if before is not None:
+        query = query.where(steps.c.idx < before)
+    found = {
+        r.id: ApprovalView(ApprovalRequest.from_row(r), r.decided_at)
+        for r in conn.execute(sa.select(approvals).where(approvals.c.run_id == run_id))
+    }
+    views = []
+    for s in conn.execute(query):
+        decision: dict[str, Any] = s.decision or {}
+        views.append(
+            StepView(
+                idx=s.idx,
+                tool=s.tool,
+                status=StepStatus(s.status),
+                effect=decision.get("effect"),
+                policy_ids=list(decision.get("policy_ids", [])),
+                bundle_version=decision.get("bundle_version"),
+                decision_reason=decision.get("reason"),
+                args=s.args,
+                result=s.result,
+                error=s.error,
+                attempts=s.attempts,
+                created_at=s.created_at,
+                finished_at=s.finished_at,
+                timings_us=dict(s.timings_us or {}),
+                approval=found.get(s.approval_id) if s.approval_id else None,
+            )
+        )
+    return views
+
+
+def timeline(conn: sa.Connection, run_id: str) -> Timeline:
+    """The run's steps and model calls in the order they happened."""
+    detail = queries.run_detail(conn, run_id)
+    row = conn.execute(
+        sa.select(runs.c.mode, runs.c.reason_detail, runs.c.paused_s).where(runs.c.id == run_id)
+    ).one()
+    entries = [TimelineEntry("model", c.created_at, call=c) for c in detail.model_calls]
+    entries += [TimelineEntry("step", s.created_at, step=s) for s in _step_views(conn, run_id)]
+    # A model call proposes the steps stamped with its own instant: it goes first.
+    entries.sort(key=lambda e: (e.at, 0 if e.kind == "model" else 1))
+    return Timeline(detail, row.mode, row.reason_detail, float(row.paused_s or 0), entries)
+
+
+# -- the approval queue --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    request: ApprovalRequest
+    step: StepView | None
+    """The proposed call, as stored (redacted)."""
+    earlier: list[StepView]
+    """The run so far."""
+    workflow: str
+    run_state: RunState
+    can_decide: bool
+    why_not: str | None
+    """Why this token may not decide it (shown instead of the buttons)."""
+    roles: list[str] = field(default_factory=list)
+    """The policy roles this token may decide it in."""
+
+
+def may_decide(request: ApprovalRequest, token: ApiToken) -> tuple[list[str], str | None]:
+    """The roles ``token`` may decide ``request`` in, or why it may not decide it at all.
+
+    Mirrors what ``deciding.py`` and the queue enforce, to show the right controls; the
+    decision itself is still checked there."""
+    if token.role is Role.VIEWER:
+        return [], f"{token.name} is a viewer; deciding needs an approver or admin token"
+    if token.name in (request.requester, request.agent):
+        return [], f"{token.name} raised this request; nobody approves their own request"
+    roles = [r for r in request.roles if r in token.policy_roles]
+    if not roles:
+        return [], f"needs the policy role {' or '.join(request.roles)}; {token.name} holds " + (
+            ", ".join(token.policy_roles) or "none"
+        )
+    return roles, None
+
+
+def approval_queue(
+    conn: sa.Connection, pending: Sequence[ApprovalRequest], token: ApiToken
+) -> list[QueueItem]:
+    items = []
+    for request in pending:
+        views = _step_views(conn, request.run_id, before=request.step + 1)
+        run = conn.execute(
+            sa.select(runs.c.workflow, runs.c.state).where(runs.c.id == request.run_id)
+        ).one()
+        roles, why_not = may_decide(request, token)
+        items.append(
+            QueueItem(
+                request=request,
+                step=next((v for v in views if v.idx == request.step), None),
+                earlier=[v for v in views if v.idx < request.step],
+                workflow=run.workflow,
+                run_state=RunState(run.state),
+                can_decide=why_not is None,
+                why_not=why_not,
+                roles=roles,
+            )
+        )
+    return items
+
+
+def queue_version(pending: Iterable[ApprovalRequest]) -> str:
+    return ",".join(r.id for r in pending) or "empty"
+
+
+def pending_count(conn: sa.Connection, tenant: str | None) -> int:
+    query = sa.select(sa.func.count()).where(approvals.c.status == ApprovalStatus.PENDING.value)
+    if tenant is not None:
+        query = query.where(approvals.c.tenant == tenant)
+    return int(conn.execute(query).scalar_one())
+
+
+# -- costs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    usd: Decimal
+    tokens: int
+    calls: int
+
+
+@dataclass(frozen=True)
+class Outlier:
+    run: CostlyRun
+    median_usd: Decimal
+    """The median cost of its workflow's runs in the period."""
+
+    @property
+    def times(self) -> Decimal:
+        return self.run.cost_usd / self.median_usd if self.median_usd else Decimal(0)
+
+
+OUTLIER_FACTOR = 3
+OUTLIER_MIN_RUNS = 5
+
+
+@dataclass(frozen=True)
+class CostView:
+    total_usd: Decimal
+    total_tokens: int
+    by_day: list[Bar]
+    by_workflow: list[Bar]
+    by_tenant: list[Bar]
+    by_model: list[Bar]
+    top_runs: list[CostlyRun]
+    outliers: list[Outlier]
+
+
+def _bars(groups: dict[str, list[Any]], *, by_value: bool) -> list[Bar]:
+    bars = [
+        Bar(
+            label,
+            sum((r.cost_usd for r in rows), Decimal(0)),
+            sum(r.tokens for r in rows),
+            sum(r.calls for r in rows),
+        )
+        for label, rows in groups.items()
+    ]
+    if by_value:
+        bars.sort(key=lambda b: (-b.usd, b.label))
+    else:
+        bars.sort(key=lambda b: b.label)
+    return bars
+
+
+def cost_view(
+    conn: sa.Connection, tenant: str | None, since: datetime | None, until: datetime | None
+) -> CostView:
+    costs = queries.costs(conn, tenant, since, until, top=10)
+    groups: dict[str, dict[str, list[Any]]] = {
+        k: defaultdict(list) for k in ("day", "workflow", "tenant", "model")
+    }
+    for r in costs.rows:
+        for key in groups:
+            groups[key][getattr(r, key)].append(r)
+    return CostView(
+        total_usd=costs.total_usd,
+        total_tokens=sum(r.tokens for r in costs.rows),
+        by_day=_bars(groups["day"], by_value=False),
+        by_workflow=_bars(groups["workflow"], by_value=True),
+        by_tenant=_bars(groups["tenant"], by_value=True),
+        by_model=_bars(groups["model"], by_value=True),
+        top_runs=costs.top_runs,
+        outliers=_outliers(conn, tenant, since, until),
+    )
+
+
+def _outliers(
+    conn: sa.Connection, tenant: str | None, since: datetime | None, until: datetime | None
+) -> list[Outlier]:
+    """Runs costing more than ``OUTLIER_FACTOR`` times their workflow's median run, among
+    workflows with at least ``OUTLIER_MIN_RUNS`` runs in the period."""
+    conditions: list[sa.ColumnElement[bool]] = []
+    if tenant is not None:
+        conditions.append(model_calls.c.tenant == tenant)
+    if since is not None:
+        conditions.append(model_calls.c.created_at >= queries.utc(since))
+    if until is not None:
+        conditions.append(model_calls.c.created_at < queries.utc(until))
+    tokens = model_calls.c.input_tokens + model_calls.c.output_tokens
+    rows = conn.execute(
+        sa.select(
+            model_calls.c.run_id,
+            model_calls.c.tenant,
+            model_calls.c.workflow,
+            sa.func.sum(tokens + model_calls.c.reasoning_tokens).label("tokens"),
+            sa.func.sum(model_calls.c.nano_usd).label("nano"),
+        )
+        .where(*conditions)
+        .group_by(model_calls.c.run_id, model_calls.c.tenant, model_calls.c.workflow)
+    ).all()
+    per_workflow: dict[str, list[CostlyRun]] = defaultdict(list)
+    for r in rows:
+        per_workflow[r.workflow].append(
+            CostlyRun(
+                run_id=r.run_id,
+                tenant=r.tenant,
+                workflow=r.workflow,
+                tokens=int(r.tokens or 0),
+                cost_usd=queries.usd(r.nano),
+            )
+        )
+    found = []
+    for group in per_workflow.values():
+        if len(group) < OUTLIER_MIN_RUNS:
+            continue
+        median = Decimal(statistics.median(r.cost_usd for r in group))
+        found += [Outlier(r, median) for r in group if r.cost_usd > OUTLIER_FACTOR * median > 0]
+    found.sort(key=lambda o: (-o.run.cost_usd, o.run.run_id))
+    return found[:20]
+
+
+# -- eval reports --------------------------------------------------------------------------
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class ReportEntry:
+    name: str
+    json_path: Path
+    html_path: Path | None
+    modified: float
+    report: Report | None = None
+    problem: str | None = None
+
+
+def reports_dir(home: Path) -> Path:
+    return home / "reports"
+
+
+def _entry(root: Path, name: str) -> ReportEntry | None:
+    if not _NAME.match(name):
+        return None
+    # ``NAME.json`` (as ``latest.json``) or ``NAME/report.json``; the HTML beside the latter.
+    candidates = [root / f"{name}.json", root / name / "report.json"]
+    json_path = next((p for p in candidates if p.is_file()), None)
+    if json_path is None:
+        return None
+    html = root / name / "report.html"
+    resolved = root.resolve()
+    for p in (json_path, html):
+        if not p.resolve().is_relative_to(resolved):  # a symlink out of the folder
+            return None
+    return ReportEntry(name, json_path, html if html.is_file() else None, json_path.stat().st_mtime)
+
+
+def list_reports(home: Path) -> list[ReportEntry]:
+    """Reports under ``<home>/reports``, newest first (summaries not loaded)."""
+    root = reports_dir(home)
+    if not root.is_dir():
+        return []
+    names = {p.stem for p in root.glob("*.json")}
+    names |= {p.parent.name for p in root.glob("*/report.json")}
+    entries = [e for e in (_entry(root, n) for n in sorted(names)) if e is not None]
+    return sorted(entries, key=lambda e: (-e.modified, e.name))
+
+
+def load_report(home: Path, name: str) -> ReportEntry | None:
+    """One report with its summary read, or None when there is no such report."""
+    entry = _entry(reports_dir(home), name)
+    if entry is None:
+        return None
+    try:
+        report = Report.model_validate_json(entry.json_path.read_bytes())
+    except (OSError, ValidationError) as exc:
+        problem = f"{entry.json_path.name} is not an eval report this version reads ({exc})"
+        return dataclasses.replace(entry, problem=problem)
+    return dataclasses.replace(entry, report=report)
