@@ -72,6 +72,8 @@ def _bank(seed: int, concurrency: int) -> None:
         "  proctor eval show .proctor/reports/latest.json\n"
         '  proctor run "Refund $520 on order A-1002, the customer sent it back"\n'
         "  proctor approvals list\n"
+        "  proctor tokens create --name sam --role approver --policy-role supervisor\n"
+        "  proctor serve --app proctor.examples.support:app   # http://127.0.0.1:8000\n"
         "  proctor eval gate --baseline A.json --candidate B.json\n"
         "  proctor policy matrix src/proctor/examples/support/bundle "
         "--app proctor.examples.support:app"
