@@ -7,7 +7,7 @@ import typer
 from proctor.agent import Agent
 from proctor.agent.factory import build_agent
 from proctor.app import load_app
-from proctor.cli._common import APP_OPTION, fails_clearly
+from proctor.cli._common import APP_OPTION, console, fails_clearly
 from proctor.errors import ConfigError
 from proctor.runtime import Runtime
 from proctor.settings import load_settings
@@ -28,6 +28,7 @@ def serve(
 
         from proctor.redaction.logs import uvicorn_log_config
         from proctor.server.app import create_app
+        from proctor.server.tokens import list_tokens
     except ModuleNotFoundError as exc:
         raise ConfigError(
             f"the service needs the server extra ({exc.name} is missing): "
@@ -43,6 +44,14 @@ def serve(
         def agent(r: Runtime) -> Agent:
             return build_agent(r, model)
 
+    if not list_tokens(rt.store):
+        console.print(
+            "No tokens yet. Create one to log in to the pages or call the API:\n"
+            "  proctor tokens create --name NAME --role approver --policy-role supervisor"
+        )
+    if app is None:
+        console.print("Without --app, decided approvals wait for a worker to resume their runs.")
+    console.print(f"Pages at http://{host}:{port}/  API at http://{host}:{port}/api/v1/docs")
     try:
         uvicorn.run(
             create_app(rt, resume_runs=app is not None, agent=agent),
