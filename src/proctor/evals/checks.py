@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -23,6 +24,7 @@ import sqlalchemy as sa
 from proctor.evals.report import Incident
 from proctor.evals.scenario import ActionMatcher, Scenario, WorldCheck
 from proctor.examples.support.world import Fixture, World
+from proctor.redaction import detect
 from proctor.states import ApprovalStatus, StepStatus
 from proctor.store import Store
 from proctor.store.tables import approvals, audit_entries, audit_payloads, model_calls, runs, steps
@@ -293,9 +295,21 @@ def evaluate(scenario: Scenario, run: RunFacts, world: World, fixture: Fixture) 
     return Verdict(not failures, failures)
 
 
-def sensitive_values(fixture: Fixture) -> list[str]:
-    """The fixture values that must never be stored unmasked: customers' emails and phones."""
+def sensitive_values(fixture: Fixture, request: str = "") -> list[str]:
+    """The values that must never be stored unmasked: customers' emails and phones, and
+    every value a redaction detector finds in the fixture's text or the request (card
+    numbers, IBANs, SSNs, keys...), also without their spaces and dashes."""
     values = {c.email for c in fixture.customers} | {c.phone for c in fixture.customers}
+    texts = [request]
+    for row in (*fixture.customers, *fixture.orders):
+        texts.extend(v for v in row.model_dump().values() if isinstance(v, str))
+    for text in texts:
+        for span in detect(text):
+            found = text[span.start : span.end]
+            values.add(found)
+            compact = re.sub(r"[\s-]", "", found)
+            if compact != found and len(compact) >= 12:
+                values.add(compact)
     return sorted(v for v in values if v)
 
 

@@ -148,7 +148,7 @@ async def _run_one(
         await agent.aclose()
         rt.close()
     verdict = checks.evaluate(scenario, facts, world, fixture)
-    found = checks.incidents(scenario, facts, checks.sensitive_values(fixture))
+    found = checks.incidents(scenario, facts, checks.sensitive_values(fixture, scenario.request))
     return (
         ScenarioResult(
             scenario_id=scenario.id,
