@@ -17,6 +17,7 @@ from proctor.audit.events import RunOpened
 from proctor.budgets import DailyLedger
 from proctor.clock import Clock, SystemClock
 from proctor.errors import ConfigError, RunTerminated
+from proctor.evidence.versions import record_bundle_version
 from proctor.ids import new_id
 from proctor.models.pricing import PriceTable
 from proctor.policy import PolicyBundle
@@ -75,6 +76,9 @@ class Runtime:
         if self.settings.db_url is None:
             self.settings.home.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.settings.database_url)
+        if self._policy is not None:
+            # Kept from first use, so evidence can show this version's files later.
+            record_bundle_version(self.store, self._policy, self.clock.now())
         self.redaction = Redaction(
             self._policy.settings.redaction if self._policy else RedactionSettings(),
             secret_of(self.key.private),

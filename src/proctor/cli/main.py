@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from proctor.cli import approvals, audit, bench, demo, evals, policy, runs, serve, tokens
+from proctor.cli import evidence as evidence_command
 from proctor.cli import retention as retention_command
 from proctor.cli import run as run_command
 from proctor.cli._common import setup_logging
@@ -31,6 +32,7 @@ app.add_typer(scenario_app, name="scenario")
 app.command("serve")(serve.serve)
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(retention_command.app, name="retention")
+app.add_typer(evidence_command.app, name="evidence")
 
 
 def main() -> None:
