@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,6 +17,7 @@ from proctor.runs.journal import load_run
 from proctor.server.schemas import (
     ApprovalOut,
     CostlyRun,
+    CostOutlier,
     CostRow,
     Costs,
     ModelCallOut,
@@ -232,7 +235,20 @@ def costs(
         )
         for r in grouped
     ]
+    per_run = conn.execute(
+        sa.select(
+            model_calls.c.run_id,
+            model_calls.c.tenant,
+            model_calls.c.workflow,
+            sa.func.sum(model_calls.c.nano_usd).label("nano"),
+        )
+        .where(*conditions)
+        .group_by(model_calls.c.run_id, model_calls.c.tenant, model_calls.c.workflow)
+    ).all()
     return Costs(
+        outliers=cost_outliers(
+            [(r.run_id, r.tenant, r.workflow, int(r.nano or 0)) for r in per_run]
+        ),
         rows=rows,
         top_runs=[
             CostlyRun(
@@ -246,3 +262,46 @@ def costs(
         ],
         total_usd=sum((r.cost_usd for r in rows), Decimal(0)),
     )
+
+
+OUTLIER_SCORE = 3.5
+"""The modified z-score above which a run's cost is an outlier (Iglewicz and Hoaglin)."""
+MIN_RUNS_FOR_OUTLIERS = 8
+"""Fewer runs of a workflow than this say too little about what a run usually costs."""
+
+
+def cost_outliers(per_run: list[tuple[str, str, str, int]]) -> list[CostOutlier]:
+    """Runs whose cost is far above the others of their tenant and workflow, costliest first.
+
+    Robust to the outliers themselves: the score is ``0.6745 (x - median) / MAD``. Where
+    most runs cost the same (MAD 0), a run above twice the median is an outlier.
+    """
+    groups: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for run_id, tenant, workflow, nano in per_run:
+        groups.setdefault((tenant, workflow), []).append((run_id, nano))
+    found: list[CostOutlier] = []
+    for (tenant, workflow), members in groups.items():
+        if len(members) < MIN_RUNS_FOR_OUTLIERS:
+            continue
+        costs = [n for _, n in members]
+        median = statistics.median(costs)
+        mad = statistics.median(abs(n - median) for n in costs)
+        for run_id, nano in members:
+            if mad:
+                score = 0.6745 * (nano - median) / mad
+                outlier = score > OUTLIER_SCORE
+            else:
+                score = math.inf if nano > median else 0.0
+                outlier = nano > 2 * median
+            if outlier:
+                found.append(
+                    CostOutlier(
+                        run_id=run_id,
+                        tenant=tenant,
+                        workflow=workflow,
+                        cost_usd=usd(nano),
+                        median_usd=usd(round(median)),
+                        score=round(score, 2) if math.isfinite(score) else 999.0,
+                    )
+                )
+    return sorted(found, key=lambda o: (-o.cost_usd, o.run_id))

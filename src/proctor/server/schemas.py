@@ -152,9 +152,22 @@ class CostlyRun(BaseModel):
     cost_usd: Decimal
 
 
+class CostOutlier(BaseModel):
+    run_id: str
+    tenant: str
+    workflow: str
+    cost_usd: Decimal
+    median_usd: Decimal
+    """The median cost of a run of its workflow."""
+    score: float
+    """The modified z-score (median and median absolute deviation); above 3.5 is an outlier."""
+
+
 class Costs(BaseModel):
     rows: list[CostRow]
     top_runs: list[CostlyRun]
+    outliers: list[CostOutlier] = []
+    """Runs that cost far more than the other runs of their workflow."""
     total_usd: Decimal
 
 
