@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from proctor.app import App
 from proctor.approvals import ApprovalQueue
@@ -29,6 +29,7 @@ from proctor.runs.run import Run
 from proctor.sealing import Sealer, secret_of
 from proctor.settings import Settings
 from proctor.store import Store
+from proctor.telemetry import RunTelemetry, telemetry_from_environment
 from proctor.tools import Credential, Tool, ToolRegistry
 
 log = logging.getLogger("proctor")
@@ -63,6 +64,7 @@ class Runtime:
         observers: Sequence[CallObserver] = (),
         credentials: CredentialIssuer = scoped_credential,
         retry_backoff_s: float = 0.1,
+        telemetry: RunTelemetry | Literal["environment"] | None = "environment",
     ) -> None:
         self.settings = settings or Settings()
         self.clock: Clock = clock or SystemClock()
@@ -96,6 +98,11 @@ class Runtime:
         self.retry_backoff_s = retry_backoff_s
         self.lease_s = self.settings.lease_s
         self.worker_id = new_id("wrk")
+        # Spans of ended runs, over OTLP when the OTEL_* variables ask for it, redacted
+        # with each tenant's settings.
+        if isinstance(telemetry, str):
+            telemetry = telemetry_from_environment(redact=self.redaction.text)
+        self.telemetry = telemetry
 
     @classmethod
     def for_app(cls, app: App, settings: Settings | None = None, **kwargs: Any) -> Runtime:
@@ -127,6 +134,8 @@ class Runtime:
         self.close()
 
     def close(self) -> None:
+        if self.telemetry is not None:
+            self.telemetry.shutdown()  # flushes queued spans
         self.store.close()
 
     async def start_run(self, spec: RunSpec) -> Run:

@@ -10,13 +10,16 @@ import typer
 from rich.table import Table
 
 from proctor.bench import redaction as redaction_bench
+from proctor.bench import telemetry as telemetry_bench
 from proctor.bench.governed_call import measure
 from proctor.cli._common import console, fails_clearly
 
 
 @fails_clearly
 def bench(
-    what: str = typer.Argument("calls", help="`calls` (governed calls) or `redaction`."),
+    what: str = typer.Argument(
+        "calls", help="`calls` (governed calls), `redaction` or `telemetry` (span export)."
+    ),
     corpus: Path = typer.Option(
         Path("tests/redaction/corpus.jsonl"), help="Labelled corpus for `redaction`."
     ),
@@ -28,8 +31,11 @@ def bench(
     if what == "redaction":
         _print(redaction_bench.measure(corpus, repeats), "Redaction detectors", as_json)
         return
+    if what == "telemetry":  # span export to a local OTLP receiver: throughput, drops
+        _print(telemetry_bench.measure(), "Span export (OTLP/HTTP, local receiver)", as_json)
+        return
     if what != "calls":
-        raise typer.BadParameter("expected `calls` or `redaction`", param_hint="WHAT")
+        raise typer.BadParameter("expected `calls`, `redaction` or `telemetry`", param_hint="WHAT")
     if as_json:
         print(json.dumps(measure(calls, repeats), indent=2))
         return

@@ -629,6 +629,8 @@ class Run:
             )
             if is_unknown:
                 self._set_state(conn, RunState.HANDED_OFF, Reason.OUTCOME_UNKNOWN, unknown)
+        if is_unknown:
+            self._export_spans()
         step.status, step.result, step.error = status, stored, error
         step.sealed_result = sealed
         if not is_unknown:
@@ -735,7 +737,8 @@ class Run:
             row = conn.execute(sa.select(approvals).where(approvals.c.id == approval_id)).one()
         verdict = ApprovalStatus(row.status)
         if verdict is ApprovalStatus.PENDING and self._rt.clock.now() >= row.expires_at:
-            self._rt.approvals.expire(approval_id)
+            if self._rt.approvals.expire(approval_id):  # the expiry ended the run
+                self._export_spans()
             await self._refresh()
             return None
         if verdict is ApprovalStatus.EXPIRED:
@@ -913,8 +916,14 @@ class Run:
         self._ensure_not_terminal()
         with self._rt.store.write() as conn:
             self._set_state(conn, state, reason, detail)
+        self._export_spans()
 
     # -- helpers -----------------------------------------------------------------------
+
+    def _export_spans(self) -> None:
+        """The run has ended, durably: its spans, derived from the store, go to telemetry."""
+        if self._rt.telemetry is not None:
+            self._rt.telemetry.export_run(self._rt.store, self.id)
 
     def _ensure_not_terminal(self) -> None:
         if self._record.state.terminal:
