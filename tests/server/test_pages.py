@@ -16,9 +16,10 @@ from proctor.server.pages import money
 from proctor.server.session import IDLE
 from proctor.server.tokens import revoke_token
 from proctor.states import ApprovalStatus
+from proctor.testing import FunctionModel
 from tests.evals.test_gate import make_report
 
-from .conftest import USAGE, World
+from .conftest import REQUEST, USAGE, World, _answer
 
 BASE = "http://proctor.test"
 HOSTILE = "<script>alert(1)</script>"
@@ -370,6 +371,24 @@ async def test_the_cost_page_draws_the_figures(world: World) -> None:
     assert world.held_run in page.text  # among the costliest runs
     assert f'<dd id="total-cost">{money(Decimal(0))}</dd>' in later.text
     assert "No model calls in this period" in later.text
+
+
+async def test_the_cost_page_lists_outliers_as_the_api_does(world: World) -> None:
+    model = FunctionModel(_answer, name="openai:gpt-4o-mini")
+    runs = []
+    for asks in [1] * 8 + [5]:
+        run = await world.rt.start_run(world.env.spec(workflow="triage"))
+        for _ in range(asks):
+            await run.ask(model, REQUEST)
+        runs.append(run.id)
+    async with logged_in(world, "vera") as client:
+        page = await client.get("/costs")
+        api = await client.get("/api/v1/costs", headers=world.auth("vera"))
+    [outlier] = api.json()["outliers"]
+    assert outlier["run_id"] == runs[-1]
+    table = page.text.split('id="outliers"')[1].split("</table>")[0]
+    assert re.findall(r'href="/runs/(run_[^"]+)"', table) == [runs[-1]]
+    assert money(Decimal(outlier["cost_usd"])) in table
 
 
 async def test_hostile_values_are_escaped(world: World) -> None:

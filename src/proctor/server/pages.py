@@ -543,8 +543,8 @@ def costs_page(
         "costs.html",
         v=view,
         asked=asked,
-        outlier_factor=views.OUTLIER_FACTOR,
-        outlier_min_runs=views.OUTLIER_MIN_RUNS,
+        outlier_score=queries.OUTLIER_SCORE,
+        outlier_min_runs=queries.MIN_RUNS_FOR_OUTLIERS,
     )
 
 

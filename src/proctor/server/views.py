@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,11 +22,11 @@ from pydantic import ValidationError
 from proctor.approvals import ApprovalRequest
 from proctor.evals.report import Report
 from proctor.server import queries
-from proctor.server.schemas import CostlyRun, ModelCallOut, RunDetail
+from proctor.server.schemas import CostlyRun, CostOutlier, ModelCallOut, RunDetail
 from proctor.server.tokens import ApiToken, Role
 from proctor.states import ApprovalStatus, RunState, StepStatus
 from proctor.store import Store
-from proctor.store.tables import api_tokens, approvals, model_calls, runs, steps
+from proctor.store.tables import api_tokens, approvals, runs, steps
 
 # -- tokens --------------------------------------------------------------------------------
 
@@ -253,21 +252,6 @@ class Bar:
 
 
 @dataclass(frozen=True)
-class Outlier:
-    run: CostlyRun
-    median_usd: Decimal
-    """The median cost of its workflow's runs in the period."""
-
-    @property
-    def times(self) -> Decimal:
-        return self.run.cost_usd / self.median_usd if self.median_usd else Decimal(0)
-
-
-OUTLIER_FACTOR = 3
-OUTLIER_MIN_RUNS = 5
-
-
-@dataclass(frozen=True)
 class CostView:
     total_usd: Decimal
     total_tokens: int
@@ -276,7 +260,8 @@ class CostView:
     by_tenant: list[Bar]
     by_model: list[Bar]
     top_runs: list[CostlyRun]
-    outliers: list[Outlier]
+    outliers: list[CostOutlier]
+    """As the API reports them (``queries.cost_outliers``)."""
 
 
 def _bars(groups: dict[str, list[Any]], *, by_value: bool) -> list[Bar]:
@@ -314,53 +299,8 @@ def cost_view(
         by_tenant=_bars(groups["tenant"], by_value=True),
         by_model=_bars(groups["model"], by_value=True),
         top_runs=costs.top_runs,
-        outliers=_outliers(conn, tenant, since, until),
+        outliers=costs.outliers,
     )
-
-
-def _outliers(
-    conn: sa.Connection, tenant: str | None, since: datetime | None, until: datetime | None
-) -> list[Outlier]:
-    """Runs costing more than ``OUTLIER_FACTOR`` times their workflow's median run, among
-    workflows with at least ``OUTLIER_MIN_RUNS`` runs in the period."""
-    conditions: list[sa.ColumnElement[bool]] = []
-    if tenant is not None:
-        conditions.append(model_calls.c.tenant == tenant)
-    if since is not None:
-        conditions.append(model_calls.c.created_at >= queries.utc(since))
-    if until is not None:
-        conditions.append(model_calls.c.created_at < queries.utc(until))
-    tokens = model_calls.c.input_tokens + model_calls.c.output_tokens
-    rows = conn.execute(
-        sa.select(
-            model_calls.c.run_id,
-            model_calls.c.tenant,
-            model_calls.c.workflow,
-            sa.func.sum(tokens + model_calls.c.reasoning_tokens).label("tokens"),
-            sa.func.sum(model_calls.c.nano_usd).label("nano"),
-        )
-        .where(*conditions)
-        .group_by(model_calls.c.run_id, model_calls.c.tenant, model_calls.c.workflow)
-    ).all()
-    per_workflow: dict[str, list[CostlyRun]] = defaultdict(list)
-    for r in rows:
-        per_workflow[r.workflow].append(
-            CostlyRun(
-                run_id=r.run_id,
-                tenant=r.tenant,
-                workflow=r.workflow,
-                tokens=int(r.tokens or 0),
-                cost_usd=queries.usd(r.nano),
-            )
-        )
-    found = []
-    for group in per_workflow.values():
-        if len(group) < OUTLIER_MIN_RUNS:
-            continue
-        median = Decimal(statistics.median(r.cost_usd for r in group))
-        found += [Outlier(r, median) for r in group if r.cost_usd > OUTLIER_FACTOR * median > 0]
-    found.sort(key=lambda o: (-o.run.cost_usd, o.run.run_id))
-    return found[:20]
 
 
 # -- eval reports --------------------------------------------------------------------------
