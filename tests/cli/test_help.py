@@ -32,6 +32,8 @@ def test_top_level_help_names_every_command(cli: Cli) -> None:
         "eval",
         "scenario",
         "tokens",
+        "retention",
+        "evidence",
     ]
 
 
