@@ -110,8 +110,10 @@ class ApprovalQueue:
             request = self._get(conn, approval_id, lock=True)
             if not request.overdue(self._rt.clock.now()):
                 return False
-            self._expire(conn, request)
-            return True
+            ended = self._expire(conn, request)
+        if ended:
+            self._export(request.run_id)
+        return True
 
     def expire_overdue(self) -> int:
         """Expire every overdue request; returns how many."""
@@ -120,6 +122,11 @@ class ApprovalQueue:
         return sum(self.expire(approval_id) for approval_id in overdue)
 
     # -- internals ---------------------------------------------------------------------
+
+    def _export(self, run_id: str) -> None:
+        """An expiry ended the run (committed): its spans go to telemetry, if any."""
+        if self._rt.telemetry is not None:
+            self._rt.telemetry.export_run(self._rt.store, run_id)
 
     def _get(self, conn: sa.Connection, approval_id: str, *, lock: bool = False) -> ApprovalRequest:
         query = sa.select(approvals).where(approvals.c.id == approval_id)
@@ -137,7 +144,7 @@ class ApprovalQueue:
     ) -> ApprovalRequest:
         if not reason.strip():
             raise ApprovalError("give a reason for the decision; it goes into the audit log")
-        expired = False
+        expired = ended = False
         withdrawn: RunState | None = None
         with self._rt.store.write() as conn:
             request = self._get(conn, approval_id, lock=True)
@@ -160,8 +167,8 @@ class ApprovalQueue:
                 )
                 withdrawn = run_state
             elif request.overdue(self._rt.clock.now()):
-                self._expire(conn, request)
                 expired = True
+                ended = self._expire(conn, request)
             else:
                 self._check_approver(request, approver)
                 self._record(conn, request, approver, reason, verdict)
@@ -171,6 +178,8 @@ class ApprovalQueue:
                 f"{withdrawn.value}; nothing will run"
             )
         if expired:
+            if ended:
+                self._export(request.run_id)
             raise ApprovalExpired(
                 f"approval {approval_id} expired at {request.expires_at:%Y-%m-%d %H:%M:%S} UTC; "
                 f"run {request.run_id} was handed off to a person"
@@ -241,7 +250,8 @@ class ApprovalQueue:
                 bundle_version=bundle_version,
             )
 
-    def _expire(self, conn: sa.Connection, request: ApprovalRequest) -> None:
+    def _expire(self, conn: sa.Connection, request: ApprovalRequest) -> bool:
+        """Expire ``request``; True if that ended its run (it was waiting on it)."""
         rt, now = self._rt, self._rt.clock.now()
         conn.execute(
             approvals.update()
@@ -267,7 +277,7 @@ class ApprovalQueue:
             )
         )
         if moved.rowcount != 1:
-            return
+            return False
         bundle_version = self._bundle_version(conn, request.run_id)
         rt.audit.append(
             conn,
@@ -283,6 +293,7 @@ class ApprovalQueue:
             bundle_version=bundle_version,
         )
         rt.audit.checkpoint(conn, request.tenant)
+        return True
 
     @staticmethod
     def _bundle_version(conn: sa.Connection, run_id: str) -> str:

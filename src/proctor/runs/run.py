@@ -737,8 +737,7 @@ class Run:
             row = conn.execute(sa.select(approvals).where(approvals.c.id == approval_id)).one()
         verdict = ApprovalStatus(row.status)
         if verdict is ApprovalStatus.PENDING and self._rt.clock.now() >= row.expires_at:
-            if self._rt.approvals.expire(approval_id):  # the expiry ended the run
-                self._export_spans()
+            self._rt.approvals.expire(approval_id)  # hands the run off, exports its spans
             await self._refresh()
             return None
         if verdict is ApprovalStatus.EXPIRED:
