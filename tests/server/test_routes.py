@@ -79,6 +79,15 @@ async def test_run_detail_has_steps_decisions_approvals_tokens_and_cost(
     assert Decimal(detail["cost_usd"]) >= 2 * one > 0
     assert Decimal(detail["run"]["cost_usd"]) == Decimal(detail["cost_usd"])
     assert detail["usage"]["model_tokens"] == 2 * 1100
+    # The span tree as telemetry would export it: the run, its model calls, its tool call.
+    spans = {s["key"]: s for s in detail["spans"]}
+    names = sorted(s["name"] for s in detail["spans"])
+    assert "execute_tool refund" in names
+    assert sum(n.startswith("chat ") for n in names) == 2
+    [root] = [s for s in detail["spans"] if s["parent"] is None]
+    assert root["end"] is None  # the run is still waiting
+    assert all(s["parent"] in spans for s in detail["spans"] if s is not root)
+    assert {s["trace_id"] for s in detail["spans"]} == {root["trace_id"]}
 
 
 async def test_pending_approvals(client: httpx.AsyncClient, world: World) -> None:

@@ -33,10 +33,16 @@ def create_app(
     run here (like ``proctor approvals approve --app``). Otherwise the answer says the
     run is ready to resume, and a worker with the tools resumes it. ``agent`` builds the
     agent (the app's model) that continues a resumed agent run to its end.
-    ``dropped_spans`` counts the spans telemetry export dropped, for ``/metrics``;
+    ``dropped_spans`` counts the spans telemetry export dropped, for ``/metrics`` (by
+    default the runtime's telemetry, when it exports);
     ``metrics_token`` makes ``/metrics`` ask for a token that sees every tenant.
     """
     resumer = Resumer(tools=resume_runs, agent=agent)
+    telemetry = runtime.telemetry
+    if dropped_spans is None and telemetry is not None:
+
+        def dropped_spans() -> int:
+            return telemetry.dropped
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

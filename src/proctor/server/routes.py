@@ -29,6 +29,7 @@ from proctor.server.schemas import (
 )
 from proctor.server.tokens import ApiToken
 from proctor.states import ApprovalStatus, Reason, RunState
+from proctor.telemetry import run_spans
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorBody} for status in (401, 403, 404, 409, 422)
@@ -90,6 +91,7 @@ def get_run(run_id: str, runtime: RuntimeDep, token: Caller) -> RunDetail:
         if tenant is None or not token.sees(tenant):
             raise RunNotFound(f"no run {run_id}")
         detail = queries.run_detail(conn, run_id)
+        detail.spans = [s.to_json() for s in run_spans(conn, run_id, redact=runtime.redaction.text)]
     return _redacted(runtime, tenant, detail)
 
 

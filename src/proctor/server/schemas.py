@@ -115,6 +115,8 @@ class RunDetail(BaseModel):
     tokens: int
     """Every token the run's model calls used: input, output and reasoning."""
     cost_usd: Decimal
+    spans: list[dict[str, Any]] = []
+    """The run's span tree as telemetry exports it (a span still open has no ``end``)."""
 
 
 class Decide(BaseModel):
