@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
 import typer
 from pydantic import ValidationError
 from rich.markup import escape
@@ -22,6 +24,7 @@ from proctor.runs import CallOutcome, CallStatus, RunSpec
 from proctor.runtime import Runtime
 from proctor.settings import load_settings
 from proctor.states import RunState
+from proctor.store.tables import runs
 
 EXAMPLES = ("support",)
 EXIT_CODES = {
@@ -40,7 +43,11 @@ _STATUS_STYLE = {
 
 
 class LiveView:
-    """Prints each model call and each governed step as it happens."""
+    """Prints each model call and each governed step as it happens, redacted like
+    everything else proctor writes (a terminal is often a CI log)."""
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        self._redact = redact
 
     def model_called(self, model: str, response: ModelResponse, cost_usd: Decimal) -> None:
         u = response.usage
@@ -54,10 +61,11 @@ class LiveView:
         )
 
     def step_done(self, call: ToolCall, outcome: CallOutcome | None, note: str) -> None:
-        args = escape(call.arguments if len(call.arguments) < 120 else call.arguments[:117] + "…")
+        shown = self._redact(call.arguments)
+        args = escape(shown if len(shown) < 120 else shown[:117] + "…")
         console.print(f"  [bold]{call.tool}[/] {args}")
         if outcome is None:
-            console.print(f"    [red]invalid[/]: {escape(note[:200])}")
+            console.print(f"    [red]invalid[/]: {escape(self._redact(note)[:200])}")
             return
         d = outcome.decision
         if d is not None:
@@ -87,11 +95,14 @@ def _fault_rates(faults: list[str]) -> FaultRates:
         raise ConfigError(f"--fault: {exc.errors()[0]['msg']}; the faults are: {known}") from None
 
 
-def _agent(rt: Runtime, model: str, seed: int, faults: FaultRates) -> Agent:
-    return build_agent(rt, model, seed=seed, faults=faults, observer=LiveView())
+def _agent(rt: Runtime, model: str, seed: int, faults: FaultRates, tenant: str) -> Agent:
+    view = LiveView(lambda text: rt.redaction.text(tenant, text))
+    return build_agent(rt, model, seed=seed, faults=faults, observer=view)
 
 
-def summary(rt: Runtime, result: AgentResult) -> dict[str, Any]:
+def summary(rt: Runtime, result: AgentResult, tenant: str) -> dict[str, Any]:
+    """The run's outcome as ``--json`` prints it; the answer redacted like any output
+    (code that drives the agent gets it whole, in ``AgentResult.answer``)."""
     steps = [
         {
             "step": o.step,
@@ -112,7 +123,7 @@ def summary(rt: Runtime, result: AgentResult) -> dict[str, Any]:
         "tier": result.route.tier.value if result.route else None,
         "intent": result.route.intent if result.route else None,
         "mode": result.mode.value,
-        "answer": result.answer,
+        "answer": rt.redaction.text(tenant, result.answer) if result.answer else result.answer,
         "approval_id": result.approval_id,
         "policy_version": str(rt.policy.version),
     }
@@ -144,7 +155,11 @@ def run(
         raise ConfigError("give a request in quotes, or --resume RUN_ID to continue a run")
     settings = load_settings()
     rt = Runtime.for_app(load_app(f"proctor.examples.{example}:app"), settings)
-    agent = _agent(rt, model, seed, _fault_rates(fault))
+    if resume is not None:
+        with rt.store.read() as conn:
+            found = conn.execute(sa.select(runs.c.tenant).where(runs.c.id == resume))
+            tenant = found.scalar_one_or_none() or tenant
+    agent = _agent(rt, model, seed, _fault_rates(fault), tenant)
     if as_json:
         agent.observer = None
     try:
@@ -166,20 +181,20 @@ def run(
         run_async(agent.aclose())
         rt.close()
     if as_json:
-        print(json.dumps(summary(rt, result), indent=2))
+        print(json.dumps(summary(rt, result, tenant), indent=2))
     else:
-        _print_end(result)
+        _print_end(result, lambda text: rt.redaction.text(tenant, text))
     raise typer.Exit(EXIT_CODES[result.state])
 
 
-def _print_end(result: AgentResult) -> None:
+def _print_end(result: AgentResult, redact: Callable[[str], str]) -> None:
     reason = f" ({result.reason})" if result.reason else ""
     console.print(
         f"\n[bold]{result.state.value}[/]{reason}  run {result.run_id}  "
         f"cost ${result.cost_usd:.6f}  {result.model_tokens} tokens  mode {result.mode.value}"
     )
     if result.answer:
-        console.print(f"answer: {escape(result.answer)}")
+        console.print(f"answer: {escape(redact(result.answer))}")
     if result.approval_id:
         pending = result.outcomes[-1].decision if result.outcomes else None
         role = " or ".join(pending.approval_roles) if pending else "ROLE"
