@@ -15,6 +15,8 @@ Run failures also name the ``failed_safe`` reason the run ends with.
     ├── TokenError               a token that cannot be created or revoked
     │   └── TokenNotFound
     ├── StoreUnavailable         the store does not answer
+    ├── ReportError              an eval report that cannot be read
+    │   └── ReportNotFound
     ├── InvalidAction            a proposed call that does not fit its tool
     ├── ApprovalError            an approval that cannot be given
     │   ├── ApprovalNotFound
@@ -119,6 +121,14 @@ class StoreUnavailable(ProctorError):
     """The store does not answer: the service is not healthy."""
 
     http_status = 503
+
+
+class ReportError(ProctorError):
+    """An eval report that cannot be read (written by another version, or damaged)."""
+
+
+class ReportNotFound(ReportError):
+    http_status = 404
 
 
 class InvalidAction(ProctorError):

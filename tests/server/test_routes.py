@@ -7,9 +7,11 @@ from decimal import Decimal
 
 import httpx
 
+from proctor.evals.html import write_report
 from proctor.server.app import create_app
 from proctor.states import ApprovalStatus, RunState
 from proctor.store.tables import runs
+from tests.evals.test_gate import make_report
 
 from .conftest import USAGE, World
 
@@ -30,6 +32,8 @@ async def test_openapi_describes_the_api(client: httpx.AsyncClient) -> None:
         "/api/v1/approvals/{approval_id}/deny",
         "/api/v1/costs",
         "/api/v1/audit/status",
+        "/api/v1/evals",
+        "/api/v1/evals/{name}",
         "/healthz",
     } <= set(paths)
 
@@ -199,3 +203,28 @@ async def test_a_run_another_worker_holds_keeps_the_decision_and_is_not_resumed(
     assert "wrk_elsewhere" in body["message"]
     assert body["approval"]["status"] == "approved"
     assert world.env.ledger.effects() == []
+
+
+async def test_eval_reports_are_listed_and_served(client: httpx.AsyncClient, world: World) -> None:
+    reports = world.rt.settings.home / "reports"
+    report = make_report(failed=1)
+    write_report(report, reports / "nightly")
+    (reports / "broken.json").write_text("{not json")
+    listed = await client.get("/api/v1/evals", headers=world.auth("vera"))
+    assert listed.status_code == 200, listed.text
+    assert {(e["name"], e["has_html"]) for e in listed.json()} == {
+        ("nightly", True),
+        ("broken", False),
+    }
+    shown = await client.get("/api/v1/evals/nightly", headers=world.auth("vera"))
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["summary"]["runs"] == report.summary.runs
+    missing = await client.get("/api/v1/evals/nope", headers=world.auth("vera"))
+    assert missing.status_code == 404
+    assert missing.json()["error"]["type"] == "ReportNotFound"
+    broken = await client.get("/api/v1/evals/broken", headers=world.auth("vera"))
+    assert broken.status_code == 500
+    assert "is not an eval report" in broken.json()["error"]["message"]
+    # Reports cover every tenant: a token confined to one does not read them.
+    confined = await client.get("/api/v1/evals", headers=world.auth("acme-viewer"))
+    assert confined.status_code == 403

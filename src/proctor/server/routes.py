@@ -4,16 +4,18 @@ tenant is answered 404, as if it did not exist."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from proctor.errors import RunNotFound
+from proctor.errors import Forbidden, ReportError, ReportNotFound, RunNotFound
+from proctor.evals.report import Report
 from proctor.runtime import Runtime
-from proctor.server import queries
+from proctor.server import queries, views
 from proctor.server.auth import Auditor, Caller, Decider, RuntimeDep
 from proctor.server.deciding import Resumer, decide_and_resume
 from proctor.server.errors import ErrorBody
@@ -24,6 +26,7 @@ from proctor.server.schemas import (
     Costs,
     Decide,
     DecisionResult,
+    EvalReportInfo,
     RunDetail,
     RunPage,
 )
@@ -160,3 +163,33 @@ def audit_status(runtime: RuntimeDep, token: Auditor) -> AuditStatus:
             for p in report.problems
         ],
     )
+
+
+def _reports_home(runtime: Runtime, token: ApiToken) -> Path:
+    if token.tenant is not None:
+        raise Forbidden(
+            f"eval reports cover every tenant; token {token.name} is confined to {token.tenant}"
+        )
+    return runtime.settings.home
+
+
+@router.get("/evals", summary="Eval reports under the proctor home, newest first")
+def list_evals(runtime: RuntimeDep, token: Caller) -> list[EvalReportInfo]:
+    return [
+        EvalReportInfo(
+            name=e.name,
+            modified=datetime.fromtimestamp(e.modified, UTC),
+            has_html=e.html_path is not None,
+        )
+        for e in views.list_reports(_reports_home(runtime, token))
+    ]
+
+
+@router.get("/evals/{name}", summary="One eval report, as `proctor eval run` wrote it")
+def get_eval(name: str, runtime: RuntimeDep, token: Caller) -> Report:
+    entry = views.load_report(_reports_home(runtime, token), name)
+    if entry is None:
+        raise ReportNotFound(f"no eval report {name}; GET /api/v1/evals lists them")
+    if entry.report is None:
+        raise ReportError(entry.problem or f"eval report {name} cannot be read")
+    return entry.report

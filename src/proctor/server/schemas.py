@@ -192,3 +192,10 @@ class AuditStatus(BaseModel):
 class Health(BaseModel):
     status: str
     store: str
+
+
+class EvalReportInfo(BaseModel):
+    name: str
+    """Use it in ``/api/v1/evals/{name}``."""
+    modified: datetime
+    has_html: bool
