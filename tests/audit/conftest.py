@@ -82,22 +82,7 @@ class Attacker:
             .order_by(audit_entries.c.seq)
         )
         with self.engine.connect() as conn:
-            return [
-                Envelope(
-                    r.tenant,
-                    int(r.seq),
-                    r.entry_id,
-                    r.kind,
-                    r.run_id,
-                    r.step,
-                    r.created_at,
-                    r.bundle_version,
-                    r.payload_hash,
-                    r.prev_hash,
-                    r.entry_hash,
-                )
-                for r in conn.execute(query)
-            ]
+            return [Envelope.of_row(r) for r in conn.execute(query)]
 
     def entry(self, seq: int, tenant: str = TENANT) -> Envelope:
         (found,) = [e for e in self.entries(tenant) if e.seq == seq]

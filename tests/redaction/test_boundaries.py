@@ -8,7 +8,6 @@ run itself still works with the whole value (replay, approvals, grounding).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +34,6 @@ def _bundle(env: Env, redaction: dict[str, Any]) -> Path:
     settings = {"label": "test-shop", "approvals": {"ttl_s": 3600}, "redaction": redaction}
     (env.bundle / "proctor.yaml").write_text(yaml.safe_dump(settings))
     return env.bundle
-
-
-@pytest.fixture
-def env(tmp_path: Path, db_url: str) -> Iterator[Env]:
-    e = Env(tmp_path, db_url)
-    yield e
-    for rt in e.runtimes:
-        rt.close()
 
 
 def _dump(rt: Runtime) -> str:

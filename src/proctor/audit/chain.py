@@ -44,6 +44,23 @@ class Envelope:
     prev_hash: str
     entry_hash: str
 
+    @classmethod
+    def of_row(cls, row: Any) -> Envelope:
+        """The envelope of an ``audit_entries`` row (extra columns are ignored)."""
+        return cls(
+            row.tenant,
+            int(row.seq),
+            row.entry_id,
+            row.kind,
+            row.run_id,
+            row.step,
+            row.created_at,
+            row.bundle_version,
+            row.payload_hash,
+            row.prev_hash,
+            row.entry_hash,
+        )
+
     def linked(self, seq: int, prev_hash: str) -> Envelope:
         """This entry numbered ``seq`` after ``prev_hash``, with its own hash computed."""
         fields = {**vars(self), "seq": seq, "prev_hash": prev_hash, "entry_hash": ""}

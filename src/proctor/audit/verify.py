@@ -419,22 +419,7 @@ def verify_store(
             .where(audit_entries.c.tenant == name)
             .order_by(audit_entries.c.seq)
         ).all()
-        entries = [
-            Envelope(
-                r.tenant,
-                int(r.seq),
-                r.entry_id,
-                r.kind,
-                r.run_id,
-                r.step,
-                r.created_at,
-                r.bundle_version,
-                r.payload_hash,
-                r.prev_hash,
-                r.entry_hash,
-            )
-            for r in rows
-        ]
+        entries = [Envelope.of_row(r) for r in rows]
         # A purged row's empty body is no payload; a purged row whose body is still
         # there is checked like any payload, so altering it stays "modified".
         purges = {

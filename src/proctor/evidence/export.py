@@ -260,19 +260,7 @@ def _checkpoint_from(conn: sa.Connection, tenant: str, seq: int) -> int | None:
 
 
 def _line(r: Any) -> dict[str, Any]:
-    envelope = Envelope(
-        r.tenant,
-        int(r.seq),
-        r.entry_id,
-        r.kind,
-        r.run_id,
-        r.step,
-        r.created_at,
-        r.bundle_version,
-        r.payload_hash,
-        r.prev_hash,
-        r.entry_hash,
-    )
+    envelope = Envelope.of_row(r)
     purged = r.purged_at is not None and r.body == ""
     purge = Purge(r.purged_at.isoformat(), r.purge_rule or "", r.purge_entry) if purged else None
     return fmt.entry_line(envelope, None if purged else r.body, purge)
