@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from proctor.bench import redaction as redaction_bench
+from proctor.bench import service as service_bench
 from proctor.bench import telemetry as telemetry_bench
 from proctor.bench.governed_call import measure
 from proctor.cli._common import console, fails_clearly
@@ -18,7 +19,9 @@ from proctor.cli._common import console, fails_clearly
 @fails_clearly
 def bench(
     what: str = typer.Argument(
-        "calls", help="`calls` (governed calls), `redaction` or `telemetry` (span export)."
+        "calls",
+        help="`calls` (governed calls), `redaction`, `telemetry` (span export) or "
+        "`service` (the HTTP service under load).",
     ),
     corpus: Path = typer.Option(
         Path("tests/redaction/corpus.jsonl"), help="Labelled corpus for `redaction`."
@@ -26,16 +29,30 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     calls: int = typer.Option(10_000, min=100, help="Governed calls per repeat."),
     repeats: int = typer.Option(3, min=1, help="Fresh stores to repeat on; figures are medians."),
+    runs: int = typer.Option(
+        10_000, min=service_bench.SAMPLE_RUNS, help="Runs in the store for `service`."
+    ),
+    clients: int = typer.Option(50, min=1, help="Concurrent HTTP clients for `service`."),
+    requests: int = typer.Option(2_000, min=1, help="Requests per repeat for `service`."),
+    db_url: str | None = typer.Option(
+        None, help="For `service`: a PostgreSQL server to build the store on (default SQLite)."
+    ),
 ) -> None:
-    """Time governed calls of a trivial tool, or measure the redaction detectors."""
+    """Time governed calls of a trivial tool, measure the redaction detectors, span export,
+    or the HTTP service under load."""
     if what == "redaction":
         _print(redaction_bench.measure(corpus, repeats), "Redaction detectors", as_json)
         return
     if what == "telemetry":  # span export to a local OTLP receiver: throughput, drops
         _print(telemetry_bench.measure(), "Span export (OTLP/HTTP, local receiver)", as_json)
         return
+    if what == "service":
+        _service(runs, clients, requests, repeats, db_url, as_json)
+        return
     if what != "calls":
-        raise typer.BadParameter("expected `calls`, `redaction` or `telemetry`", param_hint="WHAT")
+        raise typer.BadParameter(
+            "expected `calls`, `redaction`, `telemetry` or `service`", param_hint="WHAT"
+        )
     if as_json:
         print(json.dumps(measure(calls, repeats), indent=2))
         return
@@ -51,6 +68,21 @@ def bench(
         else:
             table.add_row(key, str(value))
     console.print(table)
+
+
+def _service(
+    runs: int, clients: int, requests: int, repeats: int, db_url: str | None, as_json: bool
+) -> None:
+    title = f"Service under load ({runs:,} runs, {clients} clients, {repeats} repeats, medians)"
+    try:
+        if as_json:
+            figures = service_bench.measure(runs, clients, requests, repeats, db_url)
+        else:
+            with console.status(f"Loading the service: {title}…"):
+                figures = service_bench.measure(runs, clients, requests, repeats, db_url)
+    except service_bench.BenchError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    _print(figures, title, as_json)
 
 
 def _print(figures: dict[str, Any], title: str, as_json: bool) -> None:
