@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,35 @@ def test_canonical_json_is_the_standard_librarys_compact_sorted_form() -> None:
             default=lambda o: str(o) if isinstance(o, Decimal) else o.isoformat(),
         )
         assert canonical_json(value) == expected
+
+
+def test_many_threads_writing_never_exhaust_the_pool(db_url: str) -> None:
+    # A server answers from many threads; each one writing must not keep a connection
+    # of its own, or readers starve once the pool (5 + 10 overflow) is held by writers.
+    store = Store(db_url)
+    store.engine.pool.timeout = 2  # type: ignore[attr-defined]  # a starved read fails fast
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(5):
+                with store.write() as conn:
+                    conn.execute(sa.text("SELECT 1"))
+                with store.write(durable=False) as conn:
+                    conn.execute(sa.text("SELECT 1"))
+                with store.read() as conn:
+                    conn.execute(sa.text("SELECT 1"))
+        except BaseException as exc:  # reported below, with the thread's error
+            failures.append(exc)
+
+    try:
+        threads = [threading.Thread(target=work) for _ in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failures == []
+        with store.read() as conn:  # and the pool still answers afterwards
+            assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+    finally:
+        store.close()

@@ -104,8 +104,10 @@ class Store:
                 "sqlite:/// path or a postgresql:// URL (install proctor[postgres] for it)."
             ) from exc
         self.dialect = self.engine.dialect.name
-        self._local = threading.local()
-        self._writers: list[_Writer] = []
+        # SQLite has one writer at a time: one writer connection per durability level,
+        # shared by every thread, taken in turn (a lock, not the database's busy wait).
+        self._writers: dict[bool, _Writer] = {}
+        self._write_lock = threading.RLock()
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
@@ -119,9 +121,10 @@ class Store:
         return cls(sqlite_url(path))
 
     def close(self) -> None:
-        for writer in self._writers:
-            writer.conn.close()
-        self._writers.clear()
+        with self._write_lock:
+            for writer in self._writers.values():
+                writer.conn.close()
+            self._writers.clear()
         self.engine.dispose()
 
     # -- transactions -------------------------------------------------------------
@@ -130,7 +133,7 @@ class Store:
     def write(self, *, durable: bool = True) -> Iterator[sa.Connection]:
         """A write transaction; committed on exit, rolled back on error."""
         if self.dialect == "sqlite":
-            with self._sqlite_writer(durable).begin() as conn:
+            with self._write_lock, self._sqlite_writer(durable).begin() as conn:
                 yield conn
             return
         with self.engine.connect() as conn, conn.begin():
@@ -139,19 +142,15 @@ class Store:
             yield conn
 
     def _sqlite_writer(self, durable: bool) -> _Writer:
-        # SQLite has one writer at a time anyway: keep a connection per thread for
-        # each durability level instead of checking one out and re-setting its
-        # synchronous mode on every transaction of the hot path.
-        writers: dict[bool, _Writer] | None = getattr(self._local, "writers", None)
-        if writers is None:
-            writers = self._local.writers = {}
-        writer = writers.get(durable)
+        # Kept open rather than checked out per transaction: no pool round trip and no
+        # re-setting the synchronous mode on the hot path. Two connections at most, so
+        # a server's many threads never hold the pool's connections (readers need them).
+        writer = self._writers.get(durable)
         if writer is None or writer.conn.closed:
             conn = self.engine.connect()
             if not durable:
                 self._sqlite_synchronous(conn, "NORMAL")
-            writer = writers[durable] = _Writer(conn)
-            self._writers.append(writer)
+            writer = self._writers[durable] = _Writer(conn)
         return writer
 
     @contextmanager
