@@ -323,7 +323,10 @@ def serving(store: BuiltStore, log: Path) -> Iterator[str]:
     command = [sys.executable, "-m", "uvicorn", "--factory", f"{__name__}:service_app"]
     with log.open("wb") as out:
         server = subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            # Keep-alive longer than any pause between the clients' requests, as behind a
+            # load balancer: otherwise a client can send on a connection the server is
+            # closing, and a read error says nothing about the service.
+            [*command, "--host", "127.0.0.1", "--port", str(port), "--timeout-keep-alive", "75"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
