@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -9,11 +10,13 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from proctor.bench import redaction as redaction_bench
-from proctor.bench import service as service_bench
-from proctor.bench import telemetry as telemetry_bench
+import proctor
 from proctor.bench.governed_call import measure
 from proctor.cli._common import console, fails_clearly
+from proctor.errors import ConfigError
+
+CORPUS = Path("tests/redaction/corpus.jsonl")
+"""The labelled redaction corpus, in the source repository."""
 
 
 @fails_clearly
@@ -23,15 +26,13 @@ def bench(
         help="`calls` (governed calls), `redaction`, `telemetry` (span export) or "
         "`service` (the HTTP service under load).",
     ),
-    corpus: Path = typer.Option(
-        Path("tests/redaction/corpus.jsonl"), help="Labelled corpus for `redaction`."
+    corpus: Path | None = typer.Option(
+        None, help=f"Labelled corpus for `redaction` (default: the repository's {CORPUS})."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     calls: int = typer.Option(10_000, min=100, help="Governed calls per repeat."),
     repeats: int = typer.Option(3, min=1, help="Fresh stores to repeat on; figures are medians."),
-    runs: int = typer.Option(
-        10_000, min=service_bench.SAMPLE_RUNS, help="Runs in the store for `service`."
-    ),
+    runs: int = typer.Option(10_000, min=40, help="Runs in the store for `service`."),
     clients: int = typer.Option(50, min=1, help="Concurrent HTTP clients for `service`."),
     requests: int = typer.Option(2_000, min=1, help="Requests per repeat for `service`."),
     db_url: str | None = typer.Option(
@@ -41,9 +42,12 @@ def bench(
     """Time governed calls of a trivial tool, measure the redaction detectors, span export,
     or the HTTP service under load."""
     if what == "redaction":
-        _print(redaction_bench.measure(corpus, repeats), "Redaction detectors", as_json)
+        from proctor.bench import redaction as redaction_bench
+
+        _print(redaction_bench.measure(_corpus(corpus), repeats), "Redaction detectors", as_json)
         return
     if what == "telemetry":  # span export to a local OTLP receiver: throughput, drops
+        telemetry_bench = _optional("proctor.bench.telemetry", "otel")
         _print(telemetry_bench.measure(), "Span export (OTLP/HTTP, local receiver)", as_json)
         return
     if what == "service":
@@ -73,6 +77,7 @@ def bench(
 def _service(
     runs: int, clients: int, requests: int, repeats: int, db_url: str | None, as_json: bool
 ) -> None:
+    service_bench = _optional("proctor.bench.service", "server")
     title = f"Service under load ({runs:,} runs, {clients} clients, {repeats} repeats, medians)"
     try:
         if as_json:
@@ -83,6 +88,31 @@ def _service(
     except service_bench.BenchError as exc:
         raise typer.BadParameter(str(exc)) from None
     _print(figures, title, as_json)
+
+
+def _optional(module: str, extra: str) -> Any:
+    """A benchmark that needs an extra: imported when asked for, with a clear error."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"this benchmark needs the {extra} extra ({exc.name} is missing): "
+            f"pip install 'proctor[{extra}]'"
+        ) from exc
+
+
+def _corpus(given: Path | None) -> Path:
+    """The corpus given, else the repository's (from its root, or beside this package)."""
+    if given is not None:
+        return given
+    beside = Path(proctor.__file__).resolve().parents[2] / CORPUS  # src/proctor/ -> the repo
+    for candidate in (CORPUS, beside):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"the redaction corpus lives in the source repository ({CORPUS}); "
+        "run from a checkout or pass --corpus PATH"
+    )
 
 
 def _print(figures: dict[str, Any], title: str, as_json: bool) -> None:
