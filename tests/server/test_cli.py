@@ -58,6 +58,7 @@ def test_serve_runs_uvicorn_with_an_app_over_the_runtime(
     import typer
     import uvicorn
     from fastapi import FastAPI
+    from fastapi.testclient import TestClient
 
     from proctor.cli import serve
 
@@ -81,3 +82,10 @@ def test_serve_runs_uvicorn_with_an_app_over_the_runtime(
     # Every handler the server logs through redacts what it writes.
     handlers = seen["log_config"]["handlers"]  # type: ignore[index]
     assert all(h["filters"] == ["redact"] for h in handlers.values())
+    metrics = TestClient(app).get("/metrics")
+    assert metrics.status_code == 200  # Prometheus scrapes without a token by default
+
+    result = CliRunner().invoke(command, ["--metrics-token"])
+    assert result.exit_code == 0, result.output
+    guarded = TestClient(seen["app"]).get("/metrics")  # type: ignore[arg-type]
+    assert guarded.status_code == 401

@@ -18,6 +18,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="The address to listen on."),
     port: int = typer.Option(8000, min=1, max=65535, help="The port to listen on."),
     app_ref: str | None = APP_OPTION,
+    metrics_token: bool = typer.Option(
+        False, "--metrics-token", help="Make /metrics ask for a token that sees every tenant."
+    ),
 ) -> None:
     """Serve the pages and the API under /api/v1 (OpenAPI at /api/v1/docs).
 
@@ -54,7 +57,7 @@ def serve(
     console.print(f"Pages at http://{host}:{port}/  API at http://{host}:{port}/api/v1/docs")
     try:
         uvicorn.run(
-            create_app(rt, resume_runs=app is not None, agent=agent),
+            create_app(rt, resume_runs=app is not None, agent=agent, metrics_token=metrics_token),
             host=host,
             port=port,
             log_config=uvicorn_log_config(),
