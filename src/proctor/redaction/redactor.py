@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -34,6 +35,12 @@ FIELD: Final = "field"
 """The kind under which declared sensitive fields are redacted."""
 
 _DIGEST_CHARS: Final = 12
+
+# Short text without a digit or an @ holds nothing any detector finds: every kind needs
+# digits or an @, except keys, which are 15 characters or more (``xoxb-`` and ten).
+_PLAIN: Final = re.compile(r"[^0-9@]{0,14}")
+_CLEAN_MAX_CHARS: Final = 200
+_CLEAN_MAX_ENTRIES: Final = 4096
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ class Redactor:
 
     _key: bytes = field(init=False, repr=False)
     _detectors: tuple[Detector, ...] = field(init=False, repr=False)
+    _clean: set[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         key = self.key.encode() if isinstance(self.key, str) else bytes(self.key)
@@ -63,6 +71,7 @@ class Redactor:
         object.__setattr__(self, "_key", key)
         active = tuple(d for kind, d in DETECTORS.items() if self.mode(kind) != "keep")
         object.__setattr__(self, "_detectors", active)
+        object.__setattr__(self, "_clean", set())
 
     def mode(self, kind: str) -> Mode:
         """The mode that applies to ``kind``."""
@@ -70,7 +79,16 @@ class Redactor:
 
     def spans(self, text: str) -> list[Span]:
         """The spans this redactor replaces in ``text``."""
-        return detect(text, self._detectors)
+        if _PLAIN.fullmatch(text) or text in self._clean:
+            return []
+        found = detect(text, self._detectors)
+        if not found and len(text) <= _CLEAN_MAX_CHARS:
+            # Tool names, policy ids, reasons: the same short strings come back on every
+            # call. Remembering the clean ones (never a sensitive one) saves the detectors.
+            if len(self._clean) >= _CLEAN_MAX_ENTRIES:
+                self._clean.clear()
+            self._clean.add(text)
+        return found
 
     def text(self, text: str) -> str:
         """``text`` with every detected value replaced according to its kind's mode."""
