@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -394,6 +395,31 @@ def _checkpoint_problems(
     return problems
 
 
+def stored_entries(tenant: str) -> sa.Select[Any]:
+    """A tenant's audit entries with their payload rows (and purge marks), in order."""
+    return (
+        sa.select(
+            audit_entries,
+            audit_payloads.c.body,
+            audit_payloads.c.purged_at,
+            audit_payloads.c.purge_rule,
+            audit_payloads.c.purge_entry,
+        )
+        .outerjoin(audit_payloads, audit_payloads.c.entry_id == audit_entries.c.entry_id)
+        .where(audit_entries.c.tenant == tenant)
+        .order_by(audit_entries.c.seq)
+    )
+
+
+def purge_of(row: Any) -> Purge | None:
+    """The purge mark of a :func:`stored_entries` row. A purged row's empty body is no
+    payload; a marked row whose body is still there is checked like any payload, so
+    altering it stays "modified"."""
+    if row.purged_at is None or row.body != "":
+        return None
+    return Purge(row.purged_at.isoformat(), row.purge_rule or "", row.purge_entry)
+
+
 def verify_store(
     conn: sa.Connection, keys: Sequence[VerifyKey], tenant: str | None = None
 ) -> VerifyReport:
@@ -407,26 +433,9 @@ def verify_store(
     tenants_q = sa.select(audit_entries.c.tenant).distinct()
     tenants = set(heads) | {t for (t,) in conn.execute(tenants_q)}
     for name in sorted(t for t in tenants if tenant is None or t == tenant):
-        rows = conn.execute(
-            sa.select(
-                audit_entries,
-                audit_payloads.c.body,
-                audit_payloads.c.purged_at,
-                audit_payloads.c.purge_rule,
-                audit_payloads.c.purge_entry,
-            )
-            .outerjoin(audit_payloads, audit_payloads.c.entry_id == audit_entries.c.entry_id)
-            .where(audit_entries.c.tenant == name)
-            .order_by(audit_entries.c.seq)
-        ).all()
+        rows = conn.execute(stored_entries(name)).all()
         entries = [Envelope.of_row(r) for r in rows]
-        # A purged row's empty body is no payload; a purged row whose body is still
-        # there is checked like any payload, so altering it stays "modified".
-        purges = {
-            r.entry_id: Purge(r.purged_at.isoformat(), r.purge_rule or "", r.purge_entry)
-            for r in rows
-            if r.purged_at is not None and r.body == ""
-        }
+        purges = {r.entry_id: p for r in rows if (p := purge_of(r)) is not None}
         payloads = {
             r.entry_id: r.body for r in rows if r.body is not None and r.entry_id not in purges
         }

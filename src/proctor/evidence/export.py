@@ -26,7 +26,7 @@ import sqlalchemy as sa
 import proctor
 from proctor.audit.chain import Envelope, timestamp
 from proctor.audit.events import EntryKind
-from proctor.audit.verify import Purge
+from proctor.audit.verify import purge_of, stored_entries
 from proctor.errors import ConfigError, PolicyError
 from proctor.evals.report import Report
 from proctor.evidence import format as fmt
@@ -181,20 +181,9 @@ def _segment(
         raise fmt.EvidenceError(f"no signed checkpoint covers tenant {tenant}'s entry {target}")
     with rt.store.read() as conn:
         rows = conn.execute(
-            sa.select(
-                audit_entries,
-                audit_payloads.c.body,
-                audit_payloads.c.purged_at,
-                audit_payloads.c.purge_rule,
-                audit_payloads.c.purge_entry,
+            stored_entries(tenant).where(
+                audit_entries.c.seq >= first, audit_entries.c.seq <= signed
             )
-            .outerjoin(audit_payloads, audit_payloads.c.entry_id == audit_entries.c.entry_id)
-            .where(
-                audit_entries.c.tenant == tenant,
-                audit_entries.c.seq >= first,
-                audit_entries.c.seq <= signed,
-            )
-            .order_by(audit_entries.c.seq)
         ).all()
         checkpoints = [
             {
@@ -260,10 +249,8 @@ def _checkpoint_from(conn: sa.Connection, tenant: str, seq: int) -> int | None:
 
 
 def _line(r: Any) -> dict[str, Any]:
-    envelope = Envelope.of_row(r)
-    purged = r.purged_at is not None and r.body == ""
-    purge = Purge(r.purged_at.isoformat(), r.purge_rule or "", r.purge_entry) if purged else None
-    return fmt.entry_line(envelope, None if purged else r.body, purge)
+    purge = purge_of(r)
+    return fmt.entry_line(Envelope.of_row(r), None if purge else r.body, purge)
 
 
 def _runs(
