@@ -47,7 +47,7 @@ from proctor.server.session import (
     clear_cookie,
     set_cookie,
 )
-from proctor.server.tokens import ApiToken, Role, hash_secret, verify_token
+from proctor.server.tokens import ApiToken, Role, hash_secret, live_token, verify_token
 from proctor.states import ApprovalStatus, Reason, RunState
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ def _user(request: Request) -> PageUser:
     session = sessions.get(session_id)
     if session is None:
         raise _LoginNeeded
-    token = views.live_token(_runtime(request).store, session.token_hash)
+    token = live_token(_runtime(request).store, session.token_hash)
     if token is None:  # revoked since login: the session ends with it
         sessions.end(session_id)
         raise _LoginNeeded

@@ -8,7 +8,7 @@ everyone out, and several service processes need sticky sessions; ``proctor serv
 runs one process, and the pages are an operator's console, so both are acceptable.
 
 A session remembers the hash of the token it was opened with, never the token; every
-request looks the token up again (see ``views.live_token``), so revoking a token, or
+request looks the token up again (see ``tokens.live_token``), so revoking a token, or
 changing its role, takes effect at the next request. Sessions end after
 ``LIFETIME`` in any case, or after ``IDLE`` without a request.
 

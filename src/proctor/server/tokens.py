@@ -128,7 +128,12 @@ def verify_token(store: Store, secret: str) -> ApiToken | None:
     """The live token with this secret, or None for an unknown or revoked one."""
     if not secret.startswith(PREFIX):
         return None
-    digest = hash_secret(secret)
+    return live_token(store, hash_secret(secret))
+
+
+def live_token(store: Store, digest: str) -> ApiToken | None:
+    """The token whose secret hashes to ``digest``, as it is now; None when it is unknown
+    or revoked (a page session holds only the hash, and looks the token up each time)."""
     query = sa.select(*_COLUMNS, api_tokens.c.token_hash).where(api_tokens.c.token_hash == digest)
     with store.read() as conn:
         row = conn.execute(query).first()

@@ -25,30 +25,7 @@ from proctor.server import queries
 from proctor.server.schemas import CostlyRun, CostOutlier, ModelCallOut, RunDetail
 from proctor.server.tokens import ApiToken, Role
 from proctor.states import ApprovalStatus, RunState, StepStatus
-from proctor.store import Store
-from proctor.store.tables import api_tokens, approvals, runs, steps
-
-# -- tokens --------------------------------------------------------------------------------
-
-
-def live_token(store: Store, token_hash: str) -> ApiToken | None:
-    """The token with this hash as it is now, or None when it is revoked or gone."""
-    query = sa.select(api_tokens).where(
-        api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None)
-    )
-    with store.read() as conn:
-        row = conn.execute(query).first()
-    if row is None:
-        return None
-    return ApiToken(
-        name=row.name,
-        role=Role(row.role),
-        tenant=row.tenant,
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
-        policy_roles=tuple(row.policy_roles or ()),
-    )
-
+from proctor.store.tables import approvals, runs, steps
 
 # -- a run's timeline ----------------------------------------------------------------------
 
