@@ -56,9 +56,14 @@ class Resumer:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
+def shared_roles(request: ApprovalRequest, token: ApiToken) -> list[str]:
+    """The policy roles the request may be decided in that the token holds."""
+    return [r for r in request.roles if r in token.policy_roles]
+
+
 def decider_role(request: ApprovalRequest, token: ApiToken, asked: str | None) -> str:
     """The policy role ``token`` decides ``request`` in, or why it may not decide it."""
-    allowed = [r for r in request.roles if r in token.policy_roles]
+    allowed = shared_roles(request, token)
     if asked is not None:
         if asked not in request.roles:
             raise NotAllowedToApprove(

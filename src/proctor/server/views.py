@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from proctor.approvals import ApprovalRequest
 from proctor.evals.report import Report
 from proctor.server import queries
+from proctor.server.deciding import shared_roles
 from proctor.server.schemas import CostlyRun, CostOutlier, ModelCallOut, RunDetail
 from proctor.server.tokens import ApiToken, Role
 from proctor.states import ApprovalStatus, RunState, StepStatus
@@ -173,7 +174,7 @@ def may_decide(request: ApprovalRequest, token: ApiToken) -> tuple[list[str], st
         return [], f"{token.name} is a viewer; deciding needs an approver or admin token"
     if token.name in (request.requester, request.agent):
         return [], f"{token.name} raised this request; nobody approves their own request"
-    roles = [r for r in request.roles if r in token.policy_roles]
+    roles = shared_roles(request, token)
     if not roles:
         return [], f"needs the policy role {' or '.join(request.roles)}; {token.name} holds " + (
             ", ".join(token.policy_roles) or "none"
