@@ -94,8 +94,8 @@ def get_run(run_id: str, runtime: RuntimeDep, token: Caller) -> RunDetail:
         if tenant is None or not token.sees(tenant):
             raise RunNotFound(f"no run {run_id}")
         detail = queries.run_detail(conn, run_id)
-        detail.spans = [s.to_json() for s in run_spans(conn, run_id, redact=runtime.redaction.text)]
-    return _redacted(runtime, tenant, detail)
+        detail.spans = [s.to_json() for s in run_spans(conn, run_id)]
+    return _redacted(runtime, tenant, detail)  # the spans too
 
 
 @router.get("/approvals", summary="Pending approval requests, oldest first")
