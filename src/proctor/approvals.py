@@ -112,7 +112,7 @@ class ApprovalQueue:
                 return False
             ended = self._expire(conn, request)
         if ended:
-            self._export(request.run_id)
+            self._rt.run_ended(request.run_id)
         return True
 
     def expire_overdue(self) -> int:
@@ -122,11 +122,6 @@ class ApprovalQueue:
         return sum(self.expire(approval_id) for approval_id in overdue)
 
     # -- internals ---------------------------------------------------------------------
-
-    def _export(self, run_id: str) -> None:
-        """An expiry ended the run (committed): its spans go to telemetry, if any."""
-        if self._rt.telemetry is not None:
-            self._rt.telemetry.export_run(self._rt.store, run_id)
 
     def _get(self, conn: sa.Connection, approval_id: str, *, lock: bool = False) -> ApprovalRequest:
         query = sa.select(approvals).where(approvals.c.id == approval_id)
@@ -179,7 +174,7 @@ class ApprovalQueue:
             )
         if expired:
             if ended:
-                self._export(request.run_id)
+                self._rt.run_ended(request.run_id)
             raise ApprovalExpired(
                 f"approval {approval_id} expired at {request.expires_at:%Y-%m-%d %H:%M:%S} UTC; "
                 f"run {request.run_id} was handed off to a person"

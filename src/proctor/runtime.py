@@ -133,6 +133,11 @@ class Runtime:
     ) -> None:
         self.close()
 
+    def run_ended(self, run_id: str) -> None:
+        """A run has ended, durably: its spans, derived from the store, go to telemetry."""
+        if self.telemetry is not None:
+            self.telemetry.export_run(self.store, run_id)
+
     def close(self) -> None:
         if self.telemetry is not None:
             self.telemetry.shutdown()  # flushes queued spans

@@ -630,7 +630,7 @@ class Run:
             if is_unknown:
                 self._set_state(conn, RunState.HANDED_OFF, Reason.OUTCOME_UNKNOWN, unknown)
         if is_unknown:
-            self._export_spans()
+            self._rt.run_ended(self.id)
         step.status, step.result, step.error = status, stored, error
         step.sealed_result = sealed
         if not is_unknown:
@@ -915,14 +915,9 @@ class Run:
         self._ensure_not_terminal()
         with self._rt.store.write() as conn:
             self._set_state(conn, state, reason, detail)
-        self._export_spans()
+        self._rt.run_ended(self.id)
 
     # -- helpers -----------------------------------------------------------------------
-
-    def _export_spans(self) -> None:
-        """The run has ended, durably: its spans, derived from the store, go to telemetry."""
-        if self._rt.telemetry is not None:
-            self._rt.telemetry.export_run(self._rt.store, self.id)
 
     def _ensure_not_terminal(self) -> None:
         if self._record.state.terminal:
