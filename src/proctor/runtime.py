@@ -17,10 +17,10 @@ from proctor.audit.events import RunOpened
 from proctor.budgets import DailyLedger
 from proctor.clock import Clock, SystemClock
 from proctor.errors import ConfigError, RunTerminated
-from proctor.evidence.versions import record_bundle_version
 from proctor.ids import new_id
 from proctor.models.pricing import PriceTable
 from proctor.policy import PolicyBundle
+from proctor.policy.versions import record_bundle_version
 from proctor.redaction.policy import Redaction
 from proctor.redaction.settings import RedactionSettings
 from proctor.runs import journal

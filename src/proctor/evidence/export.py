@@ -31,9 +31,9 @@ from proctor.errors import ConfigError, PolicyError
 from proctor.evals.report import Report
 from proctor.evidence import format as fmt
 from proctor.evidence.html import render_index
-from proctor.evidence.versions import StoredBundle, stored_bundles
 from proctor.jsonvalue import canonical_json
 from proctor.policy import PolicyBundle, permission_matrix
+from proctor.policy.versions import StoredBundle, stored_bundles
 from proctor.runtime import Runtime
 from proctor.store.tables import (
     approvals,
