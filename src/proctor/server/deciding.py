@@ -50,6 +50,27 @@ class Resumer:
     agent: AgentFactory | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
+    def continue_agent(self, runtime: Runtime, run_id: str) -> None:
+        """Drive the agent run on in the background, to its end or its next wait."""
+        factory = self.agent
+        assert factory is not None, "only a server with the app's model continues agent runs"
+
+        async def go() -> None:
+            agent = factory(runtime)
+            try:
+                result = await agent.resume(run_id)
+                log.info("run %s resumed by the service: %s", run_id, result.state)
+            except RunBusy:
+                log.info("run %s is held by another worker; it goes on there", run_id)
+            except ProctorError as exc:
+                log.warning("run %s could not be resumed: %s", run_id, exc)
+            finally:
+                await agent.aclose()
+
+        task = asyncio.get_running_loop().create_task(go(), name=f"resume {run_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def drain(self) -> None:
         """Wait for the agent runs this server is continuing (at shutdown, and in tests)."""
         while self._tasks:
@@ -120,7 +141,7 @@ async def decide_and_resume(
     if resumer.tools:
         is_agent_run = await run_in_threadpool(_has_conversation, runtime, run_id)
         if is_agent_run and resumer.agent is not None:
-            _continue_in_background(runtime, resumer, run_id)
+            resumer.continue_agent(runtime, run_id)
             return await _result(
                 runtime, request, True, f"run {run_id} resumed here; its agent goes on"
             )
@@ -151,27 +172,6 @@ def _has_conversation(runtime: Runtime, run_id: str) -> bool:
             sa.select(runs.c.conversation.is_not(None)).where(runs.c.id == run_id)
         ).scalar_one_or_none()
     return bool(stored)
-
-
-def _continue_in_background(runtime: Runtime, resumer: Resumer, run_id: str) -> None:
-    assert resumer.agent is not None
-    factory = resumer.agent
-
-    async def go() -> None:
-        agent = factory(runtime)
-        try:
-            result = await agent.resume(run_id)
-            log.info("run %s resumed by the service: %s", run_id, result.state)
-        except RunBusy:
-            log.info("run %s is held by another worker; it goes on there", run_id)
-        except ProctorError as exc:
-            log.warning("run %s could not be resumed: %s", run_id, exc)
-        finally:
-            await agent.aclose()
-
-    task = asyncio.get_running_loop().create_task(go(), name=f"resume {run_id}")
-    resumer._tasks.add(task)
-    task.add_done_callback(resumer._tasks.discard)
 
 
 async def _result(
