@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from proctor.jsonvalue import JSONValue
 
@@ -112,3 +113,16 @@ class Decision:
             "errors": list(self.errors),
             "reason": self.reason,
         }
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any]) -> Decision:
+        """A decision as ``to_json`` stored it (in a step row or an audit payload)."""
+        return cls(
+            effect=Effect(stored["effect"]),
+            approval_roles=tuple(stored["approval_roles"]),
+            policy_ids=tuple(stored["policy_ids"]),
+            bundle_version=stored["bundle_version"],
+            latency_us=float(stored["latency_us"]),
+            errors=tuple(stored.get("errors", ())),
+            reason=stored.get("reason", ""),
+        )
