@@ -11,11 +11,14 @@ from proctor.approvals import ApprovalQueue, ApprovalRequest, Approver
 from proctor.budgets import BudgetCaps
 from proctor.clock import Clock, SystemClock
 from proctor.errors import (
+    ActionDenied,
     ApprovalAlreadyDecided,
     ApprovalError,
     ApprovalExpired,
     ApprovalNotFound,
+    ApprovalPending,
     BudgetExceeded,
+    CallNotExecuted,
     ConfigError,
     InvalidAction,
     NotAllowedToApprove,
@@ -29,19 +32,12 @@ from proctor.errors import (
     RunTerminated,
     StoreError,
     ToolDefinitionError,
-    TooManyInvalidActions,
-)
-from proctor.policy import Decision, PolicyBundle, ResourceRef
-from proctor.policy import Effect as DecisionEffect
-from proctor.runs import (
-    ActionDenied,
-    ApprovalPending,
-    CallOutcome,
-    CallStatus,
-    Run,
-    RunSpec,
     ToolFailed,
+    TooManyInvalidActions,
+    TransientToolError,
 )
+from proctor.policy import Decision, DecisionEffect, PolicyBundle, ResourceRef
+from proctor.runs import CallOutcome, CallStatus, Run, RunSpec
 from proctor.runtime import CallObserver, Runtime
 from proctor.settings import Settings
 from proctor.states import Mode, Reason, RunState
@@ -51,7 +47,6 @@ from proctor.tools import (
     Reconciliation,
     Tool,
     ToolContext,
-    TransientToolError,
     Trust,
     tool,
 )
@@ -71,6 +66,7 @@ __all__ = [
     "Approver",
     "BudgetCaps",
     "BudgetExceeded",
+    "CallNotExecuted",
     "CallObserver",
     "CallOutcome",
     "CallStatus",

@@ -1,15 +1,19 @@
-"""The approval queue: who may approve which call, until when, and the record of it."""
+"""The approval queue: who may approve which call, until when, and the record of it.
+
+This module owns the approvals table: it opens, decides and expires requests.
+What a decision does to the run (its state, its step, its audit entries) is
+written by the run's recorder, which the queue is given.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import sqlalchemy as sa
 
-from proctor.audit.events import ApprovalDecided, RunStateChanged
 from proctor.errors import (
     ApprovalAlreadyDecided,
     ApprovalError,
@@ -17,12 +21,9 @@ from proctor.errors import (
     ApprovalNotFound,
     NotAllowedToApprove,
 )
-from proctor.runs import journal
-from proctor.states import ApprovalStatus, Reason, RunState, StepStatus
+from proctor.services import Services
+from proctor.states import ApprovalStatus, RunState
 from proctor.store.tables import approvals, runs
-
-if TYPE_CHECKING:
-    from proctor.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,9 @@ class ApprovalRequest:
     status: ApprovalStatus
     created_at: datetime
     expires_at: datetime
-    decided_by: str | None
-    decider_role: str | None
-    decision_reason: str | None
+    decided_by: str | None = None
+    decider_role: str | None = None
+    decision_reason: str | None = None
 
     @classmethod
     def from_row(cls, row: sa.Row[tuple[object, ...]]) -> ApprovalRequest:
@@ -77,11 +78,48 @@ class ApprovalRequest:
         return self.status is ApprovalStatus.PENDING and now >= self.expires_at
 
 
+def open_request(conn: sa.Connection, request: ApprovalRequest) -> None:
+    """A new pending request, in the caller's transaction (the one that pauses the run)."""
+    conn.execute(
+        approvals.insert(),
+        {
+            "id": request.id,
+            "run_id": request.run_id,
+            "step": request.step,
+            "tenant": request.tenant,
+            "tool": request.tool,
+            "roles": list(request.roles),
+            "policy_ids": list(request.policy_ids),
+            "requester": request.requester,
+            "agent": request.agent,
+            "status": request.status.value,
+            "created_at": request.created_at,
+            "expires_at": request.expires_at,
+        },
+    )
+
+
+class RunWriter(Protocol):
+    """What a decision or an expiry writes to the run (the recorder does)."""
+
+    def approval_decided(
+        self,
+        conn: sa.Connection,
+        request: ApprovalRequest,
+        approver: Approver,
+        verdict: ApprovalStatus,
+        reason: str,
+    ) -> None: ...
+
+    def approval_expired(self, conn: sa.Connection, request: ApprovalRequest) -> bool: ...
+
+
 class ApprovalQueue:
     """Approve, deny and expire requests. Deciding does not run the call: resuming the run does."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._rt = runtime
+    def __init__(self, services: Services, runs: RunWriter) -> None:
+        self._s = services
+        self._runs = runs
 
     def list(
         self, *, tenant: str | None = None, status: ApprovalStatus | None = ApprovalStatus.PENDING
@@ -91,11 +129,11 @@ class ApprovalQueue:
             query = query.where(approvals.c.tenant == tenant)
         if status is not None:
             query = query.where(approvals.c.status == status.value)
-        with self._rt.store.read() as conn:
+        with self._s.store.read() as conn:
             return [ApprovalRequest.from_row(r) for r in conn.execute(query)]
 
     def get(self, approval_id: str) -> ApprovalRequest:
-        with self._rt.store.read() as conn:
+        with self._s.store.read() as conn:
             return self._get(conn, approval_id)
 
     def approve(self, approval_id: str, approver: Approver, reason: str) -> ApprovalRequest:
@@ -106,18 +144,18 @@ class ApprovalQueue:
 
     def expire(self, approval_id: str) -> bool:
         """Expire one overdue request: its run hands off. False if it was not overdue."""
-        with self._rt.store.write() as conn:
+        with self._s.store.write() as conn:
             request = self._get(conn, approval_id, lock=True)
-            if not request.overdue(self._rt.clock.now()):
+            if not request.overdue(self._s.clock.now()):
                 return False
             ended = self._expire(conn, request)
         if ended:
-            self._rt.run_ended(request.run_id)
+            self._s.run_ended(request.run_id)
         return True
 
     def expire_overdue(self) -> int:
         """Expire every overdue request; returns how many."""
-        now = self._rt.clock.now()
+        now = self._s.clock.now()
         overdue = [r.id for r in self.list() if r.overdue(now)]
         return sum(self.expire(approval_id) for approval_id in overdue)
 
@@ -141,7 +179,8 @@ class ApprovalQueue:
             raise ApprovalError("give a reason for the decision; it goes into the audit log")
         expired = ended = False
         withdrawn: RunState | None = None
-        with self._rt.store.write() as conn:
+        now = self._s.clock.now()
+        with self._s.store.write() as conn:
             request = self._get(conn, approval_id, lock=True)
             if request.status is not ApprovalStatus.PENDING:
                 raise ApprovalAlreadyDecided(
@@ -155,18 +194,17 @@ class ApprovalQueue:
             )
             if run_state.terminal:
                 # The run ended without this call: the request is withdrawn, never revived.
-                conn.execute(
-                    approvals.update()
-                    .where(approvals.c.id == request.id)
-                    .values(status=ApprovalStatus.EXPIRED.value, decided_at=self._rt.clock.now())
-                )
+                self._mark(conn, request, ApprovalStatus.EXPIRED, now)
                 withdrawn = run_state
-            elif request.overdue(self._rt.clock.now()):
+            elif request.overdue(now):
                 expired = True
                 ended = self._expire(conn, request)
             else:
                 self._check_approver(request, approver)
-                self._record(conn, request, approver, reason, verdict)
+                # A person's words: stored, so redacted.
+                reason = self._s.redaction.text(request.tenant, reason)
+                self._mark(conn, request, verdict, now, approver, reason)
+                self._runs.approval_decided(conn, request, approver, verdict, reason)
         if withdrawn is not None:
             raise ApprovalExpired(
                 f"approval {approval_id} was withdrawn: run {request.run_id} already ended "
@@ -174,7 +212,7 @@ class ApprovalQueue:
             )
         if expired:
             if ended:
-                self._rt.run_ended(request.run_id)
+                self._s.run_ended(request.run_id)
             raise ApprovalExpired(
                 f"approval {approval_id} expired at {request.expires_at:%Y-%m-%d %H:%M:%S} UTC; "
                 f"run {request.run_id} was handed off to a person"
@@ -197,101 +235,23 @@ class ApprovalQueue:
                 f"{approver.name} acts as {approver.role}"
             )
 
-    def _record(
-        self,
+    @staticmethod
+    def _mark(
         conn: sa.Connection,
         request: ApprovalRequest,
-        approver: Approver,
-        reason: str,
-        verdict: ApprovalStatus,
+        status: ApprovalStatus,
+        now: datetime,
+        approver: Approver | None = None,
+        reason: str | None = None,
     ) -> None:
-        rt, now = self._rt, self._rt.clock.now()
-        reason = rt.redaction.text(request.tenant, reason)  # a person's words: stored, redacted
-        conn.execute(
-            approvals.update()
-            .where(approvals.c.id == request.id)
-            .values(
-                status=verdict.value,
-                decided_at=now,
-                decided_by=approver.name,
-                decider_role=approver.role,
-                decision_reason=reason,
+        values: dict[str, object] = {"status": status.value, "decided_at": now}
+        if approver is not None:
+            values.update(
+                decided_by=approver.name, decider_role=approver.role, decision_reason=reason
             )
-        )
-        if verdict is ApprovalStatus.DENIED:
-            journal.close_step(conn, request.run_id, request.step, StepStatus.APPROVAL_DENIED)
-        waited = (now - request.created_at).total_seconds()
-        conn.execute(
-            runs.update()
-            .where(runs.c.id == request.run_id)
-            .values(state=RunState.RUNNING.value, paused_s=runs.c.paused_s + waited, updated_at=now)
-        )
-        bundle_version = self._bundle_version(conn, request.run_id)
-        for event in (
-            ApprovalDecided(request.id, verdict.value, approver.name, approver.role, reason),
-            RunStateChanged(
-                RunState.AWAITING_APPROVAL.value,
-                RunState.RUNNING.value,
-                None,
-                f"approval {request.id} {verdict.value} by {approver.name}",
-            ),
-        ):
-            rt.audit.append(
-                conn,
-                request.tenant,
-                event,
-                run_id=request.run_id,
-                step=request.step,
-                bundle_version=bundle_version,
-            )
+        conn.execute(approvals.update().where(approvals.c.id == request.id).values(**values))
 
     def _expire(self, conn: sa.Connection, request: ApprovalRequest) -> bool:
         """Expire ``request``; True if that ended its run (it was waiting on it)."""
-        rt, now = self._rt, self._rt.clock.now()
-        conn.execute(
-            approvals.update()
-            .where(approvals.c.id == request.id)
-            .values(status=ApprovalStatus.EXPIRED.value, decided_at=now)
-        )
-        journal.close_step(conn, request.run_id, request.step, StepStatus.APPROVAL_EXPIRED)
-        detail = f"approval {request.id} for {request.tool} expired unanswered"
-        moved = conn.execute(
-            runs.update()
-            .where(
-                runs.c.id == request.run_id,
-                runs.c.state == RunState.AWAITING_APPROVAL.value,  # never revive or re-end a run
-            )
-            .values(
-                state=RunState.HANDED_OFF.value,
-                reason=Reason.APPROVAL_EXPIRED.value,
-                reason_detail=detail,
-                updated_at=now,
-                ended_at=now,
-                owner=None,
-                lease_until=None,
-            )
-        )
-        if moved.rowcount != 1:
-            return False
-        bundle_version = self._bundle_version(conn, request.run_id)
-        rt.audit.append(
-            conn,
-            request.tenant,
-            RunStateChanged(
-                RunState.AWAITING_APPROVAL.value,
-                RunState.HANDED_OFF.value,
-                Reason.APPROVAL_EXPIRED.value,
-                detail,
-            ),
-            run_id=request.run_id,
-            step=request.step,
-            bundle_version=bundle_version,
-        )
-        rt.audit.checkpoint(conn, request.tenant)
-        return True
-
-    @staticmethod
-    def _bundle_version(conn: sa.Connection, run_id: str) -> str:
-        return str(
-            conn.execute(sa.select(runs.c.bundle_version).where(runs.c.id == run_id)).scalar_one()
-        )
+        self._mark(conn, request, ApprovalStatus.EXPIRED, self._s.clock.now())
+        return self._runs.approval_expired(conn, request)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +29,17 @@ class DailyCaps(BaseModel):
     """Model tokens per day."""
 
 
+class RunUsage(Protocol):
+    """What a run has used so far, as the caps count it."""
+
+    @property
+    def tool_calls(self) -> int: ...
+    @property
+    def model_tokens(self) -> int: ...
+    @property
+    def usd(self) -> Decimal: ...
+
+
 class BudgetCaps(BaseModel):
     """Caps for one run. ``None`` means no cap; ``0`` means nothing is allowed."""
 
@@ -50,6 +61,30 @@ class BudgetCaps(BaseModel):
             for name in type(self).model_fields
         }
         return BudgetCaps(**values)
+
+
+def run_cap_breach(caps: BudgetCaps, used: RunUsage, active_s: float) -> str | None:
+    """Which of the run's caps its next call would go past, if any."""
+    if caps.tool_calls is not None and used.tool_calls >= caps.tool_calls:
+        return f"tool calls {used.tool_calls} of {caps.tool_calls}"
+    if caps.model_tokens is not None and used.model_tokens >= caps.model_tokens:
+        return f"model tokens {used.model_tokens} of {caps.model_tokens}"
+    if caps.usd is not None and used.usd >= caps.usd:
+        return f"USD {used.usd} of {caps.usd}"
+    if caps.wall_time_s is not None and active_s >= caps.wall_time_s:
+        return f"wall time {active_s:.1f}s of {caps.wall_time_s}s"
+    return None
+
+
+def model_cap_breach(
+    caps: BudgetCaps, used: RunUsage, worst_usd: Decimal, worst_tokens: int
+) -> str | None:
+    """Which of the run's caps a model call could cross at its worst, if any."""
+    if caps.model_tokens is not None and used.model_tokens + worst_tokens > caps.model_tokens:
+        return f"model tokens {used.model_tokens} + up to {worst_tokens} of {caps.model_tokens}"
+    if caps.usd is not None and used.usd + worst_usd > caps.usd:
+        return f"USD {used.usd} + up to {worst_usd:.6f} of {caps.usd}"
+    return None
 
 
 NANO = Decimal(1_000_000_000)

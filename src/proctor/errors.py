@@ -1,22 +1,28 @@
-"""The exception tree.
+"""The exception tree, and the signals a tool raises.
 
 Every error proctor raises derives from ``ProctorError`` and declares how it
-surfaces: an HTTP status for the service and an exit code for the CLI.
-Run failures also name the ``failed_safe`` reason the run ends with.
+surfaces: an HTTP status for the service and an exit code for the CLI. Callers
+catch at the level they need. Three families matter to code that runs agents:
+
+- ``ConfigError``: raised at load time, before any side effect;
+- ``RunFailure``: the run ended ``failed_safe``; the exception's ``reason`` is
+  the reason the run ended with;
+- ``CallNotExecuted``: one call did not run (``CallOutcome.unwrap()`` raises
+  it); the run goes on.
 
     ProctorError
     ├── ConfigError              raised at load time, before any side effect
     │   ├── PolicyError          a policy bundle that does not load or check
     │   ├── ToolDefinitionError  a function that cannot become a tool
-    │   └── StoreError           a database that cannot be opened or migrated
-    ├── AccessError              a caller the service does not let in
-    │   ├── Unauthorized         no token, or an unknown or revoked one
-    │   └── Forbidden            a token whose role may not do this
-    ├── TokenError               a token that cannot be created or revoked
-    │   └── TokenNotFound
-    ├── StoreUnavailable         the store does not answer
-    ├── ReportError              an eval report that cannot be read
-    │   └── ReportNotFound
+    │   └── StoreError           a database that cannot be opened, migrated or read
+    ├── RunFailure               the run ended ``failed_safe`` with ``reason``
+    │   ├── BudgetExceeded
+    │   ├── TooManyInvalidActions
+    │   └── ModelError           no usable answer from a model
+    ├── CallNotExecuted          one call did not run; the run goes on
+    │   ├── ActionDenied         policy or an approver refused it
+    │   ├── ApprovalPending      it waits for an approver
+    │   └── ToolFailed           its tool raised, timed out, or its outcome is unknown
     ├── InvalidAction            a proposed call that does not fit its tool
     ├── ApprovalError            an approval that cannot be given
     │   ├── ApprovalNotFound
@@ -28,10 +34,19 @@ Run failures also name the ``failed_safe`` reason the run ends with.
     │   ├── RunTerminated        the run already ended
     │   ├── RunBusy              another worker holds the run
     │   └── ReplayMismatch       re-run code proposed a different call
-    └── RunFailure               the run ended ``failed_safe``
-        ├── BudgetExceeded
-        ├── TooManyInvalidActions
-        └── ModelError           no usable answer from a model
+    ├── AccessError              a caller the service does not let in
+    │   ├── Unauthorized         no token, or an unknown or revoked one
+    │   └── Forbidden            a token whose role may not do this
+    ├── TokenError               a token that cannot be created or revoked
+    │   └── TokenNotFound
+    ├── StoreUnavailable         the store does not answer
+    └── ReportError              an eval report that cannot be read
+        └── ReportNotFound
+
+Signals, raised by a tool to steer its call, are not errors:
+
+    Exception
+    └── TransientToolError       worth retrying (idempotent tools only, bounded)
 """
 
 from __future__ import annotations
@@ -202,11 +217,12 @@ class ReplayMismatch(RunStateError):
 
 
 class RunFailure(ProctorError):
-    """The run was stopped before harm and ended ``failed_safe``."""
+    """The run was stopped before harm and ended ``failed_safe`` with ``reason``."""
 
     http_status = 409
     exit_code = 6
     reason: Reason = Reason.TOOL_ERROR
+    """The reason the run ended with: the one source of it."""
 
 
 class BudgetExceeded(RunFailure):
@@ -230,3 +246,34 @@ class ModelError(RunFailure):
         self.retryable = retryable
         self.status = status
         super().__init__(message)
+
+
+class CallNotExecuted(ProctorError):
+    """One governed call did not run; ``CallOutcome.unwrap()`` raises it. The run goes on."""
+
+    http_status = 409
+    exit_code = 7
+
+
+class ActionDenied(CallNotExecuted):
+    """Policy, or an approver, refused the call."""
+
+    http_status = 403
+
+
+class ApprovalPending(CallNotExecuted):
+    """The call waits for an approver; resume the run once it is decided."""
+
+
+class ToolFailed(CallNotExecuted):
+    """The call's tool raised or timed out, or its outcome is unknown."""
+
+    http_status = 502
+
+
+class TransientToolError(Exception):
+    """Raised by a tool for an error worth retrying (a timeout, a 503).
+
+    A signal, not an error: only tools that are idempotent are retried, and only a
+    bounded number of times; past that the call fails.
+    """

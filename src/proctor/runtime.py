@@ -2,53 +2,46 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from proctor.app import App
 from proctor.approvals import ApprovalQueue
 from proctor.audit import AuditLog, SigningKey, VerifyKey, VerifyReport, verify_store
-from proctor.audit.events import RunOpened
 from proctor.budgets import DailyLedger
 from proctor.clock import Clock, SystemClock
-from proctor.errors import ConfigError, RunTerminated
+from proctor.errors import RunTerminated
 from proctor.ids import new_id
 from proctor.models.pricing import PriceTable
 from proctor.policy import PolicyBundle
 from proctor.policy.versions import record_bundle_version
 from proctor.redaction.policy import Redaction
 from proctor.redaction.settings import RedactionSettings
-from proctor.runs import journal
+from proctor.runs import journal, replay
+from proctor.runs.live import LiveRun
 from proctor.runs.model import RunSpec
+from proctor.runs.recorder import Recorder
 from proctor.runs.run import Run
 from proctor.sealing import Sealer, secret_of
+from proctor.services import (
+    CallObserver,
+    CredentialIssuer,
+    Lease,
+    Services,
+    scoped_credential,
+)
 from proctor.settings import Settings
 from proctor.store import Store
 from proctor.telemetry import RunTelemetry, telemetry_from_environment
-from proctor.tools import Credential, Tool, ToolRegistry
+from proctor.tools import Tool, ToolRegistry
+
+__all__ = ["CallObserver", "CredentialIssuer", "Runtime", "load_signing_key", "scoped_credential"]
 
 log = logging.getLogger("proctor")
-
-
-class CallObserver(Protocol):
-    """Sees each governed call pass its durable points (tracing, tests that crash on purpose)."""
-
-    def after_intent(self, run_id: str, step: int, tool: str) -> None: ...
-
-    def after_execute(self, run_id: str, step: int, tool: str) -> None: ...
-
-
-CredentialIssuer = Callable[[Tool, str, str], Credential]
-
-
-def scoped_credential(t: Tool, run_id: str, tenant: str) -> Credential:
-    """The default issuer: a credential that names just the tool's declared scopes."""
-    return Credential(scopes=t.scopes)
 
 
 class Runtime:
@@ -67,60 +60,83 @@ class Runtime:
         telemetry: RunTelemetry | Literal["environment"] | None = "environment",
     ) -> None:
         self.settings = settings or Settings()
-        self.clock: Clock = clock or SystemClock()
-        if policy is None or isinstance(policy, PolicyBundle):
-            self._policy = policy
-        else:
-            self._policy = PolicyBundle.load(policy)
-        self.tools = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
+        bundle = policy if policy is None or isinstance(policy, PolicyBundle) else None
+        if policy is not None and bundle is None:
+            bundle = PolicyBundle.load(policy)  # type: ignore[arg-type]
         self.key = load_signing_key(self.settings)
-        self.sealer = Sealer.from_signing_key(self.key.private)
         if self.settings.db_url is None:
             self.settings.home.mkdir(parents=True, exist_ok=True)
-        self.store = Store(self.settings.database_url)
-        if self._policy is not None:
+        store = Store(self.settings.database_url)
+        clock = clock or SystemClock()
+        if bundle is not None:
             # Kept from first use, so evidence can show this version's files later.
-            record_bundle_version(self.store, self._policy, self.clock.now())
+            record_bundle_version(store, bundle, clock.now())
         self.redaction = Redaction(
-            self._policy.settings.redaction if self._policy else RedactionSettings(),
+            bundle.settings.redaction if bundle else RedactionSettings(),
             secret_of(self.key.private),
         )
-        self.audit = AuditLog(
-            self.key,
-            self.clock,
-            checkpoint_every=self.settings.checkpoint_every,
-            redact=self.redaction.value,
-        )
-        self.approvals = ApprovalQueue(self)
-        self.ledger = DailyLedger(self.store)
-        self.observers = tuple(observers)
-        self.credentials = credentials
-        self.retry_backoff_s = retry_backoff_s
-        self.lease_s = self.settings.lease_s
-        self.worker_id = new_id("wrk")
         # Spans of ended runs, over OTLP when the OTEL_* variables ask for it, redacted
         # with each tenant's settings.
         if isinstance(telemetry, str):
             telemetry = telemetry_from_environment(redact=self.redaction.text)
         self.telemetry = telemetry
+        self.services = Services(
+            store=store,
+            audit=AuditLog(self.key, clock, checkpoint_every=self.settings.checkpoint_every),
+            redaction=self.redaction,
+            sealer=Sealer.from_signing_key(self.key.private),
+            clock=clock,
+            bundle=bundle,
+            tools=tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools),
+            ledger=DailyLedger(store),
+            lease=Lease(worker_id=new_id("wrk"), seconds=self.settings.lease_s),
+            observers=tuple(observers),
+            credentials=credentials,
+            retry_backoff_s=retry_backoff_s,
+            run_ended=self.run_ended,
+        )
+        self._recorder = Recorder(self.services)
+        self.approvals = ApprovalQueue(self.services, self._recorder)
 
     @classmethod
     def for_app(cls, app: App, settings: Settings | None = None, **kwargs: Any) -> Runtime:
         return cls(policy=app.policy, tools=app.tools, settings=settings, **kwargs)
 
+    # The parts most callers reach for, by name.
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    @property
+    def clock(self) -> Clock:
+        return self.services.clock
+
+    @property
+    def tools(self) -> ToolRegistry:
+        return self.services.tools
+
+    @property
+    def audit(self) -> AuditLog:
+        return self.services.audit
+
+    @property
+    def sealer(self) -> Sealer:
+        return self.services.sealer
+
+    @property
+    def ledger(self) -> DailyLedger:
+        return self.services.ledger
+
     @property
     def policy(self) -> PolicyBundle:
-        if self._policy is None:
-            raise ConfigError(
-                "this runtime has no policy bundle, so it cannot run calls; "
-                "give it one (or an app: PROCTOR_APP=module:app)"
-            )
-        return self._policy
+        """The policy bundle; ``ConfigError`` for a runtime built without one."""
+        return self.services.policy
 
-    @functools.cached_property
+    @property
     def prices(self) -> PriceTable:
         """Built-in prices, with the bundle's ``prices:`` over them."""
-        return PriceTable(self.policy.settings.prices)
+        return self.services.prices
 
     async def __aenter__(self) -> Runtime:
         return self
@@ -149,37 +165,17 @@ class Runtime:
         budget = spec.budget.filled_from(self.policy.settings.budgets.run)
         if budget != spec.budget:
             spec = spec.model_copy(update={"budget": budget})
-        now = self.clock.now()
-        run_id = new_id("run")
-        lease_until = now + timedelta(seconds=self.lease_s)
-        version = str(self.policy.version)
-        with self.store.write() as conn:
-            journal.insert_run(conn, run_id, spec, version, now, self.worker_id, lease_until)
-            self.audit.append(
-                conn,
-                spec.tenant,
-                RunOpened(
-                    spec.agent,
-                    spec.role,
-                    spec.requester,
-                    spec.workflow,
-                    spec.mode.value,
-                    spec.budget.model_dump(mode="json"),
-                ),
-                run_id=run_id,
-                step=None,
-                bundle_version=version,
-            )
-            record = journal.load_run(conn, run_id)
-        return Run(self, record, lease_until=lease_until)
+        lease_until = self.clock.now() + timedelta(seconds=self.services.lease.seconds)
+        record = self._recorder.open_run(new_id("run"), spec, lease_until)
+        return self._run(record, lease_until)
 
     async def resume(self, run_id: str) -> Run:
         """Take a run over from the store, in this process, and settle what a crash left open.
 
-        Calls already made replay from the journal; a step whose outcome was lost
-        is reconciled. Raises ``RunTerminated`` for a run that already ended.
+        Calls already made replay from the journal; a step whose outcome was lost is
+        reconciled. Raises ``RunTerminated`` for a run that already ended.
         """
-        now = self.clock.now()
+        now, lease = self.clock.now(), self.services.lease
         with self.store.write() as conn:
             record = journal.load_run(conn, run_id)
             if record.state.terminal:
@@ -187,10 +183,15 @@ class Runtime:
                     f"run {run_id} already ended {record.state} ({record.reason}); "
                     "a terminal run never runs again"
                 )
-            journal.claim(conn, run_id, self.worker_id, now, timedelta(seconds=self.lease_s))
-        run = Run(self, record, lease_until=now + timedelta(seconds=self.lease_s))
-        await run.recover()
-        return run
+            journal.claim(conn, run_id, lease.worker_id, now, timedelta(seconds=lease.seconds))
+        live = LiveRun(
+            self.services, self._recorder, record, now + timedelta(seconds=lease.seconds)
+        )
+        await replay.recover(live)
+        return Run(live, self.approvals)
+
+    def _run(self, record: Any, lease_until: Any) -> Run:
+        return Run(LiveRun(self.services, self._recorder, record, lease_until), self.approvals)
 
     def verify_audit(
         self, *, tenant: str | None = None, extra_keys: Sequence[VerifyKey] = ()

@@ -20,7 +20,7 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from proctor.errors import InvalidAction, ToolDefinitionError
+from proctor.errors import InvalidAction, ToolDefinitionError, TransientToolError
 from proctor.jsonvalue import canonical_json, to_plain
 from proctor.policy import ResourceRef
 
@@ -67,13 +67,6 @@ class Reconciliation:
 
     happened: bool
     result: Any = None
-
-
-class TransientToolError(Exception):
-    """Raised by a tool for an error worth retrying (a timeout, a 503).
-
-    Only tools that are idempotent are retried, and only a bounded number of times.
-    """
 
 
 _RESERVED_NAMES = frozenset(e.value for e in Effect)

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import proctor
+from proctor.runs.recorder import Recorder
 from proctor.tools import Tool
 from tests.kernel.support import Ledger, make_tools
 
@@ -158,14 +159,16 @@ def instrument(t: Tool, ledger: Ledger, killer: Killer, delay_s: float = 0.0) ->
 
 def kill_before_hand_off() -> None:
     """Die while the unknown outcome and the hand-off are written, before they commit."""
-    set_state = proctor.Run._set_state
+    move = Recorder._move
 
-    def dying(run: proctor.Run, conn: Any, state: Any, reason: Any, detail: Any) -> None:
+    def dying(
+        recorder: Recorder, conn: Any, run: Any, state: Any, reason: Any, detail: Any
+    ) -> None:
         if state is proctor.RunState.HANDED_OFF:
             die("before_hand_off", None, reason.value)
-        set_state(run, conn, state, reason, detail)
+        move(recorder, conn, run, state, reason, detail)
 
-    proctor.Run._set_state = dying  # type: ignore[method-assign]
+    Recorder._move = dying  # type: ignore[method-assign]
 
 
 def build_runtime(args: argparse.Namespace) -> proctor.Runtime:

@@ -140,14 +140,10 @@ class AuditLog:
         clock: Clock,
         *,
         checkpoint_every: int = 1000,
-        redact: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
-        """``redact(tenant, payload)`` runs on every payload before it is hashed, so the
-        chain commits to what is stored and nothing sensitive is ever stored."""
         self.key = key
         self.clock = clock
         self.checkpoint_every = checkpoint_every
-        self._redact = redact
         # Last head seen per tenant: a guess that saves a read; a stale guess costs a retry.
         self._heads: dict[str, tuple[int, str]] = {}
 
@@ -160,11 +156,16 @@ class AuditLog:
         run_id: str | None,
         step: int | None,
         bundle_version: str,
+        redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> Envelope:
-        """Add one entry in the caller's transaction; it is durable when that commits."""
+        """Add one entry in the caller's transaction; it is durable when that commits.
+
+        Payloads are stored as given: the caller redacts what it built from a person's or
+        a tool's words, or passes ``redact`` to run on the payload before it is hashed, so
+        the chain commits to what is stored."""
         payload = event.payload()
-        if self._redact is not None:
-            payload = self._redact(tenant, payload)
+        if redact is not None:
+            payload = redact(payload)
         body = canonical_json(payload)
         payload_hash = sha256_hex(body)
         now = self.clock.now()
@@ -213,10 +214,6 @@ class AuditLog:
         ).first()
         if exists is None:
             self._sign(conn, tenant, seq, head)
-
-    def forget_heads(self) -> None:
-        """Drop cached heads (after a rolled-back transaction, say)."""
-        self._heads.clear()
 
     def _sign(self, conn: sa.Connection, tenant: str, seq: int, head: str) -> None:
         signed_at = timestamp(self.clock.now())

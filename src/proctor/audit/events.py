@@ -87,7 +87,9 @@ class ActionInvalid(AuditEvent):
 
 
 @dataclass(frozen=True)
-class ActionDenied(AuditEvent):
+class ActionDenial(AuditEvent):
+    """Policy denied a proposed call; it never executed."""
+
     kind = EntryKind.ACTION_DENIED
     tool: str
     args: dict[str, Any]

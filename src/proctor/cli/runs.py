@@ -63,8 +63,8 @@ def show(run_id: str) -> None:
         table.add_row(
             str(s.idx),
             s.tool,
-            s.decision.get("effect", ""),
-            ", ".join(s.decision.get("policy_ids", [])),
+            s.decision.effect.value,
+            ", ".join(s.decision.policy_ids),
             s.status.value,
         )
     console.print(table)

@@ -60,7 +60,7 @@ def scenario_from_run(conn: sa.Connection, run_id: str, *, request: str | None) 
     denied = any(s.status is StepStatus.APPROVAL_DENIED for s in record.steps)
     expect: dict[str, Any] = {"state": record.state.value}
     if record.reason:
-        expect["reason"] = record.reason
+        expect["reason"] = record.reason.value
     expect["must"] = [{"tool": s.tool, "args": _unmasked(dict(s.args))} for s in executed]
     expect["must_not"] = []
     expect["escalation"] = any(s.approval_id for s in record.steps)

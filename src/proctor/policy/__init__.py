@@ -13,6 +13,7 @@ from proctor.policy.bundle import BundleVersion, PolicyBundle, bundle_digest
 from proctor.policy.check import check_bundle
 from proctor.policy.decision import (
     Decision,
+    DecisionEffect,
     Effect,
     PolicyRequest,
     Principal,
@@ -28,6 +29,7 @@ __all__ = [
     "BundleVersion",
     "CellKind",
     "Decision",
+    "DecisionEffect",
     "Effect",
     "MatrixCell",
     "PermissionMatrix",

@@ -17,12 +17,15 @@ from typing import Any
 from proctor.jsonvalue import JSONValue
 
 
-class Effect(StrEnum):
+class DecisionEffect(StrEnum):
     """What may happen to a proposed call."""
 
     ALLOW = "allow"
     REQUIRE_APPROVAL = "require_approval"
     DENY = "deny"
+
+
+Effect = DecisionEffect  # TEMP-ALIAS
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class PolicyRequest:
 class Decision:
     """The policy engine's answer to one ``PolicyRequest``."""
 
-    effect: Effect
+    effect: DecisionEffect
     """Allow, require approval, or deny."""
     approval_roles: tuple[str, ...]
     """Roles of which any one may approve; non-empty exactly when approval is required."""
@@ -90,7 +93,7 @@ class Decision:
     """A short explanation a person can read, e.g. ``permitted by refund-small``."""
 
     def __post_init__(self) -> None:
-        needs_roles = self.effect is Effect.REQUIRE_APPROVAL
+        needs_roles = self.effect is DecisionEffect.REQUIRE_APPROVAL
         if needs_roles != bool(self.approval_roles):
             raise ValueError(
                 "Decision.approval_roles must be non-empty exactly when the effect is "
@@ -100,7 +103,7 @@ class Decision:
     @property
     def allowed(self) -> bool:
         """True when the call may run without anyone's approval."""
-        return self.effect is Effect.ALLOW
+        return self.effect is DecisionEffect.ALLOW
 
     def to_json(self) -> dict[str, JSONValue]:
         """The decision as a JSON object, for audit payloads."""
@@ -118,7 +121,7 @@ class Decision:
     def from_stored(cls, stored: Mapping[str, Any]) -> Decision:
         """A decision as ``to_json`` stored it (in a step row or an audit payload)."""
         return cls(
-            effect=Effect(stored["effect"]),
+            effect=DecisionEffect(stored["effect"]),
             approval_roles=tuple(stored["approval_roles"]),
             policy_ids=tuple(stored["policy_ids"]),
             bundle_version=stored["bundle_version"],

@@ -1,25 +1,6 @@
-"""Runs: lifecycle, the step journal, pause and resume, idempotency."""
+"""Runs: lifecycle, the step journal, the governed call, pause and resume, idempotency."""
 
-from proctor.runs.model import (
-    ActionDenied,
-    ApprovalPending,
-    CallOutcome,
-    CallStatus,
-    RunSpec,
-    StepRecord,
-    ToolFailed,
-    Usage,
-)
+from proctor.runs.model import CallOutcome, CallStatus, RunSpec, StepRecord, Usage
 from proctor.runs.run import Run
 
-__all__ = [
-    "ActionDenied",
-    "ApprovalPending",
-    "CallOutcome",
-    "CallStatus",
-    "Run",
-    "RunSpec",
-    "StepRecord",
-    "ToolFailed",
-    "Usage",
-]
+__all__ = ["CallOutcome", "CallStatus", "Run", "RunSpec", "StepRecord", "Usage"]

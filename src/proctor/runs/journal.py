@@ -12,8 +12,9 @@ from proctor.budgets import BudgetCaps, nano_usd
 from proctor.errors import RunBusy, RunNotFound
 from proctor.ids import new_id
 from proctor.models import ModelResponse
+from proctor.policy import Decision
 from proctor.runs.model import RUN_SCHEMA_VERSION, RunRecord, RunSpec, StepRecord, Usage
-from proctor.states import Mode, RunState, StepStatus
+from proctor.states import Mode, Reason, RunState, StepStatus
 from proctor.store.prepared import Prepared
 from proctor.store.tables import model_calls, runs, steps
 
@@ -33,9 +34,13 @@ _finish_step = Prepared(
     ),
     steps,
 )
-_set_step_status = (
+_move_step = (
     steps.update()
-    .where(steps.c.run_id == sa.bindparam("rid"), steps.c.idx == sa.bindparam("sidx"))
+    .where(
+        steps.c.run_id == sa.bindparam("rid"),
+        steps.c.idx == sa.bindparam("sidx"),
+        steps.c.status == sa.bindparam("previous"),
+    )
     .values(status=sa.bindparam("status"))
 )
 
@@ -86,8 +91,12 @@ def finish_step(conn: sa.Connection, values: dict[str, Any]) -> None:
     _finish_step.execute(conn, values)
 
 
-def set_step_status(conn: sa.Connection, run_id: str, idx: int, status: StepStatus) -> None:
-    conn.execute(_set_step_status, {"rid": run_id, "sidx": idx, "status": status.value})
+def move_step(
+    conn: sa.Connection, run_id: str, idx: int, previous: StepStatus, status: StepStatus
+) -> bool:
+    """Set a step's status if it is still ``previous``; False if another writer moved it."""
+    params = {"rid": run_id, "sidx": idx, "previous": previous.value, "status": status.value}
+    return bool(conn.execute(_move_step, params).rowcount == 1)
 
 
 def close_step(conn: sa.Connection, run_id: str, idx: int, status: StepStatus) -> None:
@@ -112,7 +121,35 @@ def drop_seals(conn: sa.Connection, run_id: str) -> None:
 
 
 def update_run(conn: sa.Connection, run_id: str, **values: Any) -> None:
+    """Values of a run that are not its state (usage, mode, counts)."""
     conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
+
+
+def move_run(
+    conn: sa.Connection,
+    run_id: str,
+    previous: RunState,
+    values: dict[str, Any],
+    *,
+    paused_s: float = 0.0,
+) -> bool:
+    """Change a run's state (and ``values``) if it is still ``previous``; False otherwise."""
+    if paused_s:
+        values = {**values, "paused_s": runs.c.paused_s + paused_s}
+    moved = conn.execute(
+        runs.update().where(runs.c.id == run_id, runs.c.state == previous.value).values(**values)
+    )
+    return bool(moved.rowcount == 1)
+
+
+def state_of(conn: sa.Connection, run_id: str) -> RunState:
+    return RunState(conn.execute(sa.select(runs.c.state).where(runs.c.id == run_id)).scalar_one())
+
+
+def bundle_version_of(conn: sa.Connection, run_id: str) -> str:
+    """The version of the bundle the run was opened under."""
+    query = sa.select(runs.c.bundle_version).where(runs.c.id == run_id)
+    return str(conn.execute(query).scalar_one())
 
 
 def claim(conn: sa.Connection, run_id: str, owner: str, now: datetime, lease: timedelta) -> None:
@@ -203,7 +240,7 @@ def load_run(conn: sa.Connection, run_id: str) -> RunRecord:
         id=row.id,
         spec=spec,
         state=RunState(row.state),
-        reason=row.reason,
+        reason=None if row.reason is None else Reason(row.reason),
         bundle_version=row.bundle_version,
         created_at=row.created_at,
         paused_s=row.paused_s,
@@ -218,7 +255,7 @@ def load_run(conn: sa.Connection, run_id: str) -> RunRecord:
                 args=s.args,
                 args_hash=s.args_hash,
                 status=StepStatus(s.status),
-                decision=s.decision,
+                decision=Decision.from_stored(s.decision),
                 idempotency_key=s.idempotency_key,
                 approval_id=s.approval_id,
                 result=s.result,
@@ -227,3 +264,14 @@ def load_run(conn: sa.Connection, run_id: str) -> RunRecord:
             )
         )
     return record
+
+
+def conversation_of(conn: sa.Connection, run_id: str) -> Any:
+    """The agent conversation kept with a run, sealed; ``None`` if there is none."""
+    return conn.execute(sa.select(runs.c.conversation).where(runs.c.id == run_id)).scalar_one()
+
+
+def sealed_args_of(conn: sa.Connection, run_id: str, idx: int) -> str | None:
+    query = sa.select(steps.c.sealed_args).where(steps.c.run_id == run_id, steps.c.idx == idx)
+    sealed: str | None = conn.execute(query).scalar_one()
+    return sealed

@@ -11,9 +11,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from proctor.budgets import BudgetCaps
-from proctor.errors import ProctorError
+from proctor.errors import ActionDenied, ApprovalPending, ToolFailed
 from proctor.policy import Decision
-from proctor.states import Mode, RunState, StepStatus
+from proctor.states import Mode, Reason, RunState, StepStatus
 
 RUN_SCHEMA_VERSION = 1
 
@@ -69,22 +69,6 @@ class CallStatus(StrEnum):
     OUTCOME_UNKNOWN = "outcome_unknown"
 
 
-class ActionDenied(ProctorError):
-    """Raised by ``CallOutcome.unwrap()`` for a call that policy or an approver refused."""
-
-    http_status = 403
-
-
-class ApprovalPending(ProctorError):
-    """Raised by ``CallOutcome.unwrap()`` while the call waits for an approver."""
-
-    http_status = 202
-
-
-class ToolFailed(ProctorError):
-    """Raised by ``CallOutcome.unwrap()`` for a call whose tool raised or timed out."""
-
-
 @dataclass(frozen=True)
 class CallOutcome:
     """What became of one governed call. A value: inspect ``status`` or ``unwrap()``."""
@@ -123,7 +107,7 @@ class StepRecord:
     args: dict[str, Any]
     args_hash: str
     status: StepStatus
-    decision: dict[str, Any]
+    decision: Decision
     idempotency_key: str
     approval_id: str | None = None
     result: Any = None
@@ -140,7 +124,7 @@ class RunRecord:
     id: str
     spec: RunSpec
     state: RunState
-    reason: str | None
+    reason: Reason | None
     bundle_version: str
     created_at: datetime
     paused_s: float

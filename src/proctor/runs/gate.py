@@ -1,0 +1,328 @@
+"""The governed call, as a forward-only pipeline of stages.
+
+    validate → budget → decide → deny
+                               → request approval
+                               → record intent → execute → record outcome
+
+Each stage is a function of a small typed input that returns a value; none
+goes back. The intent entry is committed durably before the tool runs, and the
+outcome is recorded after it. A call whose outcome was lost is reconciled with
+the tool's system of record, never blindly retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from proctor.budgets import run_cap_breach
+from proctor.errors import BudgetExceeded, InvalidAction, TooManyInvalidActions
+from proctor.ids import new_id
+from proctor.policy import Decision, DecisionEffect, PolicyRequest
+from proctor.runs.live import LiveRun
+from proctor.runs.model import CallOutcome, CallStatus, StepRecord
+from proctor.runs.provenance import UNTRUSTED
+from proctor.runs.recorder import Outcome
+from proctor.states import Mode, StepStatus
+from proctor.tools import Effect, Tool, ToolContext, ToolStillRunning, TransientToolError
+
+STATUS_OF_STEP = {
+    StepStatus.SUCCEEDED: CallStatus.EXECUTED,
+    StepStatus.DENIED: CallStatus.DENIED,
+    StepStatus.APPROVAL_DENIED: CallStatus.DENIED,
+    StepStatus.APPROVAL_EXPIRED: CallStatus.DENIED,
+    StepStatus.FAILED: CallStatus.FAILED,
+    StepStatus.OUTCOME_UNKNOWN: CallStatus.OUTCOME_UNKNOWN,
+    StepStatus.AWAITING_APPROVAL: CallStatus.AWAITING_APPROVAL,
+}
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A call that fits its tool: the typed arguments, and their JSON form and hash."""
+
+    tool: Tool
+    parsed: BaseModel
+    args: dict[str, Any]
+    args_hash: str
+
+
+# -- validate ----------------------------------------------------------------------------
+
+
+def validate(live: LiveRun, tool: str, args: Mapping[str, Any] | str | bytes) -> Proposal:
+    """Parse the arguments strictly into the tool's model; a misfit is recorded, counted
+    against the run's tolerance, and raised as ``InvalidAction``."""
+    s = live.services
+    try:
+        t = s.tools.get(tool)
+        parsed = t.validate(args) if isinstance(args, Mapping) else t.validate_json(args)
+    except InvalidAction as exc:
+        invalid(live, exc)
+        raise
+    dumped = parsed.model_dump(mode="json")
+    return Proposal(t, parsed, dumped, s.sealer.mac([t.name, dumped]))
+
+
+def invalid(live: LiveRun, exc: InvalidAction) -> None:
+    record = live.record
+    live.recorder.invalid(record, exc)
+    if record.invalid_actions > record.spec.max_invalid_actions:
+        detail = (
+            f"{record.invalid_actions} invalid actions (limit "
+            f"{record.spec.max_invalid_actions}); last: {exc}"
+        )
+        live.fail(TooManyInvalidActions(f"run {live.id} failed safe: {detail}"), detail)
+
+
+# -- budget ------------------------------------------------------------------------------
+
+
+def check_budget(live: LiveRun) -> None:
+    """The run's caps hold before its next call, or the run fails safe."""
+    record = live.record
+    active = (live.services.clock.now() - record.created_at).total_seconds() - record.paused_s
+    breach = run_cap_breach(record.spec.budget, record.usage, active)
+    if breach is not None:
+        detail = f"budget reached: {breach}"
+        live.fail(
+            BudgetExceeded(f"run {live.id} failed safe before its next call: {detail}"), detail
+        )
+
+
+# -- decide ------------------------------------------------------------------------------
+
+
+async def decide(live: LiveRun, proposal: Proposal, provenance: dict[str, str]) -> Decision:
+    """What policy says of this call now, with the run's facts and each argument's origin."""
+    t, s = proposal.tool, live.services
+    try:
+        resource = await t.resource_of(proposal.parsed)
+    except Exception as exc:
+        # A call whose resource cannot be looked up cannot be decided: fail closed.
+        error = s.redaction.text(live.tenant, f"{type(exc).__name__}: {exc}")
+        return Decision(
+            effect=DecisionEffect.DENY,
+            approval_roles=(),
+            policy_ids=(),
+            bundle_version=s.version,
+            latency_us=0.0,
+            errors=(f"resource lookup failed: {error}",),
+            reason=f"cannot decide: the resource of {t.name} could not be looked up",
+        )
+    request = PolicyRequest(
+        principal=live.principal,
+        tool=t.name,
+        effect_class=t.effect.value,
+        resource=resource,
+        args=proposal.parsed.model_dump(),
+        run=live.facts.snapshot(),
+        extra_context={"provenance": provenance},
+    )
+    return s.policy.decide(request)
+
+
+# -- the three ways on -------------------------------------------------------------------
+
+
+async def governed(live: LiveRun, proposal: Proposal, reason: str | None) -> CallOutcome:
+    """A new call through every stage after validation."""
+    s, record = live.services, live.record
+    clock = s.clock
+    started = clock.monotonic()
+    check_budget(live)
+    budget_done = clock.monotonic()
+    provenance = live.provenance.of(proposal.args)
+    decision = await decide(live, proposal, provenance)
+    decided = clock.monotonic()
+    timings = {"budget": (budget_done - started) * 1e6, "decide": (decided - budget_done) * 1e6}
+    step = live.recorder.new_step(
+        record, proposal.tool, proposal.args, proposal.args_hash, decision, reason
+    )
+    live.cursor += 1
+    if decision.effect is DecisionEffect.DENY:
+        denied = live.recorder.denied(record, step)
+        outcome = CallOutcome(live.id, denied.idx, denied.tool, CallStatus.DENIED, decision)
+    elif decision.effect is DecisionEffect.REQUIRE_APPROVAL:
+        expires = s.clock.now() + timedelta(seconds=s.policy.settings.approvals.ttl_s)
+        waiting = live.recorder.approval_requested(record, step, new_id("apr"), expires)
+        live.after_write()
+        outcome = CallOutcome(
+            live.id,
+            waiting.idx,
+            waiting.tool,
+            CallStatus.AWAITING_APPROVAL,
+            decision,
+            approval_id=waiting.approval_id,
+        )
+    else:
+        executing = live.recorder.intent(record, step, live.lease.keep)
+        notify_intent(live, executing)
+        timings["record_intent"] = (clock.monotonic() - decided) * 1e6
+        outcome = await execute_and_record(live, proposal, executing, timings)
+    route_after(live, proposal.tool, decision, provenance)
+    return outcome
+
+
+def notify_intent(live: LiveRun, step: StepRecord) -> None:
+    for observer in live.services.observers:
+        observer.after_intent(live.id, step.idx, step.tool)
+
+
+def route_after(live: LiveRun, t: Tool, decision: Decision, provenance: dict[str, str]) -> None:
+    """Governance routes too: what this call met puts the rest of the run in safe mode."""
+    record = live.record
+    if record.spec.mode is Mode.SAFE or record.state.terminal:
+        return
+    routing = live.services.policy.settings.routing
+    if routing.safe_after_denial and decision.effect is DecisionEffect.DENY:
+        enter_safe_mode(live, f"policy denied {t.name}")
+    elif routing.safe_after_untrusted_argument:
+        untrusted = sorted(name for name, p in provenance.items() if p == UNTRUSTED)
+        if untrusted:
+            enter_safe_mode(
+                live, f"{t.name} had arguments from untrusted content: {', '.join(untrusted)}"
+            )
+
+
+def enter_safe_mode(live: LiveRun, reason: str) -> None:
+    if live.record.spec.mode is Mode.SAFE:
+        return
+    live.recorder.mode_changed(live.record, Mode.SAFE, reason)
+    live.facts.base["mode"] = Mode.SAFE.value
+
+
+# -- execute and record ------------------------------------------------------------------
+
+
+async def execute_and_record(
+    live: LiveRun, proposal: Proposal, step: StepRecord, timings: dict[str, float]
+) -> CallOutcome:
+    """Run the tool under its lease, settle a lost outcome, and record what it did."""
+    t, clock = proposal.tool, live.services.clock
+    began = clock.monotonic()
+    worst = (t.max_retries + 1 if t.idempotent else 1) * t.timeout_s
+    heartbeat = live.lease.heartbeat_for(worst)
+    try:
+        outcome = await execute(live, proposal, step)
+    finally:
+        if heartbeat is not None:
+            heartbeat.cancel()
+    timings["execute"] = (clock.monotonic() - began) * 1e6
+    for observer in live.services.observers:
+        observer.after_execute(live.id, step.idx, t.name)
+    still_running = outcome.error is not None and outcome.error["kind"] == "still_running"
+    if outcome.status is StepStatus.OUTCOME_UNKNOWN and not still_running:
+        # A thread still running could apply the effect after any answer: don't ask.
+        outcome = await reconcile(live, proposal, step, outcome)
+    return record_outcome(
+        live,
+        proposal.tool,
+        step,
+        outcome,
+        timings,
+        unknown=f"step {step.idx} ({t.name}) may or may not have taken effect; "
+        "check the system of record before continuing",
+    )
+
+
+def record_outcome(
+    live: LiveRun,
+    t: Tool,
+    step: StepRecord,
+    outcome: Outcome,
+    timings: dict[str, float],
+    *,
+    unknown: str,
+) -> CallOutcome:
+    visible = live.recorder.outcome(live.record, step, t, outcome, timings, unknown=unknown)
+    live.after_write()
+    if outcome.status is not StepStatus.OUTCOME_UNKNOWN:
+        live.record.usage.tool_calls += 1
+    if outcome.status is StepStatus.SUCCEEDED:
+        live.learn(t, step, outcome.result)
+    return CallOutcome(
+        live.id,
+        step.idx,
+        t.name,
+        STATUS_OF_STEP[outcome.status],
+        step.decision,
+        visible,
+        step.error,
+        step.approval_id,
+    )
+
+
+def _error_info(exc: BaseException, kind: str) -> dict[str, Any]:
+    message = str(exc) or type(exc).__name__
+    return {"kind": kind, "type": type(exc).__name__, "message": message[:500]}
+
+
+def _context(live: LiveRun, t: Tool, step: StepRecord, attempt: int = 1) -> ToolContext:
+    credential = live.services.credentials(t, live.id, live.tenant)
+    return ToolContext(live.id, step.idx, live.tenant, step.idempotency_key, credential, attempt)
+
+
+async def execute(live: LiveRun, proposal: Proposal, step: StepRecord) -> Outcome:
+    """Run the tool; retry transient errors of idempotent tools, a bounded number of times."""
+    t = proposal.tool
+    attempt = 0
+    while True:
+        attempt += 1
+        retry = t.idempotent and attempt <= t.max_retries
+        try:
+            result = await t.invoke(proposal.parsed, _context(live, t, step, attempt))
+            return Outcome(StepStatus.SUCCEEDED, result, None, attempt)
+        except TransientToolError as exc:
+            if not retry:
+                return Outcome(StepStatus.FAILED, None, _error_info(exc, "transient"), attempt)
+        except TimeoutError as exc:
+            if not retry:
+                # A write that timed out may have happened: its outcome is unknown.
+                status = (
+                    StepStatus.FAILED if t.effect is Effect.READ else StepStatus.OUTCOME_UNKNOWN
+                )
+                kind = "still_running" if isinstance(exc, ToolStillRunning) else "timeout"
+                return Outcome(status, None, _error_info(exc, kind), attempt)
+        except Exception as exc:
+            return Outcome(StepStatus.FAILED, None, _error_info(exc, "error"), attempt)
+        await asyncio.sleep(live.services.retry_backoff_s * 2 ** (attempt - 1))
+
+
+async def reconcile(
+    live: LiveRun, proposal: Proposal, step: StepRecord, lost: Outcome | None
+) -> Outcome:
+    """Ask the tool's system of record what became of a step whose outcome was lost."""
+    t = proposal.tool
+    try:
+        answer = await t.reconciled(proposal.parsed, _context(live, t, step))
+    except Exception as exc:
+        answer, failure = None, f"the reconcile hook raised {type(exc).__name__}: {exc}"
+    else:
+        failure = "the tool has no reconcile hook"
+    if answer is None:
+        detail = failure
+    elif answer.happened:
+        detail = "the system of record has the effect"
+    else:
+        detail = "the system of record does not have the effect"
+    live.recorder.reconciled(live.record, step, None if answer is None else answer.happened, detail)
+    error = None if lost is None else lost.error
+    attempts = 0 if lost is None else lost.attempts
+    if answer is None:
+        return Outcome(
+            StepStatus.OUTCOME_UNKNOWN,
+            None,
+            error or {"kind": "unknown", "message": detail},
+            attempts,
+        )
+    if answer.happened:
+        return Outcome(StepStatus.SUCCEEDED, answer.result, None, attempts)
+    return Outcome(
+        StepStatus.FAILED, None, error or {"kind": "not_applied", "message": detail}, attempts
+    )

@@ -1,0 +1,139 @@
+"""A run while a worker holds it: what it is, what it has learnt, and how it ends.
+
+``LiveRun`` is the state the pipeline stages read and advance: the stored
+record, the facts policies see, where argument values came from, and the lease.
+Only the recorder writes; this keeps the in-memory view in step with it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NoReturn
+
+from proctor.errors import RunFailure, RunTerminated
+from proctor.policy import Principal
+from proctor.runs import journal
+from proctor.runs.facts import RunFacts
+from proctor.runs.leases import LeaseKeeper
+from proctor.runs.model import RunRecord, StepRecord
+from proctor.runs.provenance import Provenance
+from proctor.runs.recorder import Recorder
+from proctor.services import Services
+from proctor.states import Reason, RunState, StepStatus
+from proctor.tools import Tool, Trust
+
+EXECUTED = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED})
+"""Steps whose tool ran: they count against the run's tool-call cap."""
+
+
+class LiveRun:
+    """One run in this worker: its record, facts, provenance and lease."""
+
+    def __init__(
+        self,
+        services: Services,
+        recorder: Recorder,
+        record: RunRecord,
+        lease_until: datetime | None,
+    ) -> None:
+        self.services = services
+        self.recorder = recorder
+        self.record = record
+        self.lease = LeaseKeeper(services, record.id, lease_until)
+        self.cursor = 0
+        """How many journaled calls this worker has made or replayed."""
+        self.principal = Principal(record.spec.agent, record.spec.role, record.spec.tenant)
+        self.facts = RunFacts.of(services.tools, record.spec)
+        self.provenance = Provenance()
+        self.trusted_results: list[Any] = []
+        """Results of trusted tools, kept until the request is known: they ground arguments."""
+        for step in record.steps:
+            if step.status is StepStatus.SUCCEEDED and step.tool in services.tools:
+                self.learn(services.tools.get(step.tool), step, self.whole_result(step))
+        # Calls made count against the budget from the journal, so they survive a crash.
+        record.usage.tool_calls = sum(s.status in EXECUTED for s in record.steps)
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def tenant(self) -> str:
+        return self.record.spec.tenant
+
+    def ensure_live(self) -> None:
+        if self.record.state.terminal:
+            raise RunTerminated(
+                f"run {self.id} already ended {self.record.state} ({self.record.reason}); "
+                "start a new run"
+            )
+
+    # -- what the run learns from its calls --------------------------------------------
+
+    def learn(self, t: Tool, step: StepRecord, result: Any) -> None:
+        """A call of ``t`` succeeded: count it, and note where its result's values stand."""
+        self.facts.count(t, step.args)
+        if t.trust is Trust.UNTRUSTED:
+            self.provenance.distrust(result)
+        elif self.provenance.grounding:
+            self.provenance.trust(result)
+        else:
+            self.trusted_results.append(result)
+
+    def trust(self, text: str) -> None:
+        """Text from whoever the run acts for; results of trusted tools ground arguments
+        from then on."""
+        first = not self.provenance.grounding
+        self.provenance.trust(text)
+        if first:
+            for result in self.trusted_results:
+                self.provenance.trust(result)
+            self.trusted_results.clear()
+
+    # -- ending --------------------------------------------------------------------------
+
+    def end(self, state: RunState, reason: Reason, detail: str | None) -> None:
+        self.ensure_live()
+        self.recorder.end(self.record, state, reason, detail)
+        self.lease.lapsed()
+
+    def fail(self, failure: RunFailure, detail: str) -> NoReturn:
+        """End the run ``failed_safe`` with the failure's reason and ``detail``; raise it."""
+        self.end(RunState.FAILED_SAFE, failure.reason, detail)
+        raise failure
+
+    def after_write(self) -> None:
+        """The recorder may have paused or ended the run: this worker's lease went with it."""
+        if self.record.state is not RunState.RUNNING:
+            self.lease.lapsed()
+
+    def refresh(self) -> None:
+        """Take in what an approval decision or expiry changed in the stored run."""
+        s = self.services
+        with s.store.read() as conn:
+            fresh = journal.load_run(conn, self.id)
+        record = self.record
+        record.state, record.reason, record.paused_s = fresh.state, fresh.reason, fresh.paused_s
+        for mine, stored in zip(record.steps, fresh.steps, strict=False):
+            mine.status = stored.status
+        self.after_write()
+
+    # -- whole values --------------------------------------------------------------------
+
+    def whole_result(self, step: StepRecord) -> Any:
+        """A step's result as the tool returned it: replay and grounding need it whole."""
+        if step.sealed_result is None:
+            return step.result
+        return self.services.sealer.open(step.sealed_result)
+
+    def real_args(self, step: StepRecord) -> dict[str, Any]:
+        """The arguments as proposed: unsealed if redaction changed them in storage."""
+        with self.services.store.read() as conn:
+            sealed = journal.sealed_args_of(conn, self.id, step.idx)
+        return dict(self.services.sealer.open(sealed)) if sealed else step.args
+
+    def conversation(self) -> Any:
+        """The agent conversation kept with the run, opened; ``None`` if there is none."""
+        with self.services.store.read() as conn:
+            stored = journal.conversation_of(conn, self.id)
+        return None if stored is None else self.services.sealer.open(stored["sealed"])

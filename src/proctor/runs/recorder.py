@@ -1,0 +1,523 @@
+"""The recorder: the only writer of step rows, run state and a run's audit entries.
+
+Each method is one transaction that writes the journal row and the audit entry
+from the same typed event, with the tenant's redaction applied once, here. Every
+change of a run's state or a step's status is checked against the tables in
+``proctor.states`` and written conditionally on the state it moves from, so a
+stale writer fails instead of overwriting a newer state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from proctor.approvals import ApprovalRequest, Approver, open_request
+from proctor.audit.events import (
+    ActionApprovalRequested,
+    ActionDenial,
+    ActionIntent,
+    ActionInvalid,
+    ActionOutcome,
+    ActionReconciled,
+    ApprovalDecided,
+    AuditEvent,
+    RunModeChanged,
+    RunOpened,
+    RunRouted,
+    RunStateChanged,
+)
+from proctor.errors import InvalidAction, RunStateError
+from proctor.ids import idempotency_key
+from proctor.jsonvalue import digest
+from proctor.policy import Decision
+from proctor.redaction import redact_fields
+from proctor.runs import journal
+from proctor.runs.model import RunRecord, RunSpec, StepRecord, Usage
+from proctor.services import Services
+from proctor.states import (
+    ApprovalStatus,
+    Mode,
+    Reason,
+    RunState,
+    StepStatus,
+    check_run_move,
+    check_step_move,
+)
+from proctor.tools import Tool
+
+Within = Callable[[sa.Connection], None]
+"""More work for the same transaction (keeping the lease, say)."""
+
+
+@dataclass(frozen=True)
+class NewStep:
+    """A proposed call as the journal and the audit log both record it, redacted once."""
+
+    idx: int
+    tool: Tool
+    args: dict[str, Any]
+    """As stored: the tenant's redaction, with the tool's sensitive fields."""
+    sealed_args: str | None
+    """The whole arguments, sealed, where redaction changed them."""
+    args_hash: str
+    reason: str | None
+    """The proposer's stated reason, redacted."""
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a call did, as the tool (or its system of record) told it."""
+
+    status: StepStatus
+    result: Any = None
+    """As the tool returned it."""
+    error: dict[str, Any] | None = None
+    attempts: int = 0
+
+
+class Recorder:
+    """Writes what happens to runs. Stateless apart from the services it writes with."""
+
+    def __init__(self, services: Services) -> None:
+        self._s = services
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def open_run(self, run_id: str, spec: RunSpec, lease_until: datetime) -> RunRecord:
+        s, now = self._s, self._s.clock.now()
+        version = s.version
+        with s.store.write() as conn:
+            journal.insert_run(conn, run_id, spec, version, now, s.lease.worker_id, lease_until)
+            event = RunOpened(
+                spec.agent,
+                spec.role,
+                spec.requester,
+                spec.workflow,
+                spec.mode.value,
+                spec.budget.model_dump(mode="json"),
+            )
+            self._append(conn, spec.tenant, run_id, None, event, version, redact=True)
+        return RunRecord(
+            id=run_id,
+            spec=spec,
+            state=RunState.RUNNING,
+            reason=None,
+            bundle_version=version,
+            created_at=now,
+            paused_s=0.0,
+            invalid_actions=0,
+            usage=Usage(),
+        )
+
+    def invalid(self, run: RunRecord, exc: InvalidAction) -> None:
+        count = run.invalid_actions + 1
+        event = ActionInvalid(exc.tool, exc.field, str(exc), count)
+        with self._s.store.write() as conn:
+            self._append(conn, run.spec.tenant, run.id, None, event, redact=True)
+            journal.update_run(conn, run.id, invalid_actions=count)
+        run.invalid_actions = count
+
+    def mode_changed(self, run: RunRecord, mode: Mode, reason: str) -> None:
+        previous = run.spec.mode
+        reason = self._s.redaction.text(run.spec.tenant, reason)
+        with self._s.store.write() as conn:
+            journal.update_run(conn, run.id, mode=mode.value)
+            event = RunModeChanged(previous.value, mode.value, reason)
+            self._append(conn, run.spec.tenant, run.id, None, event)
+        run.spec = run.spec.model_copy(update={"mode": mode})
+
+    def routed(self, run: RunRecord, intent: str, tier: str, model: str, reason: str) -> None:
+        event = RunRouted(intent, tier, model, reason)
+        with self._s.store.write() as conn:
+            self._append(conn, run.spec.tenant, run.id, None, event, redact=True)
+
+    def usage(self, run: RunRecord, within: Within | None = None) -> None:
+        """The run's usage as it is now (model tokens and money), with ``within``."""
+        with self._s.store.write(durable=False) as conn:
+            journal.update_run(conn, run.id, usage=run.usage.to_json())
+            if within is not None:
+                within(conn)
+
+    def conversation(self, run: RunRecord, conversation: Any) -> None:
+        """The agent's conversation, sealed: it holds tool results whole."""
+        sealed = {"sealed": self._s.sealer.seal(conversation)}
+        with self._s.store.write(durable=False) as conn:
+            journal.update_run(conn, run.id, conversation=sealed)
+
+    def end(self, run: RunRecord, state: RunState, reason: Reason, detail: str | None) -> None:
+        """A terminal state, durably; then the run's spans go to telemetry."""
+        with self._s.store.write() as conn:
+            self._move(conn, run, state, reason, detail)
+        self._s.run_ended(run.id)
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def new_step(
+        self,
+        run: RunRecord,
+        tool: Tool,
+        args: dict[str, Any],
+        args_hash: str,
+        decision: Decision,
+        reason: str | None,
+    ) -> NewStep:
+        """The next step of ``run``, redacted for storage: the arguments with the tool's
+        sensitive fields declared, the stated reason as text."""
+        tenant, redaction = run.spec.tenant, self._s.redaction
+        stored = redaction.value(tenant, args, tool.sensitive)
+        return NewStep(
+            idx=len(run.steps),
+            tool=tool,
+            args=stored,
+            sealed_args=None if stored == args else self._s.sealer.seal(args),
+            args_hash=args_hash,
+            reason=None if reason is None else redaction.text(tenant, reason),
+            decision=decision,
+        )
+
+    def denied(self, run: RunRecord, step: NewStep) -> StepRecord:
+        record = self._step_record(run, step, StepStatus.DENIED, None)
+        event = ActionDenial(step.tool.name, step.args, step.reason, step.decision.to_json())
+        with self._s.store.write() as conn:
+            journal.insert_step(conn, self._row(run, step, record, sealed=False))
+            self._append(conn, run.spec.tenant, run.id, step.idx, event)
+        run.steps.append(record)
+        return record
+
+    def approval_requested(
+        self, run: RunRecord, step: NewStep, approval_id: str, expires_at: datetime
+    ) -> StepRecord:
+        """The step waits for a person: its row, the request, the entry and the pause,
+        in one commit."""
+        record = self._step_record(run, step, StepStatus.AWAITING_APPROVAL, approval_id)
+        roles = list(step.decision.approval_roles)
+        event = ActionApprovalRequested(
+            step.tool.name,
+            step.args,
+            step.reason,
+            step.decision.to_json(),
+            approval_id,
+            roles,
+            expires_at.isoformat(),
+        )
+        spec = run.spec
+        with self._s.store.write() as conn:
+            journal.insert_step(conn, self._row(run, step, record, sealed=True))
+            open_request(
+                conn,
+                ApprovalRequest(
+                    id=approval_id,
+                    run_id=run.id,
+                    step=step.idx,
+                    tenant=spec.tenant,
+                    tool=step.tool.name,
+                    roles=tuple(roles),
+                    policy_ids=step.decision.policy_ids,
+                    requester=spec.requester,
+                    agent=spec.agent,
+                    status=ApprovalStatus.PENDING,
+                    created_at=self._s.clock.now(),
+                    expires_at=expires_at,
+                ),
+            )
+            self._append(conn, spec.tenant, run.id, step.idx, event)
+            self._move(conn, run, RunState.AWAITING_APPROVAL, None, f"step {step.idx}")
+        run.steps.append(record)
+        return record
+
+    def intent(self, run: RunRecord, step: NewStep, within: Within) -> StepRecord:
+        """Durably, before the side effect: the step is executing and the log says why."""
+        record = self._step_record(run, step, StepStatus.EXECUTING, None)
+        with self._s.store.write(durable=True) as conn:
+            journal.insert_step(conn, self._row(run, step, record, sealed=True))
+            self._append(conn, run.spec.tenant, run.id, step.idx, self._intent_event(step, record))
+            within(conn)
+        run.steps.append(record)
+        return record
+
+    def approved_intent(
+        self, run: RunRecord, record: StepRecord, tool: Tool, within: Within
+    ) -> None:
+        """An approved step starts executing: only if it is still waiting, in this commit."""
+        event = ActionIntent(
+            tool.name,
+            record.args,
+            None,
+            record.decision.to_json(),
+            record.idempotency_key,
+            record.approval_id,
+            sorted(tool.scopes),
+        )
+        with self._s.store.write(durable=True) as conn:
+            self._move_step(conn, run, record, StepStatus.EXECUTING)
+            self._append(conn, run.spec.tenant, run.id, record.idx, event)
+            within(conn)
+
+    def reconciled(
+        self, run: RunRecord, record: StepRecord, happened: bool | None, detail: str
+    ) -> None:
+        event = ActionReconciled(record.tool, happened, detail)
+        with self._s.store.write() as conn:
+            self._append(conn, run.spec.tenant, run.id, record.idx, event, redact=True)
+
+    def outcome(
+        self,
+        run: RunRecord,
+        record: StepRecord,
+        tool: Tool,
+        outcome: Outcome,
+        timings: dict[str, float],
+        *,
+        unknown: str,
+    ) -> Any:
+        """Record what the call did; an unknown outcome hands the run off in the same commit.
+        Returns the result as the caller sees it (the tool's sensitive fields masked)."""
+        s, tenant = self._s, run.spec.tenant
+        clock = s.clock
+        began = clock.monotonic()
+        status, is_unknown = outcome.status, outcome.status is StepStatus.OUTCOME_UNKNOWN
+        redactor = s.redaction.redactor(tenant, tool.sensitive)
+        visible = redact_fields(outcome.result, tool.sensitive)
+        stored = redactor.value(outcome.result)
+        sealed = None if stored == visible else s.sealer.seal(visible)
+        error = None if outcome.error is None else redactor.value(outcome.error)
+        event = ActionOutcome(
+            tool.name,
+            status.value,
+            digest(stored) if status is StepStatus.SUCCEEDED else None,
+            error,
+            outcome.attempts,
+            timings.get("execute", 0.0),
+        )
+        # Not fsynced on its own: the next durable commit carries it to disk. A power
+        # loss before then leaves the step "executing", which resume reconciles.
+        with s.store.write(durable=is_unknown) as conn:
+            self._append(conn, tenant, run.id, record.idx, event)
+            timings["record_outcome"] = (clock.monotonic() - began) * 1e6
+            check_step_move(record.status, status)
+            journal.finish_step(
+                conn,
+                {
+                    "rid": run.id,
+                    "sidx": record.idx,
+                    "status": status.value,
+                    "result": stored,
+                    "error": error,
+                    "attempts": outcome.attempts,
+                    "timings_us": timings,
+                    "finished_at": clock.now(),
+                    "sealed_result": sealed,
+                },
+            )
+            if is_unknown:
+                self._move(conn, run, RunState.HANDED_OFF, Reason.OUTCOME_UNKNOWN, unknown)
+        if is_unknown:
+            s.run_ended(run.id)
+        record.status, record.result, record.error = status, stored, error
+        record.sealed_result = sealed
+        return visible
+
+    # -- approvals, decided elsewhere ----------------------------------------------------
+
+    def approval_decided(
+        self,
+        conn: sa.Connection,
+        request: ApprovalRequest,
+        approver: Approver,
+        verdict: ApprovalStatus,
+        reason: str,
+    ) -> None:
+        """A person decided: a denied step closes, and the run runs again (a denied call
+        is the run's code's to handle)."""
+        now = self._s.clock.now()
+        if verdict is ApprovalStatus.DENIED:
+            self._close_step(conn, request, StepStatus.APPROVAL_DENIED)
+        waited = (now - request.created_at).total_seconds()
+        moved = journal.move_run(
+            conn,
+            request.run_id,
+            RunState.AWAITING_APPROVAL,
+            {"state": RunState.RUNNING.value, "updated_at": now},
+            paused_s=waited,
+        )
+        if not moved:
+            raise RunStateError(f"run {request.run_id} is no longer awaiting approval")
+        version = journal.bundle_version_of(conn, request.run_id)
+        for event in (
+            ApprovalDecided(request.id, verdict.value, approver.name, approver.role, reason),
+            RunStateChanged(
+                RunState.AWAITING_APPROVAL.value,
+                RunState.RUNNING.value,
+                None,
+                f"approval {request.id} {verdict.value} by {approver.name}",
+            ),
+        ):
+            self._append(conn, request.tenant, request.run_id, request.step, event, version)
+
+    def approval_expired(self, conn: sa.Connection, request: ApprovalRequest) -> bool:
+        """The request went unanswered: its step closes and, if the run still waits on
+        it, the run is handed off. True when that ended the run."""
+        now = self._s.clock.now()
+        self._close_step(conn, request, StepStatus.APPROVAL_EXPIRED)
+        detail = f"approval {request.id} for {request.tool} expired unanswered"
+        moved = journal.move_run(
+            conn,
+            request.run_id,
+            RunState.AWAITING_APPROVAL,  # never revive or re-end a run
+            {
+                "state": RunState.HANDED_OFF.value,
+                "reason": Reason.APPROVAL_EXPIRED.value,
+                "reason_detail": detail,
+                "updated_at": now,
+                "ended_at": now,
+                "owner": None,
+                "lease_until": None,
+            },
+        )
+        if not moved:
+            return False
+        journal.drop_seals(conn, request.run_id)
+        event = RunStateChanged(
+            RunState.AWAITING_APPROVAL.value,
+            RunState.HANDED_OFF.value,
+            Reason.APPROVAL_EXPIRED.value,
+            detail,
+        )
+        version = journal.bundle_version_of(conn, request.run_id)
+        self._append(conn, request.tenant, request.run_id, request.step, event, version)
+        self._s.audit.checkpoint(conn, request.tenant)
+        return True
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _step_record(
+        self, run: RunRecord, step: NewStep, status: StepStatus, approval_id: str | None
+    ) -> StepRecord:
+        return StepRecord(
+            idx=step.idx,
+            tool=step.tool.name,
+            args=step.args,
+            args_hash=step.args_hash,
+            status=status,
+            decision=step.decision,
+            idempotency_key=idempotency_key(run.id, step.idx),
+            approval_id=approval_id,
+        )
+
+    def _row(
+        self, run: RunRecord, step: NewStep, record: StepRecord, *, sealed: bool
+    ) -> dict[str, Any]:
+        return {
+            "run_id": run.id,
+            "idx": step.idx,
+            "tool": step.tool.name,
+            "args": step.args,
+            "args_hash": step.args_hash,
+            # A denied call never runs: nothing needs its whole arguments.
+            "sealed_args": step.sealed_args if sealed else None,
+            "sealed_result": None,
+            "reason": step.reason,
+            "status": record.status.value,
+            "decision": step.decision.to_json(),
+            "idempotency_key": record.idempotency_key,
+            "approval_id": record.approval_id,
+            "result": None,
+            "error": None,
+            "attempts": 0,
+            "timings_us": {},
+            "created_at": self._s.clock.now(),
+            "finished_at": None,
+        }
+
+    @staticmethod
+    def _intent_event(step: NewStep, record: StepRecord) -> ActionIntent:
+        return ActionIntent(
+            step.tool.name,
+            step.args,
+            step.reason,
+            step.decision.to_json(),
+            record.idempotency_key,
+            None,
+            sorted(step.tool.scopes),
+        )
+
+    def _move_step(
+        self, conn: sa.Connection, run: RunRecord, record: StepRecord, status: StepStatus
+    ) -> None:
+        check_step_move(record.status, status)
+        if not journal.move_step(conn, run.id, record.idx, record.status, status):
+            raise RunStateError(
+                f"run {run.id} step {record.idx} is no longer {record.status}: another "
+                "worker moved it on; nothing was run"
+            )
+        record.status = status
+
+    @staticmethod
+    def _close_step(conn: sa.Connection, request: ApprovalRequest, status: StepStatus) -> None:
+        check_step_move(StepStatus.AWAITING_APPROVAL, status)
+        journal.close_step(conn, request.run_id, request.step, status)
+
+    def _move(
+        self,
+        conn: sa.Connection,
+        run: RunRecord,
+        state: RunState,
+        reason: Reason | None,
+        detail: str | None,
+    ) -> None:
+        """Move the run to ``state``, from the state this worker last knew it in."""
+        previous, now = run.state, self._s.clock.now()
+        check_run_move(previous, state)
+        if detail is not None:
+            detail = self._s.redaction.text(run.spec.tenant, detail)
+        values: dict[str, Any] = {
+            "state": state.value,
+            "reason": reason.value if reason else None,
+            "reason_detail": detail,
+            "updated_at": now,
+            "usage": run.usage.to_json(),
+        }
+        if state is not RunState.RUNNING:
+            values.update(owner=None, lease_until=None)
+        if state.terminal:
+            values["ended_at"] = now
+            journal.drop_seals(conn, run.id)
+        if not journal.move_run(conn, run.id, previous, values):
+            stored = journal.state_of(conn, run.id)
+            raise RunStateError(
+                f"run {run.id} is {stored}, not {previous} as this worker knew it; "
+                f"it was not moved to {state}"
+            )
+        event = RunStateChanged(previous.value, state.value, values["reason"], detail)
+        self._append(conn, run.spec.tenant, run.id, None, event)
+        if state.terminal:
+            self._s.audit.checkpoint(conn, run.spec.tenant)
+        run.state, run.reason = state, reason
+
+    def _append(
+        self,
+        conn: sa.Connection,
+        tenant: str,
+        run_id: str,
+        step: int | None,
+        event: AuditEvent,
+        bundle_version: str | None = None,
+        *,
+        redact: bool = False,
+    ) -> None:
+        """An entry of the run; ``redact`` for events built from text not yet redacted."""
+        self._s.audit.append(
+            conn,
+            tenant,
+            event,
+            run_id=run_id,
+            step=step,
+            bundle_version=bundle_version or self._s.version,
+            redact=(lambda p: self._s.redaction.value(tenant, p)) if redact else None,
+        )
