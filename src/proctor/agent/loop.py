@@ -12,7 +12,7 @@ resumes, in any process, where it stopped.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
@@ -32,9 +32,9 @@ from proctor.models import (
     ToolSchema,
     UserMessage,
 )
-from proctor.policy import Effect as DecisionEffect
+from proctor.policy import DecisionEffect
 from proctor.policy.settings import Tier
-from proctor.runs import CallOutcome, CallStatus, Run, RunSpec
+from proctor.runs import CallOutcome, CallStatus, Proposal, Run, RunSpec
 from proctor.runtime import Runtime
 from proctor.states import Mode, Reason, RunState
 from proctor.tools import Trust
@@ -193,8 +193,8 @@ class Agent:
                     await run.complete(f"final answer of {len(response.content or '')} characters")
                     result.answer = response.content
                     raise _Stop
-                await self._check_plan(run, response.tool_calls)
-                await self._execute_plan(run, conversation, response.tool_calls, result)
+                checked = await self._check_plan(run, response.tool_calls)
+                await self._execute_plan(run, conversation, response.tool_calls, result, checked)
             await run.fail_safe(
                 Reason.LOOP, f"no final answer within {self.config.max_turns} model calls"
             )
@@ -230,24 +230,30 @@ class Agent:
             raise _Stop
         return response
 
-    async def _check_plan(self, run: Run, plan: tuple[ToolCall, ...]) -> None:
-        """Before anything runs: a step that is a loop or that policy denies stops the run."""
+    async def _check_plan(self, run: Run, plan: tuple[ToolCall, ...]) -> dict[str, Proposal]:
+        """Before anything runs: a step that is a loop or that policy denies stops the run.
+        Returns the plan's valid calls by id, checked once for the steps to submit."""
         made = {(s.tool, s.args_hash) for s in run.steps}
         seen: set[tuple[str, str]] = set()
+        checked: dict[str, Proposal] = {}
         for index, call in enumerate(plan):
+            try:
+                proposal: Proposal | None = run.propose(call.tool, call.arguments)
+            except InvalidAction:
+                proposal = None  # recorded and answered when the step is reached
             key = (call.tool, _normalised(call.arguments))
-            if key in seen or (call.tool, self._mac(run, call)) in made:
+            if key in seen or (proposal and (call.tool, proposal.args_hash) in made):
                 await run.fail_safe(
                     Reason.LOOP, f"step {index + 1} repeats an earlier call to {call.tool}"
                 )
                 raise _Stop
             seen.add(key)
-            try:
-                decision = await run.preview(call.tool, call.arguments)
-            except InvalidAction:
-                continue  # recorded and answered when the step is reached
+            if proposal is None:
+                continue
+            checked[call.id] = proposal
+            decision = await run.preview(proposal)
             if decision.effect is DecisionEffect.DENY:
-                outcome = await run.call_json(call.tool, call.arguments)  # records the denial
+                outcome = await run.submit(proposal)  # records the denial
                 if self.observer is not None:
                     self.observer.step_done(call, outcome, "denied before the plan ran")
                 await run.hand_off(
@@ -257,15 +263,7 @@ class Agent:
                     "nothing of the plan ran",
                 )
                 raise _Stop
-
-    def _mac(self, run: Run, call: ToolCall) -> str:
-        """The journal's key for a call, or "" when its arguments are not valid."""
-        try:
-            t = self.runtime.tools.get(call.tool)
-            args = t.validate_json(call.arguments).model_dump(mode="json")
-        except InvalidAction:
-            return ""
-        return self.runtime.sealer.mac([t.name, args])
+        return checked
 
     async def _execute_plan(
         self,
@@ -273,10 +271,17 @@ class Agent:
         conversation: list[Message],
         plan: tuple[ToolCall, ...],
         result: AgentResult,
+        checked: Mapping[str, Proposal] | None = None,
     ) -> None:
-        for call in plan:
-            conversation.append(await self._step(run, call, result))
-            run.save_conversation(MESSAGES.dump_python(conversation, mode="json"))
+        # The conversation is kept after each model answer and when the plan pauses for an
+        # approval; after a crash, the steps since then replay from the journal.
+        try:
+            for call in plan:
+                proposal = (checked or {}).get(call.id)
+                conversation.append(await self._step(run, call, result, proposal))
+        finally:
+            if run.state is RunState.AWAITING_APPROVAL:
+                run.save_conversation(MESSAGES.dump_python(conversation, mode="json"))
 
     async def _finish_open_plan(
         self, run: Run, conversation: list[Message], result: AgentResult
@@ -289,10 +294,15 @@ class Agent:
         pending = tuple(c for c in last.tool_calls if c.id not in answered)
         await self._execute_plan(run, conversation, pending, result)
 
-    async def _step(self, run: Run, call: ToolCall, result: AgentResult) -> ToolResultMessage:
+    async def _step(
+        self, run: Run, call: ToolCall, result: AgentResult, proposal: Proposal | None
+    ) -> ToolResultMessage:
         outcome: CallOutcome | None = None
         try:
-            outcome = await run.call_json(call.tool, call.arguments)
+            if proposal is None:
+                outcome = await run.call_json(call.tool, call.arguments)
+            else:
+                outcome = await run.submit(proposal)
         except TooManyInvalidActions:
             message = None  # the run failed safe
         except InvalidAction as exc:

@@ -28,6 +28,7 @@ from proctor.runs.live import LiveRun
 from proctor.runs.model import CallOutcome, CallStatus, StepRecord
 from proctor.runs.provenance import UNTRUSTED
 from proctor.runs.recorder import Outcome
+from proctor.services import Services
 from proctor.states import Mode, StepStatus
 from proctor.tools import Effect, Tool, ToolContext, ToolStillRunning, TransientToolError
 
@@ -55,18 +56,23 @@ class Proposal:
 # -- validate ----------------------------------------------------------------------------
 
 
+def proposal(services: Services, tool: str, args: Mapping[str, Any] | str | bytes) -> Proposal:
+    """Parse the arguments strictly into the tool's model; ``InvalidAction`` if they do not
+    fit. Records nothing."""
+    t = services.tools.get(tool)
+    parsed = t.validate(args) if isinstance(args, Mapping) else t.validate_json(args)
+    dumped = parsed.model_dump(mode="json")
+    return Proposal(t, parsed, dumped, services.sealer.mac([t.name, dumped]))
+
+
 def validate(live: LiveRun, tool: str, args: Mapping[str, Any] | str | bytes) -> Proposal:
-    """Parse the arguments strictly into the tool's model; a misfit is recorded, counted
-    against the run's tolerance, and raised as ``InvalidAction``."""
-    s = live.services
+    """A proposal; a misfit is recorded, counted against the run's tolerance, and raised
+    as ``InvalidAction``."""
     try:
-        t = s.tools.get(tool)
-        parsed = t.validate(args) if isinstance(args, Mapping) else t.validate_json(args)
+        return proposal(live.services, tool, args)
     except InvalidAction as exc:
         invalid(live, exc)
         raise
-    dumped = parsed.model_dump(mode="json")
-    return Proposal(t, parsed, dumped, s.sealer.mac([t.name, dumped]))
 
 
 def invalid(live: LiveRun, exc: InvalidAction) -> None:
@@ -96,6 +102,23 @@ def check_budget(live: LiveRun) -> None:
 
 
 # -- decide ------------------------------------------------------------------------------
+
+
+async def preview(live: LiveRun, proposal: Proposal) -> Decision:
+    """Decide without recording; kept for ``governed`` while the run learns nothing new."""
+    decision = await decide(live, proposal, live.provenance.of(proposal.args))
+    live.previewed = (live.generation, proposal, decision)
+    return decision
+
+
+def previewed(live: LiveRun, proposal: Proposal) -> Decision | None:
+    """The decision a preview of this same call made, if the run has not changed since."""
+    if live.previewed is None:
+        return None
+    generation, seen, decision = live.previewed
+    live.previewed = None
+    same = seen.tool is proposal.tool and seen.args_hash == proposal.args_hash
+    return decision if same and generation == live.generation else None
 
 
 async def decide(live: LiveRun, proposal: Proposal, provenance: dict[str, str]) -> Decision:
@@ -138,7 +161,7 @@ async def governed(live: LiveRun, proposal: Proposal, reason: str | None) -> Cal
     check_budget(live)
     budget_done = clock.monotonic()
     provenance = live.provenance.of(proposal.args)
-    decision = await decide(live, proposal, provenance)
+    decision = previewed(live, proposal) or await decide(live, proposal, provenance)
     decided = clock.monotonic()
     timings = {"budget": (budget_done - started) * 1e6, "decide": (decided - budget_done) * 1e6}
     step = live.recorder.new_step(
@@ -195,6 +218,7 @@ def enter_safe_mode(live: LiveRun, reason: str) -> None:
         return
     live.recorder.mode_changed(live.record, Mode.SAFE, reason)
     live.facts.base["mode"] = Mode.SAFE.value
+    live.generation += 1
 
 
 # -- execute and record ------------------------------------------------------------------

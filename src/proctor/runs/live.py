@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from proctor.errors import RunFailure, RunTerminated
-from proctor.policy import Principal
+from proctor.policy import Decision, Principal
 from proctor.runs import journal
 from proctor.runs.facts import RunFacts
 from proctor.runs.leases import LeaseKeeper
@@ -47,6 +47,10 @@ class LiveRun:
         self.provenance = Provenance()
         self.trusted_results: list[Any] = []
         """Results of trusted tools, kept until the request is known: they ground arguments."""
+        self.generation = 0
+        """Counts what the run learnt that a decision depends on (facts, provenance, mode)."""
+        self.previewed: tuple[int, Any, Decision] | None = None
+        """The last preview: its generation, proposal and decision."""
         for step in record.steps:
             if step.status is StepStatus.SUCCEEDED and step.tool in services.tools:
                 self.learn(services.tools.get(step.tool), step, self.whole_result(step))
@@ -72,6 +76,7 @@ class LiveRun:
 
     def learn(self, t: Tool, step: StepRecord, result: Any) -> None:
         """A call of ``t`` succeeded: count it, and note where its result's values stand."""
+        self.generation += 1
         self.facts.count(t, step.args)
         if t.trust is Trust.UNTRUSTED:
             self.provenance.distrust(result)
@@ -83,6 +88,7 @@ class LiveRun:
     def trust(self, text: str) -> None:
         """Text from whoever the run acts for; results of trusted tools ground arguments
         from then on."""
+        self.generation += 1
         first = not self.provenance.grounding
         self.provenance.trust(text)
         if first:

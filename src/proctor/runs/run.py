@@ -17,6 +17,7 @@ from proctor.errors import RunStateError
 from proctor.models import Model, ModelRequest, ModelResponse
 from proctor.policy import Decision
 from proctor.runs import gate, replay, spend
+from proctor.runs.gate import Proposal
 from proctor.runs.live import LiveRun
 from proctor.runs.model import CallOutcome, StepRecord, Usage
 from proctor.states import Mode, Reason, RunState
@@ -79,12 +80,30 @@ class Run:
         """Propose a call whose arguments are a JSON object, as a model writes them."""
         return await self._call(tool, args_json, reason)
 
+    def propose(self, tool: str, args: Mapping[str, Any] | str | bytes) -> Proposal:
+        """A call checked against its tool, recording nothing: ``submit`` it, or ``preview``
+        it first. Raises ``InvalidAction`` (unrecorded) when it does not fit."""
+        return gate.proposal(self._live.services, tool, args)
+
+    async def preview(self, proposal: Proposal) -> Decision:
+        """What policy decides for this call now. Records nothing, runs nothing; a
+        ``submit`` of the same call before anything else changes in the run uses it."""
+        return await gate.preview(self._live, proposal)
+
+    async def submit(self, proposal: Proposal, *, reason: str | None = None) -> CallOutcome:
+        """Propose a call already checked against its tool (``propose``) to every stage
+        after validation."""
+        self._live.ensure_live()
+        return await self._governed(proposal, reason)
+
     async def _call(
         self, tool: str, args: Mapping[str, Any] | str | bytes, reason: str | None
     ) -> CallOutcome:
+        self._live.ensure_live()
+        return await self._governed(gate.validate(self._live, tool, args), reason)
+
+    async def _governed(self, proposal: Proposal, reason: str | None) -> CallOutcome:
         live = self._live
-        live.ensure_live()
-        proposal = gate.validate(live, tool, args)
         if live.cursor < len(live.record.steps):
             step = live.record.steps[live.cursor]
             return await replay.replay(live, self._approvals, step, proposal)
@@ -94,16 +113,6 @@ class Run:
                 "runs until it is decided and the run is resumed"
             )
         return await gate.governed(live, proposal, reason)
-
-    async def preview(self, tool: str, args_json: str | bytes) -> Decision:
-        """What policy would decide for this call now. Records nothing, runs nothing;
-        raises ``InvalidAction`` (unrecorded) when the call does not fit its tool."""
-        live = self._live
-        t = live.services.tools.get(tool)
-        parsed = t.validate_json(args_json)
-        dumped = parsed.model_dump(mode="json")
-        proposal = gate.Proposal(t, parsed, dumped, live.services.sealer.mac([t.name, dumped]))
-        return await gate.decide(live, proposal, live.provenance.of(dumped))
 
     async def resume_pending(self) -> CallOutcome | None:
         """Run the step that waited for approval, if it was approved. ``None`` if nothing waits."""
