@@ -10,8 +10,7 @@ from proctor.agent import Agent, AgentConfig
 from proctor.errors import ModelError
 from proctor.models import ModelRequest, ModelResponse, TokenUsage, ToolCall, ToolResultMessage
 from proctor.testing import FunctionModel, ScriptedModel
-
-from .conftest import Env
+from tests.shop import Env
 
 USAGE = TokenUsage(input_tokens=200, output_tokens=40)
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from proctor import RunBusy, Runtime
 from proctor.audit import SigningKey
 from proctor.store.tables import audit_entries, audit_payloads, runs, steps
-from tests.kernel.support import Ledger, make_tools, write_bundle
+from tests.shop import Ledger, make_tools, write_bundle
 
 from .worker import settings_for
 
