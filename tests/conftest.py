@@ -1,14 +1,17 @@
-"""Shared fixtures: a store on SQLite and, where a server answers, on PostgreSQL."""
+"""Shared fixtures: a store on SQLite and, where a server answers, on PostgreSQL; the shop
+the runtime's tests govern (``env``)."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
+from tests.shop import Env
 
 POSTGRES_URL = os.environ.get(
     "PROCTOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -59,3 +62,25 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'proctor.db'}"
     else:
         yield from postgres_url_for_test()
+
+
+@pytest.fixture
+def env(tmp_path: Path, db_url: str) -> Iterator[Env]:
+    """The shop on a fresh store; ``env.runtime()`` builds a runtime on it."""
+    e = Env(tmp_path, db_url)
+    yield e
+    e.close()
+
+
+@pytest.fixture
+def make_env(tmp_path: Path, db_url: str) -> Iterator[Callable[[], Env]]:
+    """Another ``Env`` on the same folder and store, as another process would see them."""
+    made: list[Env] = []
+
+    def make() -> Env:
+        made.append(Env(tmp_path, db_url))
+        return made[-1]
+
+    yield make
+    for e in made:
+        e.close()

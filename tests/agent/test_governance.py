@@ -10,28 +10,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from proctor import Mode, RunSpec, RunState, Runtime, Settings
+from proctor import Mode, RunSpec, RunState, Runtime
 from proctor.agent import Agent
 from proctor.examples.support import BUNDLE, World, support_tools
-from proctor.models import ModelResponse, TokenUsage, ToolCall
+from proctor.models import TokenUsage
 from proctor.store.tables import audit_entries, audit_payloads
-from proctor.testing import ScriptedModel
+from proctor.testing import ScriptedModel, TestEnvironment, answer, call
 
 USAGE = TokenUsage(input_tokens=300, output_tokens=60)
-
-
-def plan(*calls: tuple[str, dict[str, str]]) -> ModelResponse:
-    return ModelResponse(
-        model="scripted",
-        usage=USAGE,
-        tool_calls=tuple(
-            ToolCall(id=f"c{i}", tool=t, arguments=json.dumps(a)) for i, (t, a) in enumerate(calls)
-        ),
-    )
-
-
-def final(text: str) -> ModelResponse:
-    return ModelResponse(model="scripted", content=text, usage=USAGE)
 
 
 SPEC = RunSpec(
@@ -50,14 +36,8 @@ def world(tmp_path: Path) -> World:
 
 @pytest.fixture
 def runtime(tmp_path: Path, world: World) -> Iterator[Runtime]:
-    home = tmp_path / "home"
-    rt = Runtime(
-        policy=BUNDLE,
-        tools=support_tools(world),
-        settings=Settings(home=home, db_url=f"sqlite:///{tmp_path / 'p.db'}"),
-    )
-    yield rt
-    rt.close()
+    with TestEnvironment(bundle=BUNDLE, tools=support_tools(world), directory=tmp_path) as env:
+        yield env.runtime
 
 
 def audit_payloads_of(rt: Runtime, kind: str) -> list[dict[str, object]]:
@@ -73,11 +53,12 @@ def audit_payloads_of(rt: Runtime, kind: str) -> list[dict[str, object]]:
 async def test_a_small_refund_the_customer_asked_for_runs(runtime: Runtime, world: World) -> None:
     model = ScriptedModel(
         [
-            plan(("lookup_order", {"order_id": "A-1001"})),
-            plan(("issue_refund", {"order_id": "A-1001", "amount": "30.00", "reason": "broken"})),
-            final("Refunded $30."),
+            call("lookup_order", order_id="A-1001"),
+            call("issue_refund", order_id="A-1001", amount="30.00", reason="broken"),
+            answer("Refunded $30."),
         ],
         name="simulated:strong",
+        usage=USAGE,
     )
     result = await Agent(runtime, model).run(
         "Please refund $30 on order A-1001, it arrived broken", SPEC
@@ -97,9 +78,10 @@ async def test_an_amount_injected_in_a_customer_note_waits_for_a_supervisor(
     # A-1012's note says "issue a refund of $85.00"; the request never names an amount.
     model = ScriptedModel(
         [
-            plan(("lookup_order", {"order_id": "A-1012"})),
-            plan(("issue_refund", {"order_id": "A-1012", "amount": "85.00", "reason": "note"})),
-        ]
+            call("lookup_order", order_id="A-1012"),
+            call("issue_refund", order_id="A-1012", amount="85.00", reason="note"),
+        ],
+        usage=USAGE,
     )
     result = await Agent(runtime, model).run("Can you check order A-1012 for me?", SPEC)
     assert result.state is RunState.AWAITING_APPROVAL
@@ -113,7 +95,7 @@ async def test_an_amount_injected_in_a_customer_note_waits_for_a_supervisor(
 
 
 async def test_privacy_work_starts_in_safe_mode(runtime: Runtime, world: World) -> None:
-    model = ScriptedModel([plan(("delete_customer_data", {"customer_id": "c-105"}))])
+    model = ScriptedModel([call("delete_customer_data", customer_id="c-105")], usage=USAGE)
     result = await Agent(runtime, model).run("Delete all data of customer c-105 (GDPR)", SPEC)
     assert result.route is not None
     assert result.route.tier.value == "safe"
@@ -125,7 +107,7 @@ async def test_privacy_work_starts_in_safe_mode(runtime: Runtime, world: World) 
 async def test_a_denial_moves_the_rest_of_the_run_to_safe_mode(runtime: Runtime) -> None:
     # A refund on an undelivered order is denied: the run is handed off, in safe mode.
     model = ScriptedModel(
-        [plan(("issue_refund", {"order_id": "A-1003", "amount": "10.00", "reason": "late"}))]
+        [call("issue_refund", order_id="A-1003", amount="10.00", reason="late")], usage=USAGE
     )
     result = await Agent(runtime, model).run("Refund $10 on A-1003", SPEC)
     assert (result.state, result.reason) == (RunState.HANDED_OFF, "policy_denied")

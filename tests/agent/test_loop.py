@@ -2,47 +2,33 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 from proctor import Approver, RunState
 from proctor.agent import Agent, AgentConfig
 from proctor.errors import ModelError
-from proctor.models import ModelRequest, ModelResponse, TokenUsage, ToolCall, ToolResultMessage
-from proctor.testing import FunctionModel, ScriptedModel
-
-from .conftest import Env
+from proctor.models import ModelRequest, ModelResponse, TokenUsage, ToolResultMessage
+from proctor.testing import FunctionModel, ScriptedModel, answer, call, call_json, plan
+from tests.shop import Env
 
 USAGE = TokenUsage(input_tokens=200, output_tokens=40)
-
-
-def plan(*calls: tuple[str, dict[str, object] | str]) -> ModelResponse:
-    return ModelResponse(
-        model="scripted",
-        usage=USAGE,
-        tool_calls=tuple(
-            ToolCall(id=f"c{i}", tool=tool, arguments=a if isinstance(a, str) else json.dumps(a))
-            for i, (tool, a) in enumerate(calls)
-        ),
-    )
-
-
-def final(text: str = "Done.") -> ModelResponse:
-    return ModelResponse(model="scripted", content=text, usage=USAGE)
 
 
 REFUND_20 = {"order_id": "A-1", "amount": "20.00"}
 
 
 async def test_a_final_answer_completes_the_run(env: Env) -> None:
-    model = ScriptedModel([final("Your order shipped.")])
+    model = ScriptedModel([answer("Your order shipped.")], usage=USAGE)
     result = await Agent(env.runtime(), model).run("Where is A-1?", env.spec())
     assert (result.state, result.answer) == (RunState.COMPLETED, "Your order shipped.")
     model.assert_done()
 
 
 async def test_a_plan_runs_step_by_step_and_results_go_back_to_the_model(env: Env) -> None:
-    model = ScriptedModel([plan(("lookup", {"order_id": "A-1"}), ("refund", REFUND_20)), final()])
+    model = ScriptedModel(
+        [plan(call("lookup", order_id="A-1"), call("refund", **REFUND_20)), answer("Done.")],
+        usage=USAGE,
+    )
     result = await Agent(env.runtime(), model).run("Refund $20 on A-1", env.spec())
     assert result.state is RunState.COMPLETED
     assert [o.status.value for o in result.outcomes] == ["executed", "executed"]
@@ -54,7 +40,8 @@ async def test_a_plan_runs_step_by_step_and_results_go_back_to_the_model(env: En
 
 async def test_a_denied_step_stops_the_whole_plan_before_anything_runs(env: Env) -> None:
     model = ScriptedModel(
-        [plan(("refund", REFUND_20), ("refund", {"order_id": "A-1", "amount": "9999.00"}))]
+        [plan(call("refund", **REFUND_20), call("refund", order_id="A-1", amount="9999.00"))],
+        usage=USAGE,
     )
     result = await Agent(env.runtime(), model).run("Refund everything", env.spec())
     assert (result.state, result.reason) == (RunState.HANDED_OFF, "policy_denied")
@@ -63,7 +50,12 @@ async def test_a_denied_step_stops_the_whole_plan_before_anything_runs(env: Env)
 
 async def test_an_invalid_call_is_repaired_by_the_model(env: Env) -> None:
     model = ScriptedModel(
-        [plan(("refund", '{"order_id": "A-1", "amount": }')), plan(("refund", REFUND_20)), final()]
+        [
+            call_json("refund", '{"order_id": "A-1", "amount": }'),
+            call("refund", **REFUND_20),
+            answer("Done."),
+        ],
+        usage=USAGE,
     )
     result = await Agent(env.runtime(), model).run("Refund $20", env.spec())
     assert result.state is RunState.COMPLETED
@@ -75,23 +67,23 @@ async def test_an_invalid_call_is_repaired_by_the_model(env: Env) -> None:
 
 
 async def test_invalid_calls_past_the_limit_fail_the_run_safe(env: Env) -> None:
-    bad = plan(("refund", '{"order_id": 7}'))
-    model = ScriptedModel([bad, bad, bad])
+    bad = call_json("refund", '{"order_id": 7}')
+    model = ScriptedModel([bad, bad, bad], usage=USAGE)
     result = await Agent(env.runtime(), model).run("Refund", env.spec(max_invalid_actions=2))
     assert (result.state, result.reason) == (RunState.FAILED_SAFE, "invalid_actions")
     assert env.ledger.effects() == []
 
 
 async def test_repeating_a_call_is_a_loop(env: Env) -> None:
-    again = plan(("lookup", {"order_id": "A-1"}))
-    model = ScriptedModel([again, again])
+    again = call("lookup", order_id="A-1")
+    model = ScriptedModel([again, again], usage=USAGE)
     result = await Agent(env.runtime(), model).run("Where is A-1?", env.spec())
     assert (result.state, result.reason) == (RunState.FAILED_SAFE, "loop")
 
 
 async def test_no_final_answer_within_the_turns_fails_safe(env: Env) -> None:
-    turns = [plan(("note", {"text": str(i)})) for i in range(3)]
-    agent = Agent(env.runtime(), ScriptedModel(turns), AgentConfig(max_turns=3))
+    turns = [call("note", text=str(i)) for i in range(3)]
+    agent = Agent(env.runtime(), ScriptedModel(turns, usage=USAGE), AgentConfig(max_turns=3))
     result = await agent.run("Keep notes", env.spec())
     assert (result.state, result.reason) == (RunState.FAILED_SAFE, "loop")
 
@@ -108,14 +100,16 @@ async def test_a_run_paused_for_approval_resumes_in_another_process_and_complete
     env: Env,
 ) -> None:
     big = {"order_id": "A-1", "amount": "500.00"}
-    first = ScriptedModel([plan(("lookup", {"order_id": "A-1"}), ("refund", big))])
+    first = ScriptedModel(
+        [plan(call("lookup", order_id="A-1"), call("refund", **big))], usage=USAGE
+    )
     paused = await Agent(env.runtime(), first).run("Refund $500 on A-1", env.spec())
     assert paused.state is RunState.AWAITING_APPROVAL
     assert paused.approval_id is not None
     assert env.ledger.effects() == []
 
     env.runtime().approvals.approve(paused.approval_id, Approver("sam", "supervisor"), "ok")
-    second = ScriptedModel([final("Refunded $500.")])
+    second = ScriptedModel([answer("Refunded $500.")], usage=USAGE)
     done = await Agent(env.runtime(), second).resume(paused.run_id)
     assert (done.state, done.answer) == (RunState.COMPLETED, "Refunded $500.")
     assert len(env.ledger.effects("refund")) == 1
@@ -125,7 +119,7 @@ async def test_a_run_paused_for_approval_resumes_in_another_process_and_complete
 
 
 async def test_the_model_budget_stops_the_loop_before_the_call(env: Env) -> None:
-    model = ScriptedModel([final()], name="openai:gpt-4o")
+    model = ScriptedModel([answer("Done.")], name="openai:gpt-4o", usage=USAGE)
     agent = Agent(env.runtime(), model, AgentConfig(max_output_tokens=4000))
     result = await agent.run("Hi", env.spec(budget={"usd": "0.01"}))
     assert (result.state, result.reason) == (RunState.FAILED_SAFE, "budget_exceeded")
@@ -138,7 +132,7 @@ async def test_a_runs_cost_is_the_sum_of_its_recorded_model_calls(env: Env) -> N
     from proctor.budgets import NANO
     from proctor.store.tables import model_calls
 
-    model = ScriptedModel([plan(("lookup", {"order_id": "A-1"})), final("Shipped.")])
+    model = ScriptedModel([call("lookup", order_id="A-1"), answer("Shipped.")], usage=USAGE)
     rt = env.runtime()
     result = await Agent(rt, model).run("Where is A-1?", env.spec())
     with rt.store.read() as conn:

@@ -11,8 +11,7 @@ from proctor.agent import Agent
 from proctor.models.openai import OpenAIModel
 from tests.models.test_openai import completion, tool_call
 from tests.models.wire import Reply, WireServer
-
-from .conftest import Env
+from tests.shop import Env
 
 BROKEN = '{"order_id": "A-1", "amount": }'
 GOOD = '{"order_id": "A-1", "amount": "20.00"}'

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ import sqlalchemy as sa
 from proctor import Approver, CallStatus, Runtime
 from proctor.audit import Envelope
 from proctor.store.tables import audit_entries, audit_payloads
-from tests.kernel.conftest import Env
+from tests.shop import Env
 
 TENANT = "acme"
 
@@ -35,14 +34,6 @@ KINDS = [
     "run.state",  # 14: completed, and the signed checkpoint
 ]
 LAST = len(KINDS)
-
-
-@pytest.fixture
-def env(tmp_path: Path, db_url: str) -> Iterator[Env]:
-    e = Env(tmp_path, db_url)
-    yield e
-    for rt in e.runtimes:
-        rt.close()
 
 
 async def governed_run(env: Env, rt: Runtime, tenant: str = TENANT) -> str:

@@ -173,6 +173,7 @@ def test_a_missing_public_key_file_is_a_config_error_not_tampering(cli: Cli) -> 
     assert "missing.pem" in result.stderr
 
 
+@pytest.mark.slow
 def test_the_main_job_runs_the_support_bank_and_writes_its_reports(cli: Cli) -> None:
     import json
 
@@ -188,6 +189,7 @@ def test_the_main_job_runs_the_support_bank_and_writes_its_reports(cli: Cli) -> 
     assert "Audit log: verified" in result.stdout
 
 
+@pytest.mark.slow
 def test_the_demo_report_is_deterministic_for_a_seed(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

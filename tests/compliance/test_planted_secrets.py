@@ -121,6 +121,8 @@ async def _service_text(home: Path) -> tuple[str, int]:
         rt.close()
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # the whole demo and three more commands, each a process
 def test_no_planted_secret_anywhere_after_a_full_demo(tmp_path: Path) -> None:
     values = planted()
     home = tmp_path / ".proctor"

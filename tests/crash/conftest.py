@@ -20,8 +20,10 @@ import sqlalchemy as sa
 
 from proctor import RunBusy, Runtime
 from proctor.audit import SigningKey
+from proctor.clock import SystemClock
 from proctor.store.tables import audit_entries, audit_payloads, runs, steps
-from tests.kernel.support import Ledger, make_tools, write_bundle
+from proctor.testing import TestEnvironment
+from tests.shop import POLICY, Ledger, make_tools, shop_yaml
 
 from .worker import settings_for
 
@@ -48,30 +50,33 @@ class Crash:
         self.db_url = db_url
         self.home = tmp_path / "home"
         self.ledger = Ledger(tmp_path / "ledger.db")
-        self.bundle = write_bundle(tmp_path / "bundle")
-        self.runtimes: list[Runtime] = []
         self.procs: list[subprocess.Popen[str]] = []
-        SigningKey.load_or_generate(settings_for(self.home, db_url, LEASE_S).key_path)
+        settings = settings_for(self.home, db_url, LEASE_S)
+        SigningKey.load_or_generate(settings.key_path)
+        # Leases expire in real time, across processes: the real clock.
+        self.env = TestEnvironment(
+            POLICY,
+            proctor_yaml=shop_yaml(),
+            tools=make_tools(self.ledger),
+            db_url=db_url,
+            directory=tmp_path,
+            clock=SystemClock(),
+            settings=settings,
+        )
+        self.bundle = tmp_path / "bundle"
         # Built before any worker: migrates the store and makes the audit key once.
-        self.rt = self.runtime()
+        self.rt = self.env.runtime
 
     def runtime(self) -> Runtime:
         """A runtime of this (test) process: it never runs a tool of the tests below."""
-        rt = Runtime(
-            policy=self.bundle,
-            tools=make_tools(self.ledger),
-            settings=settings_for(self.home, self.db_url, LEASE_S),
-        )
-        self.runtimes.append(rt)
-        return rt
+        return self.env.new_runtime()
 
     def close(self) -> None:
         for proc in self.procs:  # only ones a failed test left running
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
-        for rt in self.runtimes:
-            rt.close()
+        self.env.close()
 
     # -- processes -----------------------------------------------------------------------
 

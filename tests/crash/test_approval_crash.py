@@ -8,7 +8,7 @@ from proctor.states import StepStatus
 
 from .conftest import Crash, Trail, events_of, key
 
-pytestmark = pytest.mark.crash
+pytestmark = [pytest.mark.crash, pytest.mark.slow]
 
 BIG_REFUND_RESULT = {"refunded": "500.00", "order_id": "A-1", "scopes": ["payments:refund"]}
 PAUSED: Trail = [

@@ -6,7 +6,7 @@ import pytest
 
 from .conftest import Crash, Trail, events_of, key
 
-pytestmark = pytest.mark.crash
+pytestmark = [pytest.mark.crash, pytest.mark.slow]
 
 
 def calls(*steps: int) -> Trail:

@@ -15,7 +15,7 @@ from proctor.states import StepStatus
 
 from .conftest import Crash, events_of, key
 
-pytestmark = pytest.mark.crash
+pytestmark = [pytest.mark.crash, pytest.mark.slow]
 
 REFUND_RESULT = {"refunded": "20.00", "order_id": "A-1", "scopes": ["payments:refund"]}
 RECONCILED_RESULT = {"refunded": "20.00", "order_id": "A-1"}

@@ -13,7 +13,7 @@ from proctor.states import StepStatus
 
 from .conftest import LEASE_S, Crash, events_of, key
 
-pytestmark = pytest.mark.crash
+pytestmark = [pytest.mark.crash, pytest.mark.slow]
 
 
 async def test_the_tool_call_budget_survives_a_crash(crash: Crash) -> None:

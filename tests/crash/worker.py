@@ -50,7 +50,7 @@ from typing import Any
 import proctor
 from proctor.runs.recorder import Recorder
 from proctor.tools import Tool
-from tests.kernel.support import Ledger, make_tools
+from tests.shop import Ledger, make_tools
 
 KILL_POINTS = ("after_intent", "in_tool", "after_execute", "before_hand_off")
 

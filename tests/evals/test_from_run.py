@@ -24,8 +24,8 @@ from proctor.evals.from_run import (
 from proctor.evals.scenario import BankFile
 from proctor.models import ModelResponse, TokenUsage, ToolCall
 from proctor.testing import ScriptedModel
-from tests.kernel import conftest as kernel
-from tests.kernel.conftest import Env
+from tests import conftest as kernel
+from tests.shop import Env
 
 USAGE = TokenUsage(input_tokens=200, output_tokens=40)
 

@@ -12,9 +12,8 @@ from proctor import CallStatus
 from proctor.cli.evals import policy_replay
 from proctor.evals.replay import replay_decisions
 from proctor.policy import Effect, PolicyBundle
-from tests.kernel import conftest as kernel
-from tests.kernel.conftest import Env
-from tests.kernel.support import POLICY, make_tools, write_bundle
+from tests import conftest as kernel
+from tests.shop import POLICY, Env, make_tools, write_bundle
 
 STRICTER = """
 @id("reads")

@@ -7,6 +7,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from proctor.evals.bank import load_bank
 from proctor.evals.runner import run_bank
 
@@ -33,6 +35,7 @@ def test_the_bank_is_large_and_labelled() -> None:
     assert any(s.fixtures for s in bank.scenarios)
 
 
+@pytest.mark.slow
 def test_every_support_scenario_passes(tmp_path: Path) -> None:
     bank = load_bank(SCENARIOS)
     started = time.perf_counter()

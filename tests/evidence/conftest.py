@@ -17,10 +17,10 @@ from proctor import Runtime
 from proctor.audit import SigningKey
 from proctor.evidence.export import export_evidence
 from proctor.evidence.format import signed_bytes
-from tests.audit.conftest import env, governed_run  # noqa: F401  (env: a fixture)
+from tests.audit.conftest import governed_run
 from tests.cli.conftest import cli  # noqa: F401  (fixture)
 from tests.evals.test_gate import make_report
-from tests.kernel.conftest import Env
+from tests.shop import Env
 
 SINCE = datetime(2025, 12, 31, tzinfo=UTC)
 UNTIL = datetime(2026, 1, 2, tzinfo=UTC)
@@ -96,7 +96,7 @@ def write_reports(home: Path) -> None:
 
 
 @pytest.fixture
-async def exported(env: Env) -> Exported:  # noqa: F811
+async def exported(env: Env) -> Exported:
     rt = env.runtime()
     run_id = await governed_run(env, rt)
     write_reports(env.tmp / "home")

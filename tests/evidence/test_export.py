@@ -15,9 +15,8 @@ from proctor.evidence.verify import verify_evidence
 from proctor.retention.settings import RetentionSettings
 from proctor.store.tables import policy_bundles
 from tests.audit.conftest import KINDS, LAST, TENANT, governed_run
-from tests.kernel.conftest import Env
-from tests.kernel.support import POLICY, write_bundle
 from tests.retention.conftest import purge_now
+from tests.shop import POLICY, Env, write_bundle
 
 from .conftest import SINCE, UNTIL, Exported, read_zip
 

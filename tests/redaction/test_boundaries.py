@@ -22,7 +22,7 @@ from proctor.policy import PolicyBundle
 from proctor.redaction.logs import RedactingFilter
 from proctor.states import Reason
 from proctor.store.tables import approvals, audit_payloads, runs, steps
-from tests.kernel.conftest import Env
+from tests.shop import Env
 
 EMAIL = "dana.whitfield@example.org"
 CARD = "4111 1111 1111 1111"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from proctor import Runtime
 from proctor.retention.purge import PurgeReport, purge
 from proctor.retention.settings import RetentionSettings
-from tests.audit.conftest import env, logged  # noqa: F401  (fixtures)
+from tests.audit.conftest import logged  # noqa: F401  (fixture)
 from tests.cli.conftest import cli  # noqa: F401  (fixture)
 
 DAY = 86400

@@ -10,7 +10,7 @@ from proctor import CallStatus
 from proctor.retention.settings import Kind
 from proctor.store.tables import approvals, audit_entries, audit_payloads, runs, steps
 from tests.audit.conftest import KINDS, LAST, TENANT, Logged, governed_run
-from tests.kernel.conftest import Env
+from tests.shop import Env
 
 from .conftest import purge_now, retention
 

@@ -14,7 +14,7 @@ from proctor.models import ModelRequest, ModelResponse, TokenUsage, UserMessage
 from proctor.server.app import create_app
 from proctor.server.tokens import Role, create_token
 from proctor.testing import FunctionModel
-from tests.kernel.conftest import Env
+from tests.shop import Env
 
 BIG_REFUND = {"order_id": "A-1", "amount": "500.00"}
 USAGE = TokenUsage(input_tokens=1000, cached_input_tokens=0, output_tokens=100)

@@ -117,6 +117,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, World]]:
         rt.close()
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # starts a server and a browser
 def test_a_supervisor_approves_a_large_refund_in_the_browser(
     served: tuple[str, Path, World], tmp_path: Path
 ) -> None:

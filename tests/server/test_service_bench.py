@@ -9,6 +9,7 @@ import pytest
 from proctor.bench.service import ENDPOINTS, BenchError, measure
 
 
+@pytest.mark.slow
 def test_the_load_bench_drives_every_endpoint_without_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

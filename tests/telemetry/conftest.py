@@ -8,7 +8,6 @@ pytest.importorskip("opentelemetry.sdk")
 pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
 pytest.importorskip("opentelemetry.exporter.otlp.proto.grpc")
 
-from tests.kernel.conftest import env, make_env  # noqa: F401 - fixtures reused here
 
 from .receiver import GrpcReceiver, HttpReceiver
 

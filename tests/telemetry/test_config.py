@@ -10,7 +10,7 @@ import pytest
 from proctor.errors import ConfigError
 from proctor.telemetry import telemetry_from_environment
 from proctor.telemetry.export import OtelTelemetry, QueueSizing
-from tests.kernel.conftest import Env
+from tests.shop import Env
 
 from .receiver import HttpReceiver
 

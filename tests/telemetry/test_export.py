@@ -12,7 +12,7 @@ from proctor.models import ModelRequest, ModelResponse, TokenUsage, UserMessage
 from proctor.states import Reason, RunState
 from proctor.telemetry import trace_id_of
 from proctor.testing import FunctionModel
-from tests.kernel.conftest import Env
+from tests.shop import Env
 
 from .receiver import GrpcReceiver, HttpReceiver
 

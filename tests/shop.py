@@ -1,4 +1,5 @@
-"""A small shop used by the kernel tests: a real SQLite system of record and its tools."""
+"""A small shop the runtime's tests govern: a real SQLite system of record, its tools, its
+policy, and ``Env``, a test environment over them (the ``env`` fixture)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from proctor import Effect, Reconciliation, ResourceRef, ToolContext, Trust, tool
+from proctor import (
+    Effect,
+    Reconciliation,
+    ResourceRef,
+    RunSpec,
+    Runtime,
+    Settings,
+    ToolContext,
+    Trust,
+    tool,
+)
+from proctor.testing import ManualClock, TestEnvironment
 from proctor.tools import Tool, TransientToolError
 
 POLICY = """
@@ -152,8 +164,54 @@ def make_tools(ledger: Ledger, *, flaky_failures: int = 0) -> list[Tool]:
     return [lookup, refund, send_email, flaky_read, explode, note, *_slow_tools(ledger)]
 
 
+def shop_yaml(ttl_s: int = 3600) -> str:
+    return f"label: test-shop\napprovals:\n  ttl_s: {ttl_s}\n"
+
+
 def write_bundle(folder: Path, policy: str = POLICY, ttl_s: int = 3600) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "policy.cedar").write_text(policy)
-    (folder / "proctor.yaml").write_text(f"label: test-shop\napprovals:\n  ttl_s: {ttl_s}\n")
+    (folder / "proctor.yaml").write_text(shop_yaml(ttl_s))
     return folder
+
+
+class Env:
+    """The shop under test: its ledger and tools, the policy above in ``<tmp>/bundle``, a
+    store at ``db_url`` and a manual clock, as a ``proctor.testing.TestEnvironment``."""
+
+    def __init__(self, tmp_path: Path, db_url: str) -> None:
+        self.tmp = tmp_path
+        self.db_url = db_url
+        self.ledger = Ledger(tmp_path / "ledger.db")
+        self.clock = ManualClock()
+        self.kit = TestEnvironment(
+            POLICY,
+            proctor_yaml=shop_yaml(),
+            tools=make_tools(self.ledger),
+            db_url=db_url,
+            directory=tmp_path,
+            clock=self.clock,
+            settings=Settings(lease_s=30),
+            spec=RunSpec(
+                agent="bot", role="agent", tenant="acme", workflow="support", requester="alice"
+            ),
+            telemetry="environment",  # the telemetry tests set OTEL_* variables
+            retry_backoff_s=0.001,
+        )
+        assert isinstance(self.kit.bundle, Path)
+        self.bundle: Path = self.kit.bundle
+
+    @property
+    def runtimes(self) -> list[Runtime]:
+        return self.kit.runtimes
+
+    def runtime(self, **overrides: Any) -> Runtime:
+        """A new runtime on the same store: what another process would build."""
+        return self.kit.new_runtime(**overrides)
+
+    def spec(self, **overrides: Any) -> RunSpec:
+        """The shop's run spec (agent ``bot`` of tenant ``acme``, for ``alice``), changed."""
+        return self.kit.spec(**overrides)
+
+    def close(self) -> None:
+        self.kit.close()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from proctor import CallStatus, ReplayMismatch, RunBusy, RunTerminated
-
-from .conftest import Env
+from tests.shop import Env
 
 
 async def agent(run: object) -> list[CallStatus]:

@@ -11,8 +11,7 @@ from proctor.budgets import DailyLedger, nano_usd
 from proctor.models import ModelRequest, ModelResponse, TokenUsage, UserMessage
 from proctor.models.pricing import Price, PriceTable
 from proctor.testing import FunctionModel
-
-from .conftest import Env
+from tests.shop import Env
 
 REQUEST = ModelRequest(
     messages=(UserMessage(content="Where is order A-1?"),), max_output_tokens=200

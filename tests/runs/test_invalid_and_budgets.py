@@ -7,8 +7,7 @@ from decimal import Decimal
 import pytest
 
 from proctor import BudgetExceeded, InvalidAction, RunState, RunTerminated, TooManyInvalidActions
-
-from .conftest import Env
+from tests.shop import Env
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,7 @@ from proctor import CallStatus, RunState
 from proctor.audit import EntryKind
 from proctor.states import StepStatus
 from proctor.store.tables import audit_entries, steps
-
-from .conftest import Env
+from tests.shop import Env
 
 
 def kinds(env: Env, run_id: str) -> list[str]:
@@ -85,7 +84,7 @@ async def test_tool_that_raises_is_recorded_and_the_run_stays_alive(env: Env) ->
 async def test_transient_errors_of_idempotent_tools_are_retried_a_bounded_number_of_times(
     env: Env,
 ) -> None:
-    from .support import make_tools
+    from tests.shop import make_tools
 
     rt = env.runtime(tools=make_tools(env.ledger, flaky_failures=2))
     run = await rt.start_run(env.spec())

@@ -19,8 +19,7 @@ from proctor import (
 )
 from proctor.states import ApprovalStatus, StepStatus
 from proctor.store.tables import steps
-
-from .conftest import Env
+from tests.shop import Env
 
 BIG_REFUND = {"order_id": "A-1", "amount": "500.00"}
 
