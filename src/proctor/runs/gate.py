@@ -27,7 +27,7 @@ from proctor.policy import Decision, DecisionEffect, PolicyRequest
 from proctor.runs.live import LiveRun
 from proctor.runs.model import CallOutcome, CallStatus, StepRecord
 from proctor.runs.provenance import UNTRUSTED
-from proctor.runs.recorder import Outcome
+from proctor.runs.steps import Outcome
 from proctor.services import Services
 from proctor.states import Mode, StepStatus
 from proctor.tools import Effect, Tool, ToolContext, ToolStillRunning, TransientToolError

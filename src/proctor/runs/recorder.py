@@ -10,7 +10,6 @@ stale writer fails instead of overwriting a newer state.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,9 +17,6 @@ import sqlalchemy as sa
 
 from proctor.approvals import ApprovalRequest, Approver, open_request
 from proctor.audit.events import (
-    ActionApprovalRequested,
-    ActionDenial,
-    ActionIntent,
     ActionInvalid,
     ActionOutcome,
     ActionReconciled,
@@ -32,12 +28,12 @@ from proctor.audit.events import (
     RunStateChanged,
 )
 from proctor.errors import InvalidAction, RunStateError
-from proctor.ids import idempotency_key
 from proctor.jsonvalue import digest
 from proctor.policy import Decision
 from proctor.redaction import redact_fields
 from proctor.runs import journal
 from proctor.runs.model import RunRecord, RunSpec, StepRecord, Usage
+from proctor.runs.steps import NewStep, Outcome, approved_intent
 from proctor.services import Services
 from proctor.states import (
     ApprovalStatus,
@@ -52,33 +48,6 @@ from proctor.tools import Tool
 
 Within = Callable[[sa.Connection], None]
 """More work for the same transaction (keeping the lease, say)."""
-
-
-@dataclass(frozen=True)
-class NewStep:
-    """A proposed call as the journal and the audit log both record it, redacted once."""
-
-    idx: int
-    tool: Tool
-    args: dict[str, Any]
-    """As stored: the tenant's redaction, with the tool's sensitive fields."""
-    sealed_args: str | None
-    """The whole arguments, sealed, where redaction changed them."""
-    args_hash: str
-    reason: str | None
-    """The proposer's stated reason, redacted."""
-    decision: Decision
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a call did, as the tool (or its system of record) told it."""
-
-    status: StepStatus
-    result: Any = None
-    """As the tool returned it."""
-    error: dict[str, Any] | None = None
-    attempts: int = 0
 
 
 class Recorder:
@@ -172,6 +141,7 @@ class Recorder:
         tenant, redaction = run.spec.tenant, self._s.redaction
         stored = redaction.value(tenant, args, tool.sensitive)
         return NewStep(
+            run_id=run.id,
             idx=len(run.steps),
             tool=tool,
             args=stored,
@@ -182,11 +152,10 @@ class Recorder:
         )
 
     def denied(self, run: RunRecord, step: NewStep) -> StepRecord:
-        record = self._step_record(run, step, StepStatus.DENIED, None)
-        event = ActionDenial(step.tool.name, step.args, step.reason, step.decision.to_json())
+        record = step.record(StepStatus.DENIED)
         with self._s.store.write() as conn:
-            journal.insert_step(conn, self._row(run, step, record, sealed=False))
-            self._append(conn, run.spec.tenant, run.id, step.idx, event)
+            journal.insert_step(conn, step.row(record, self._s.clock.now()))
+            self._append(conn, run.spec.tenant, run.id, step.idx, step.denial())
         run.steps.append(record)
         return record
 
@@ -195,20 +164,10 @@ class Recorder:
     ) -> StepRecord:
         """The step waits for a person: its row, the request, the entry and the pause,
         in one commit."""
-        record = self._step_record(run, step, StepStatus.AWAITING_APPROVAL, approval_id)
-        roles = list(step.decision.approval_roles)
-        event = ActionApprovalRequested(
-            step.tool.name,
-            step.args,
-            step.reason,
-            step.decision.to_json(),
-            approval_id,
-            roles,
-            expires_at.isoformat(),
-        )
-        spec = run.spec
+        record = step.record(StepStatus.AWAITING_APPROVAL, approval_id)
+        spec, now = run.spec, self._s.clock.now()
         with self._s.store.write() as conn:
-            journal.insert_step(conn, self._row(run, step, record, sealed=True))
+            journal.insert_step(conn, step.row(record, now))
             open_request(
                 conn,
                 ApprovalRequest(
@@ -217,15 +176,16 @@ class Recorder:
                     step=step.idx,
                     tenant=spec.tenant,
                     tool=step.tool.name,
-                    roles=tuple(roles),
+                    roles=step.decision.approval_roles,
                     policy_ids=step.decision.policy_ids,
                     requester=spec.requester,
                     agent=spec.agent,
                     status=ApprovalStatus.PENDING,
-                    created_at=self._s.clock.now(),
+                    created_at=now,
                     expires_at=expires_at,
                 ),
             )
+            event = step.approval_request(approval_id, expires_at)
             self._append(conn, spec.tenant, run.id, step.idx, event)
             self._move(conn, run, RunState.AWAITING_APPROVAL, None, f"step {step.idx}")
         run.steps.append(record)
@@ -233,10 +193,10 @@ class Recorder:
 
     def intent(self, run: RunRecord, step: NewStep, within: Within) -> StepRecord:
         """Durably, before the side effect: the step is executing and the log says why."""
-        record = self._step_record(run, step, StepStatus.EXECUTING, None)
+        record = step.record(StepStatus.EXECUTING)
         with self._s.store.write(durable=True) as conn:
-            journal.insert_step(conn, self._row(run, step, record, sealed=True))
-            self._append(conn, run.spec.tenant, run.id, step.idx, self._intent_event(step, record))
+            journal.insert_step(conn, step.row(record, self._s.clock.now()))
+            self._append(conn, run.spec.tenant, run.id, step.idx, step.intent())
             within(conn)
         run.steps.append(record)
         return record
@@ -245,15 +205,7 @@ class Recorder:
         self, run: RunRecord, record: StepRecord, tool: Tool, within: Within
     ) -> None:
         """An approved step starts executing: only if it is still waiting, in this commit."""
-        event = ActionIntent(
-            tool.name,
-            record.args,
-            None,
-            record.decision.to_json(),
-            record.idempotency_key,
-            record.approval_id,
-            sorted(tool.scopes),
-        )
+        event = approved_intent(record, tool)
         with self._s.store.write(durable=True) as conn:
             self._move_step(conn, run, record, StepStatus.EXECUTING)
             self._append(conn, run.spec.tenant, run.id, record.idx, event)
@@ -395,57 +347,6 @@ class Recorder:
         return True
 
     # -- internals -----------------------------------------------------------------------
-
-    def _step_record(
-        self, run: RunRecord, step: NewStep, status: StepStatus, approval_id: str | None
-    ) -> StepRecord:
-        return StepRecord(
-            idx=step.idx,
-            tool=step.tool.name,
-            args=step.args,
-            args_hash=step.args_hash,
-            status=status,
-            decision=step.decision,
-            idempotency_key=idempotency_key(run.id, step.idx),
-            approval_id=approval_id,
-        )
-
-    def _row(
-        self, run: RunRecord, step: NewStep, record: StepRecord, *, sealed: bool
-    ) -> dict[str, Any]:
-        return {
-            "run_id": run.id,
-            "idx": step.idx,
-            "tool": step.tool.name,
-            "args": step.args,
-            "args_hash": step.args_hash,
-            # A denied call never runs: nothing needs its whole arguments.
-            "sealed_args": step.sealed_args if sealed else None,
-            "sealed_result": None,
-            "reason": step.reason,
-            "status": record.status.value,
-            "decision": step.decision.to_json(),
-            "idempotency_key": record.idempotency_key,
-            "approval_id": record.approval_id,
-            "result": None,
-            "error": None,
-            "attempts": 0,
-            "timings_us": {},
-            "created_at": self._s.clock.now(),
-            "finished_at": None,
-        }
-
-    @staticmethod
-    def _intent_event(step: NewStep, record: StepRecord) -> ActionIntent:
-        return ActionIntent(
-            step.tool.name,
-            step.args,
-            step.reason,
-            step.decision.to_json(),
-            record.idempotency_key,
-            None,
-            sorted(step.tool.scopes),
-        )
 
     def _move_step(
         self, conn: sa.Connection, run: RunRecord, record: StepRecord, status: StepStatus

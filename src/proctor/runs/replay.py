@@ -14,7 +14,7 @@ from proctor.runs import gate
 from proctor.runs.gate import STATUS_OF_STEP, Proposal
 from proctor.runs.live import LiveRun
 from proctor.runs.model import CallOutcome, StepRecord
-from proctor.runs.recorder import Outcome
+from proctor.runs.steps import Outcome
 from proctor.states import ApprovalStatus, StepStatus
 from proctor.tools import Effect
 

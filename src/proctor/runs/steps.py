@@ -1,0 +1,127 @@
+"""A step as one typed event: the journal row and the audit entry are built from it.
+
+``NewStep`` is a proposed call, decided and redacted for storage once; the
+step row, the in-memory record and the audit payload of its denial, approval
+request or intent all read from it, so they can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from proctor.audit.events import ActionApprovalRequested, ActionDenial, ActionIntent
+from proctor.ids import idempotency_key
+from proctor.policy import Decision
+from proctor.runs.model import StepRecord
+from proctor.states import STEP_STARTS, StepStatus
+from proctor.tools import Tool
+
+
+@dataclass(frozen=True)
+class NewStep:
+    """A proposed call as the journal and the audit log both record it, redacted once."""
+
+    run_id: str
+    idx: int
+    tool: Tool
+    args: dict[str, Any]
+    """As stored: the tenant's redaction, with the tool's sensitive fields."""
+    sealed_args: str | None
+    """The whole arguments, sealed, where redaction changed them."""
+    args_hash: str
+    reason: str | None
+    """The proposer's stated reason, redacted."""
+    decision: Decision
+
+    @property
+    def idempotency_key(self) -> str:
+        return idempotency_key(self.run_id, self.idx)
+
+    def record(self, status: StepStatus, approval_id: str | None = None) -> StepRecord:
+        """The step as the live run remembers it, first written with ``status``."""
+        assert status in STEP_STARTS, f"a step does not start {status}"
+        return StepRecord(
+            idx=self.idx,
+            tool=self.tool.name,
+            args=self.args,
+            args_hash=self.args_hash,
+            status=status,
+            decision=self.decision,
+            idempotency_key=self.idempotency_key,
+            approval_id=approval_id,
+        )
+
+    def row(self, record: StepRecord, now: datetime) -> dict[str, Any]:
+        """The journal row."""
+        return {
+            "run_id": self.run_id,
+            "idx": self.idx,
+            "tool": self.tool.name,
+            "args": self.args,
+            "args_hash": self.args_hash,
+            # A denied call never runs: nothing needs its whole arguments.
+            "sealed_args": None if record.status is StepStatus.DENIED else self.sealed_args,
+            "sealed_result": None,
+            "reason": self.reason,
+            "status": record.status.value,
+            "decision": self.decision.to_json(),
+            "idempotency_key": record.idempotency_key,
+            "approval_id": record.approval_id,
+            "result": None,
+            "error": None,
+            "attempts": 0,
+            "timings_us": {},
+            "created_at": now,
+            "finished_at": None,
+        }
+
+    def denial(self) -> ActionDenial:
+        return ActionDenial(self.tool.name, self.args, self.reason, self.decision.to_json())
+
+    def approval_request(self, approval_id: str, expires_at: datetime) -> ActionApprovalRequested:
+        return ActionApprovalRequested(
+            self.tool.name,
+            self.args,
+            self.reason,
+            self.decision.to_json(),
+            approval_id,
+            list(self.decision.approval_roles),
+            expires_at.isoformat(),
+        )
+
+    def intent(self) -> ActionIntent:
+        return ActionIntent(
+            self.tool.name,
+            self.args,
+            self.reason,
+            self.decision.to_json(),
+            self.idempotency_key,
+            None,
+            sorted(self.tool.scopes),
+        )
+
+
+def approved_intent(record: StepRecord, tool: Tool) -> ActionIntent:
+    """The intent of a step that waited for approval and now runs."""
+    return ActionIntent(
+        tool.name,
+        record.args,
+        None,
+        record.decision.to_json(),
+        record.idempotency_key,
+        record.approval_id,
+        sorted(tool.scopes),
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a call did, as the tool (or its system of record) told it."""
+
+    status: StepStatus
+    result: Any = None
+    """As the tool returned it."""
+    error: dict[str, Any] | None = None
+    attempts: int = 0
