@@ -230,3 +230,16 @@ class ModelError(RunFailure):
         self.retryable = retryable
         self.status = status
         super().__init__(message)
+
+
+class RunSchemaTooNew(StoreError):
+    """A run stored by a newer proctor, at a schema version this one does not know."""
+
+    def __init__(self, run_id: str, version: int, known: int) -> None:
+        self.run_id = run_id
+        self.version = version
+        self.known = known
+        super().__init__(
+            f"run {run_id} is stored at schema version {version}, newer than the {known} "
+            "this proctor reads; upgrade proctor to read it"
+        )

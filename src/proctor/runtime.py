@@ -136,7 +136,9 @@ class Runtime:
     def run_ended(self, run_id: str) -> None:
         """A run has ended, durably: its spans, derived from the store, go to telemetry."""
         if self.telemetry is not None:
-            self.telemetry.export_run(self.store, run_id)
+            from proctor.runs.trace import stored_spans
+
+            self.telemetry.export_run(run_id, stored_spans(self.store, run_id))
 
     def close(self) -> None:
         if self.telemetry is not None:
