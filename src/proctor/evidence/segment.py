@@ -17,6 +17,7 @@ from proctor.audit.chain import Envelope
 from proctor.audit.events import EntryKind
 from proctor.audit.verify import purge_of, stored_entries
 from proctor.evidence import format as fmt
+from proctor.policy import Decision
 from proctor.runs.views import run_tenants
 from proctor.runtime import Runtime
 from proctor.store.tables import audit_checkpoints, audit_entries, audit_heads, audit_payloads
@@ -147,14 +148,15 @@ def is_denial(line: Mapping[str, Any], start: str, end: str) -> bool:
 
 def denial(line: Mapping[str, Any]) -> dict[str, Any]:
     payload = json.loads(line["payload"])
-    decision = payload.get("decision") or {}
+    stored = payload.get("decision") or {}
+    decision = Decision.from_stored(stored) if "effect" in stored else None
     return {
         "tenant": line["tenant"],
         "run_id": line["run_id"],
         "step": line["step"],
         "created_at": line["created_at"],
         "tool": payload.get("tool"),
-        "reason": decision.get("reason"),
-        "policy_ids": decision.get("policy_ids") or [],
+        "reason": decision.reason if decision is not None else None,
+        "policy_ids": list(decision.policy_ids) if decision is not None else [],
         "bundle_version": line["bundle_version"],
     }
