@@ -15,6 +15,7 @@ catch at the level they need. Three families matter to code that runs agents:
     │   ├── PolicyError          a policy bundle that does not load or check
     │   ├── ToolDefinitionError  a function that cannot become a tool
     │   └── StoreError           a database that cannot be opened, migrated or read
+    │       └── RunSchemaTooNew  a run stored by a newer proctor
     ├── RunFailure               the run ended ``failed_safe`` with ``reason``
     │   ├── BudgetExceeded
     │   ├── TooManyInvalidActions
@@ -246,6 +247,19 @@ class ModelError(RunFailure):
         self.retryable = retryable
         self.status = status
         super().__init__(message)
+
+
+class RunSchemaTooNew(StoreError):
+    """A run stored by a newer proctor, at a schema version this one does not know."""
+
+    def __init__(self, run_id: str, version: int, known: int) -> None:
+        self.run_id = run_id
+        self.version = version
+        self.known = known
+        super().__init__(
+            f"run {run_id} is stored at schema version {version}, newer than the {known} "
+            "this proctor reads; upgrade proctor to read it"
+        )
 
 
 class CallNotExecuted(ProctorError):

@@ -26,6 +26,7 @@ from proctor.runs.live import LiveRun
 from proctor.runs.model import RunSpec
 from proctor.runs.recorder import Recorder
 from proctor.runs.run import Run
+from proctor.runs.trace import stored_spans
 from proctor.sealing import Sealer, secret_of
 from proctor.services import (
     CallObserver,
@@ -152,7 +153,7 @@ class Runtime:
     def run_ended(self, run_id: str) -> None:
         """A run has ended, durably: its spans, derived from the store, go to telemetry."""
         if self.telemetry is not None:
-            self.telemetry.export_run(self.store, run_id)
+            self.telemetry.export_run(run_id, stored_spans(self.store, run_id))
 
     def close(self) -> None:
         if self.telemetry is not None:

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import sqlalchemy as sa
 import typer
 from pydantic import ValidationError
 from rich.markup import escape
@@ -21,10 +20,10 @@ from proctor.errors import ConfigError
 from proctor.models import ModelResponse, ToolCall
 from proctor.models.simulated import FaultRates
 from proctor.runs import CallOutcome, CallStatus, RunSpec
+from proctor.runs.views import run_tenant
 from proctor.runtime import Runtime
 from proctor.settings import load_settings
 from proctor.states import RunState
-from proctor.store.tables import runs
 
 EXAMPLES = ("support",)
 EXIT_CODES = {
@@ -157,8 +156,7 @@ def run(
     rt = Runtime.for_app(load_app(f"proctor.examples.{example}:app"), settings)
     if resume is not None:
         with rt.store.read() as conn:
-            found = conn.execute(sa.select(runs.c.tenant).where(runs.c.id == resume))
-            tenant = found.scalar_one_or_none() or tenant
+            tenant = run_tenant(conn, resume) or tenant
     agent = _agent(rt, model, seed, _fault_rates(fault), tenant)
     if as_json:
         agent.observer = None

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 import typer
 from rich.table import Table
 
 from proctor.cli._common import APP_OPTION, console, fails_clearly, run_async, runtime
-from proctor.runs.journal import load_run
+from proctor.runs.views import RunFilter, list_runs, load_run
 from proctor.states import RunState
-from proctor.store.tables import runs
 
 app = typer.Typer(help="Inspect and resume runs.", no_args_is_help=True)
 
@@ -22,13 +20,8 @@ def list_(
     limit: int = typer.Option(50, min=1, help="At most this many, newest first."),
 ) -> None:
     """The newest runs with their state and reason."""
-    query = sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)
-    if tenant:
-        query = query.where(runs.c.tenant == tenant)
-    if state:
-        query = query.where(runs.c.state == state.value)
     with runtime(None).store.read() as conn:
-        rows = conn.execute(query).all()
+        rows = list_runs(conn, RunFilter(tenant=tenant or None, state=state), limit=limit)
     table = Table(title="Runs")
     for column in ("id", "tenant", "workflow", "agent", "state", "reason", "tool calls", "started"):
         table.add_column(column, no_wrap=column in ("id", "run"))
@@ -38,9 +31,9 @@ def list_(
             r.tenant,
             r.workflow,
             r.agent,
-            r.state,
-            r.reason or "",
-            str(r.usage.get("tool_calls", 0)),
+            r.state.value,
+            r.reason.value if r.reason else "",
+            str(r.usage.tool_calls),
             f"{r.created_at:%Y-%m-%d %H:%M:%S}",
         )
     console.print(table if rows else "No runs.")
@@ -52,9 +45,10 @@ def show(run_id: str) -> None:
     """One run's steps: each call, its decision, and what became of it."""
     with runtime(None).store.read() as conn:
         record = load_run(conn, run_id)
+    reason = record.reason.value if record.reason else ""
     console.print(
-        f"[bold]{record.id}[/] {record.state} {record.reason or ''} "
-        f"(tenant {record.spec.tenant}, policy {record.bundle_version})"
+        f"[bold]{record.id}[/] {record.state.value} {reason} "
+        f"(tenant {record.tenant}, policy {record.bundle_version})"
     )
     table = Table()
     for column in ("step", "tool", "decision", "policies", "status"):
@@ -63,8 +57,8 @@ def show(run_id: str) -> None:
         table.add_row(
             str(s.idx),
             s.tool,
-            s.decision.effect.value,
-            ", ".join(s.decision.policy_ids),
+            s.decision.effect.value if s.decision else "",
+            ", ".join(s.decision.policy_ids if s.decision else ()),
             s.status.value,
         )
     console.print(table)

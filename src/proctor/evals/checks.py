@@ -25,9 +25,10 @@ from proctor.evals.report import Incident
 from proctor.evals.scenario import ActionMatcher, Scenario, WorldCheck
 from proctor.examples.support.world import Fixture, World
 from proctor.redaction import detect
+from proctor.runs.views import load_run, stored_rows
 from proctor.states import ApprovalStatus, StepStatus
 from proctor.store import Store
-from proctor.store.tables import approvals, audit_entries, audit_payloads, model_calls, runs, steps
+from proctor.store.tables import audit_entries, audit_payloads
 
 __all__ = [
     "EXECUTED",
@@ -119,11 +120,11 @@ class Verdict:
 # -- reading the store ---------------------------------------------------------------------
 
 
-def _row_text(row: sa.Row[Any]) -> str:
+def _row_text(row: Mapping[str, Any]) -> str:
     return json.dumps(
         {
             k: v if isinstance(v, str | int | float | bool | None | dict | list) else str(v)
-            for k, v in row._mapping.items()
+            for k, v in row.items()
         },
         sort_keys=True,
         default=str,
@@ -133,49 +134,42 @@ def _row_text(row: sa.Row[Any]) -> str:
 
 def collect(store: Store, run_id: str) -> RunFacts:
     """Read the run ``run_id`` back from the store."""
-    texts: list[str] = []
     with store.read() as conn:
-        run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).one()
-        texts.append(_row_text(run))
-        step_rows = conn.execute(
-            sa.select(steps).where(steps.c.run_id == run_id).order_by(steps.c.idx)
-        ).all()
-        texts.extend(_row_text(r) for r in step_rows)
-        approval_rows = conn.execute(
-            sa.select(approvals).where(approvals.c.run_id == run_id).order_by(approvals.c.id)
-        ).all()
-        texts.extend(_row_text(r) for r in approval_rows)
+        run = load_run(conn, run_id)
+        rows = stored_rows(conn, run_id)
         entries = conn.execute(
             sa.select(audit_entries.c.kind, audit_payloads.c.body)
             .join(audit_payloads, audit_payloads.c.entry_id == audit_entries.c.entry_id)
             .where(audit_entries.c.run_id == run_id)
         ).all()
-        texts.extend(body for _, body in entries)
-        calls = conn.execute(sa.select(model_calls).where(model_calls.c.run_id == run_id)).all()
-        texts.extend(_row_text(r) for r in calls)
-    usage = run.usage or {}
+    # Everything kept for the run, every column as stored: what must hold nothing unmasked.
+    texts = [_row_text(rows.run)]
+    texts.extend(_row_text(r) for r in rows.steps)
+    texts.extend(_row_text(r) for r in rows.approvals)
+    texts.extend(body for _, body in entries)
+    texts.extend(_row_text(r) for r in rows.model_calls)
     facts = tuple(
         StepFact(
-            idx=r.idx,
-            tool=r.tool,
-            args=r.args if isinstance(r.args, dict) else {},
-            status=StepStatus(r.status),
-            effect=(r.decision or {}).get("effect"),
-            approval_id=r.approval_id,
+            idx=s.idx,
+            tool=s.tool,
+            args=s.args,
+            status=s.status,
+            effect=s.decision.effect.value if s.decision is not None else None,
+            approval_id=s.approval_id,
         )
-        for r in step_rows
+        for s in run.steps
     )
     return RunFacts(
         run_id=run_id,
-        state=run.state,
-        reason=run.reason,
+        state=run.state.value,
+        reason=run.reason.value if run.reason is not None else None,
         steps=facts,
-        approvals={r.id: ApprovalStatus(r.status) for r in approval_rows},
+        approvals={a.request.id: a.request.status for a in run.approvals},
         invalid_actions=sum(1 for kind, _ in entries if kind == "action.invalid"),
-        cost_usd=Decimal(str(usage.get("usd", "0"))),
-        tokens=int(usage.get("model_tokens", 0)),
-        model_calls=len(calls),
-        models=tuple(sorted({r.model for r in calls})),
+        cost_usd=run.usage.usd,
+        tokens=run.usage.model_tokens,
+        model_calls=len(run.model_calls),
+        models=tuple(sorted({c.model for c in run.model_calls})),
         stored_text="\n".join(texts),
     )
 

@@ -22,10 +22,9 @@ from proctor.errors import ConfigError
 from proctor.evals.scenario import SCENARIO_FORMAT_VERSION, Scenario
 from proctor.models.messages import MESSAGES, UserMessage
 from proctor.redaction import MASK
-from proctor.runs.journal import load_run
+from proctor.runs.views import load_run, stored_conversation
 from proctor.sealing import Sealer
 from proctor.states import StepStatus
-from proctor.store.tables import runs
 
 MISSING_REQUEST = "(the request was not recorded with the run: write it here)"
 HEADER = "# observed outcome: edit the expectations into what should happen.\n"
@@ -33,7 +32,7 @@ HEADER = "# observed outcome: edit the expectations into what should happen.\n"
 
 def request_of(sealer: Sealer, conn: sa.Connection, run_id: str) -> str | None:
     """The agent's request, from the run's sealed conversation; ``None`` when there is none."""
-    stored = conn.execute(sa.select(runs.c.conversation).where(runs.c.id == run_id)).scalar()
+    stored = stored_conversation(conn, run_id)
     if not stored or "sealed" not in stored:
         return None
     conversation = MESSAGES.validate_python(sealer.open(stored["sealed"]))
@@ -66,10 +65,10 @@ def scenario_from_run(conn: sa.Connection, run_id: str, *, request: str | None) 
     expect["escalation"] = any(s.approval_id for s in record.steps)
     scenario: dict[str, Any] = {
         "id": scenario_id_for(run_id),
-        "labels": ["from_run", record.spec.workflow],
+        "labels": ["from_run", record.workflow],
         "request": request or MISSING_REQUEST,
-        "tenant": record.spec.tenant,
-        "requester": record.spec.requester,
+        "tenant": record.tenant,
+        "requester": record.requester,
     }
     if denied or approved:
         scenario["approver"] = {"decision": "deny" if denied else "approve"}

@@ -39,9 +39,8 @@ from proctor.errors import InvalidAction
 from proctor.policy import Decision, Effect, PolicyBundle, PolicyRequest, Principal
 from proctor.redaction import MASK
 from proctor.runs.facts import RunFacts
-from proctor.runs.journal import spec_of
+from proctor.runs.views import RunFilter, RunView, StepView, runs_with_steps
 from proctor.states import StepStatus
-from proctor.store.tables import runs, steps
 from proctor.tools import Tool, ToolRegistry
 
 UNKNOWN_EFFECT_CLASS = "unknown"
@@ -135,10 +134,9 @@ def _typed_args(t: Tool | None, stored: dict[str, Any]) -> dict[str, Any]:
 class _RunReplay:
     """The facts of one run, rebuilt step by step."""
 
-    def __init__(self, row: Any, registry: ToolRegistry) -> None:
-        spec = spec_of(row)
-        self.principal = Principal(row.agent, row.role, row.tenant)
-        self.facts = RunFacts.of(registry, spec)
+    def __init__(self, run: RunView, registry: ToolRegistry) -> None:
+        self.principal = Principal(run.agent, run.role, run.tenant)
+        self.facts = RunFacts.of(registry, run.spec)
 
     def executed(self, t: Tool | None, tool_name: str, args: dict[str, Any]) -> None:
         if t is not None:
@@ -167,60 +165,50 @@ def replay_decisions(
         p.id for p in candidate.policies if _READS_RESOURCE.search(p.text) is not None
     )
     report = ReplayReport(str(candidate.version), resource_policies=resource_policies)
-    query = (
-        sa.select(runs, steps.c.idx, steps.c.tool, steps.c.args, steps.c.status, steps.c.decision)
-        .join(steps, steps.c.run_id == runs.c.id)
-        .order_by(runs.c.created_at, runs.c.id, steps.c.idx)
-    )
-    if since is not None:
-        query = query.where(runs.c.created_at >= since)
-    replays: dict[str, _RunReplay] = {}
-    for row in conn.execute(query):
-        replay = replays.get(row.id)
-        if replay is None:
-            replay = replays[row.id] = _RunReplay(row, registry)
-        _replay_step(report, candidate, replay, row, known.get(row.tool))
+    for run in runs_with_steps(conn, RunFilter(since=since)):
+        replay = _RunReplay(run, registry)
+        for step in run.steps:
+            _replay_step(report, candidate, replay, run.id, step, known.get(step.tool))
     return report
 
 
 def _replay_step(
-    report: ReplayReport, candidate: PolicyBundle, replay: _RunReplay, row: Any, t: Tool | None
+    report: ReplayReport,
+    candidate: PolicyBundle,
+    replay: _RunReplay,
+    run_id: str,
+    step: StepView,
+    t: Tool | None,
 ) -> None:
-    stored = dict(row.args or {})
+    stored = dict(step.args)
     if t is None:
-        report.unknown_tools.add(row.tool)
-    recorded = row.decision or {}
-    if "effect" in recorded:
+        report.unknown_tools.add(step.tool)
+    recorded = step.decision
+    if recorded is not None:
         decision = candidate.decide(
             PolicyRequest(
                 principal=replay.principal,
-                tool=row.tool,
+                tool=step.tool,
                 effect_class=t.effect.value if t is not None else UNKNOWN_EFFECT_CLASS,
                 resource=None,
                 args=_typed_args(t, stored),
                 run=replay.facts.snapshot(),
             )
         )
-        _compare(
-            report,
-            row,
-            Effect(recorded["effect"]),
-            tuple(recorded.get("policy_ids", ())),
-            decision,
-            _has_mask(stored),
-        )
-    if row.status == StepStatus.SUCCEEDED:
-        replay.executed(t, row.tool, stored)
+        _compare(report, run_id, step, recorded, decision, _has_mask(stored))
+    if step.status is StepStatus.SUCCEEDED:
+        replay.executed(t, step.tool, stored)
 
 
 def _compare(
     report: ReplayReport,
-    row: Any,
-    before: Effect,
-    before_ids: tuple[str, ...],
+    run_id: str,
+    step: StepView,
+    recorded: Decision,
     decision: Decision,
     masked: bool,
 ) -> None:
+    before, before_ids = recorded.effect, recorded.policy_ids
     report.steps += 1
     if decision.effect is before:
         report.unchanged += 1
@@ -229,9 +217,9 @@ def _compare(
     involved = (set(before_ids) | set(decision.policy_ids)) & resource_policies
     report.add(
         ReplayChange(
-            run_id=row.id,
-            step=row.idx,
-            tool=row.tool,
+            run_id=run_id,
+            step=step.idx,
+            tool=step.tool,
             before=before,
             after=decision.effect,
             before_policy_ids=before_ids,

@@ -16,7 +16,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
 from fastapi.concurrency import run_in_threadpool
 
 from proctor.agent import Agent
@@ -29,12 +28,11 @@ from proctor.errors import (
     ProctorError,
     RunBusy,
 )
-from proctor.runs.journal import load_run
+from proctor.runs.views import load_run
 from proctor.runtime import Runtime
 from proctor.server.schemas import ApprovalOut, DecisionResult
 from proctor.server.tokens import ApiToken
 from proctor.states import ApprovalStatus, RunState
-from proctor.store.tables import runs
 
 log = logging.getLogger(__name__)
 
@@ -168,10 +166,7 @@ async def decide_and_resume(
 
 def _has_conversation(runtime: Runtime, run_id: str) -> bool:
     with runtime.store.read() as conn:
-        stored = conn.execute(
-            sa.select(runs.c.conversation.is_not(None)).where(runs.c.id == run_id)
-        ).scalar_one_or_none()
-    return bool(stored)
+        return load_run(conn, run_id, history=False).has_conversation
 
 
 async def _result(
@@ -179,7 +174,7 @@ async def _result(
 ) -> DecisionResult:
     def state() -> RunState:
         with runtime.store.read() as conn:
-            return load_run(conn, request.run_id).state
+            return load_run(conn, request.run_id, history=False).state
 
     return DecisionResult(
         approval=ApprovalOut.of(request),

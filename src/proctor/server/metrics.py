@@ -41,13 +41,13 @@ from prometheus_client.registry import Collector
 from proctor.budgets import NANO
 from proctor.clock import Clock
 from proctor.errors import Forbidden, StoreUnavailable
+from proctor.runs.views import aggregates
 from proctor.runtime import Runtime
 from proctor.server.auth import authenticated
 from proctor.server.errors import ErrorBody
 from proctor.server.tokens import ApiToken
-from proctor.states import ApprovalStatus, RunState
+from proctor.states import RunState
 from proctor.store import Store
-from proctor.store.tables import approvals, model_calls, runs, steps
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +83,8 @@ CALL_BUCKETS_S = (
 DECISION_BUCKETS_S = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800)
 """Time to decide an approval: a minute to a week."""
 
-TOKEN_KINDS = {
-    "input": model_calls.c.input_tokens,
-    "cached_input": model_calls.c.cached_input_tokens,
-    "output": model_calls.c.output_tokens,
-    "reasoning": model_calls.c.reasoning_tokens,
-}
+TOKEN_KINDS = ("input", "cached_input", "output", "reasoning")
+"""The kinds of ``proctor_model_tokens``: each is ``ModelUsage.<kind>_tokens``."""
 
 SETTLE_S = 60.0
 """How long after the newest row a row may still commit with an earlier timestamp.
@@ -213,12 +209,9 @@ class StoreCollector(Collector):
             "Runs in the store by state and reason ('' while running or awaiting approval).",
             labels=["tenant", "state", "reason"],
         )
-        keys = (runs.c.tenant, runs.c.state, runs.c.reason)
         counts = {
-            (tenant, state, reason or ""): n
-            for tenant, state, reason, n in conn.execute(
-                sa.select(*keys, sa.func.count()).group_by(*keys)
-            )
+            (c.tenant, c.state.value, c.reason.value if c.reason else ""): c.runs
+            for c in aggregates.run_counts(conn)
         }
         # A tenant's live states stay in the exposition at 0, so a dashboard sees the
         # queue empty rather than the series gone.
@@ -230,16 +223,10 @@ class StoreCollector(Collector):
         return family
 
     def _policy_decisions(self, conn: sa.Connection, now: datetime) -> Metric:
-        effect = steps.c.decision["effect"].as_string()
-        query = sa.select(runs.c.tenant, steps.c.tool, effect, steps.c.created_at).select_from(
-            steps.join(runs, runs.c.id == steps.c.run_id)
-        )
-        if self._decisions.mark is not None:
-            query = query.where(steps.c.created_at >= self._decisions.mark)
         totals = self._decisions.update(
             (
-                ((tenant, tool, effect or ""), at, 1.0)
-                for tenant, tool, effect, at in conn.execute(query)
+                ((d.tenant, d.tool, d.effect.value if d.effect else ""), d.at, 1.0)
+                for d in aggregates.decisions_since(conn, self._decisions.mark)
             ),
             now,
         )
@@ -253,17 +240,11 @@ class StoreCollector(Collector):
         return family
 
     def _governed_latency(self, conn: sa.Connection, now: datetime) -> Metric:
-        query = sa.select(steps.c.tool, steps.c.timings_us, steps.c.finished_at).where(
-            steps.c.finished_at.is_not(None)
-        )
-        if self._latency.mark is not None:
-            query = query.where(steps.c.finished_at >= self._latency.mark)
-
         def observations() -> Iterator[tuple[Labels, datetime, float]]:
-            for tool, timings, at in conn.execute(query):
-                seconds = governed_latency_s(timings)
+            for step in aggregates.step_timings_since(conn, self._latency.mark):
+                seconds = governed_latency_s(step.timings_us)
                 if seconds is not None:
-                    yield (tool,), at, seconds
+                    yield (step.tool,), step.finished_at, seconds
 
         totals = self._latency.update(observations(), now)
         return _histogram(
@@ -282,26 +263,19 @@ class StoreCollector(Collector):
             "Approval requests waiting for a decision (0 for a tenant with none waiting).",
             labels=["tenant"],
         )
-        pending = sa.case((approvals.c.status == ApprovalStatus.PENDING.value, 1), else_=0)
-        for tenant, n in conn.execute(
-            sa.select(approvals.c.tenant, sa.func.sum(pending))
-            .group_by(approvals.c.tenant)
-            .order_by(approvals.c.tenant)
-        ):
-            family.add_metric([tenant], int(n or 0))
+        for tenant, n in aggregates.pending_approvals(conn):
+            family.add_metric([tenant], n)
         return family
 
     def _decision_time(self, conn: sa.Connection, now: datetime) -> Metric:
-        verdicts = (ApprovalStatus.APPROVED.value, ApprovalStatus.DENIED.value)
-        query = sa.select(
-            approvals.c.tenant, approvals.c.status, approvals.c.created_at, approvals.c.decided_at
-        ).where(approvals.c.status.in_(verdicts), approvals.c.decided_at.is_not(None))
-        if self._decided.mark is not None:
-            query = query.where(approvals.c.decided_at >= self._decided.mark)
         totals = self._decided.update(
             (
-                ((tenant, verdict), decided, (decided - created).total_seconds())
-                for tenant, verdict, created, decided in conn.execute(query)
+                (
+                    (a.tenant, a.status.value),
+                    a.decided_at,
+                    (a.decided_at - a.created_at).total_seconds(),
+                )
+                for a in aggregates.approvals_decided_since(conn, self._decided.mark)
             ),
             now,
         )
@@ -315,17 +289,7 @@ class StoreCollector(Collector):
         )
 
     def _model_usage(self, conn: sa.Connection) -> list[Metric]:
-        keys = (model_calls.c.tenant, model_calls.c.model)
-        rows = conn.execute(
-            sa.select(
-                *keys,
-                sa.func.count().label("calls"),
-                sa.func.sum(model_calls.c.nano_usd).label("nano"),
-                *(sa.func.sum(column).label(kind) for kind, column in TOKEN_KINDS.items()),
-            )
-            .group_by(*keys)
-            .order_by(*keys)
-        ).all()
+        rows = aggregates.model_usage(conn)
         calls = CounterMetricFamily(
             "proctor_model_calls", "Model calls made by runs.", labels=["tenant", "model"]
         )
@@ -341,9 +305,9 @@ class StoreCollector(Collector):
         )
         for row in rows:
             calls.add_metric([row.tenant, row.model], row.calls)
-            cost.add_metric([row.tenant, row.model], float(int(row.nano or 0) / NANO))
+            cost.add_metric([row.tenant, row.model], float(row.nano_usd / NANO))
             for kind in TOKEN_KINDS:
-                tokens.add_metric([row.tenant, row.model, kind], int(getattr(row, kind) or 0))
+                tokens.add_metric([row.tenant, row.model, kind], getattr(row, f"{kind}_tokens"))
         return [calls, cost, tokens]
 
     def _spans_dropped(self) -> Metric | None:

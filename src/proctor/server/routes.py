@@ -14,6 +14,8 @@ from pydantic import BaseModel
 
 from proctor.errors import Forbidden, ReportError, ReportNotFound, RunNotFound
 from proctor.evals.report import Report
+from proctor.runs.trace import run_spans
+from proctor.runs.views import RunFilter, load_run, run_tenant
 from proctor.runtime import Runtime
 from proctor.server import queries, views
 from proctor.server.auth import Auditor, Caller, Decider, RuntimeDep
@@ -32,7 +34,6 @@ from proctor.server.schemas import (
 )
 from proctor.server.tokens import ApiToken
 from proctor.states import ApprovalStatus, Reason, RunState
-from proctor.telemetry import run_spans
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorBody} for status in (401, 403, 404, 409, 422)
@@ -80,7 +81,9 @@ def list_runs(
 ) -> RunPage:
     if token.tenant is not None and tenant not in (None, token.tenant):
         return RunPage(items=[], total=0, limit=limit, offset=offset)
-    f = queries.RunFilter(_scope(token, tenant), workflow, state, reason, since, until, cost_above)
+    f = RunFilter(
+        _scope(token, tenant), workflow, state, reason, since, until, cost_above=cost_above
+    )
     with runtime.store.read() as conn:
         page = queries.list_runs(conn, f, limit, offset)
     page.items = [_redacted(runtime, r.tenant, r) for r in page.items]
@@ -90,11 +93,12 @@ def list_runs(
 @router.get("/runs/{run_id}", summary="One run: steps, decisions, approvals, tokens and cost")
 def get_run(run_id: str, runtime: RuntimeDep, token: Caller) -> RunDetail:
     with runtime.store.read() as conn:
-        tenant = queries.run_tenant(conn, run_id)
+        tenant = run_tenant(conn, run_id)
         if tenant is None or not token.sees(tenant):
             raise RunNotFound(f"no run {run_id}")
-        detail = queries.run_detail(conn, run_id)
-        detail.spans = [s.to_json() for s in run_spans(conn, run_id)]
+        run = load_run(conn, run_id)
+    detail = queries.run_detail(run)
+    detail.spans = [s.to_json() for s in run_spans(run)]
     return _redacted(runtime, tenant, detail)  # the spans too
 
 

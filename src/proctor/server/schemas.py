@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from proctor.approvals import ApprovalRequest
-from proctor.states import ApprovalStatus, RunState, StepStatus
+from proctor.states import ApprovalStatus, Reason, RunState, StepStatus
 
 
 class RunSummary(BaseModel):
@@ -19,7 +19,7 @@ class RunSummary(BaseModel):
     agent: str
     requester: str
     state: RunState
-    reason: str | None
+    reason: Reason | None
     bundle_version: str
     tool_calls: int
     cost_usd: Decimal

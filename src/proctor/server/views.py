@@ -11,7 +11,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -21,51 +21,15 @@ from pydantic import ValidationError
 
 from proctor.approvals import ApprovalRequest
 from proctor.evals.report import Report
+from proctor.runs.views import ApprovalView, RunView, StepView, load_run, steps_of
+from proctor.runs.views.aggregates import count_pending_approvals
 from proctor.server import queries
 from proctor.server.deciding import shared_roles
 from proctor.server.schemas import CostlyRun, CostOutlier, ModelCallOut, RunDetail
 from proctor.server.tokens import ApiToken, Role
-from proctor.states import ApprovalStatus, RunState, StepStatus
-from proctor.store.tables import approvals, runs, steps
+from proctor.states import RunState
 
 # -- a run's timeline ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ApprovalView:
-    request: ApprovalRequest
-    decided_at: datetime | None
-
-    @property
-    def wait(self) -> timedelta | None:
-        """How long the run waited on a person; None while it still waits."""
-        return None if self.decided_at is None else self.decided_at - self.request.created_at
-
-
-@dataclass(frozen=True)
-class StepView:
-    idx: int
-    tool: str
-    status: StepStatus
-    effect: str | None
-    policy_ids: list[str]
-    bundle_version: str | None
-    decision_reason: str | None
-    args: Any
-    result: Any
-    error: Any
-    attempts: int
-    created_at: datetime
-    finished_at: datetime | None
-    timings_us: dict[str, float]
-    approval: ApprovalView | None = None
-
-    @property
-    def latency_ms(self) -> float | None:
-        """The governed call's own time (budget, decision, records, the tool), not waits."""
-        if not self.timings_us:
-            return None
-        return sum(float(v) for v in self.timings_us.values()) / 1000
 
 
 @dataclass(frozen=True)
@@ -73,15 +37,15 @@ class TimelineEntry:
     kind: Literal["model", "step"]
     at: datetime
     step: StepView | None = None
+    approval: ApprovalView | None = None
+    """The step's approval request, when it had one."""
     call: ModelCallOut | None = None
 
 
 @dataclass(frozen=True)
 class Timeline:
+    run: RunView
     detail: RunDetail
-    mode: str
-    reason_detail: str | None
-    paused_s: float
     entries: list[TimelineEntry]
 
     @property
@@ -100,50 +64,17 @@ class Timeline:
         )
 
 
-def _step_views(conn: sa.Connection, run_id: str, before: int | None = None) -> list[StepView]:
-    query = sa.select(steps).where(steps.c.run_id == run_id).order_by(steps.c.idx)
-    if before is not None:
-        query = query.where(steps.c.idx < before)
-    found = {
-        r.id: ApprovalView(ApprovalRequest.from_row(r), r.decided_at)
-        for r in conn.execute(sa.select(approvals).where(approvals.c.run_id == run_id))
-    }
-    views = []
-    for s in conn.execute(query):
-        decision: dict[str, Any] = s.decision or {}
-        views.append(
-            StepView(
-                idx=s.idx,
-                tool=s.tool,
-                status=StepStatus(s.status),
-                effect=decision.get("effect"),
-                policy_ids=list(decision.get("policy_ids", [])),
-                bundle_version=decision.get("bundle_version"),
-                decision_reason=decision.get("reason"),
-                args=s.args,
-                result=s.result,
-                error=s.error,
-                attempts=s.attempts,
-                created_at=s.created_at,
-                finished_at=s.finished_at,
-                timings_us=dict(s.timings_us or {}),
-                approval=found.get(s.approval_id) if s.approval_id else None,
-            )
-        )
-    return views
-
-
-def timeline(conn: sa.Connection, run_id: str) -> Timeline:
-    """The run's steps and model calls in the order they happened."""
-    detail = queries.run_detail(conn, run_id)
-    row = conn.execute(
-        sa.select(runs.c.mode, runs.c.reason_detail, runs.c.paused_s).where(runs.c.id == run_id)
-    ).one()
+def timeline(run: RunView) -> Timeline:
+    """The run's steps and model calls in the order they happened (``run`` loaded in full)."""
+    detail = queries.run_detail(run)
     entries = [TimelineEntry("model", c.created_at, call=c) for c in detail.model_calls]
-    entries += [TimelineEntry("step", s.created_at, step=s) for s in _step_views(conn, run_id)]
+    entries += [
+        TimelineEntry("step", s.created_at, step=s, approval=run.approval(s.approval_id))
+        for s in run.steps
+    ]
     # A model call proposes the steps stamped with its own instant: it goes first.
     entries.sort(key=lambda e: (e.at, 0 if e.kind == "model" else 1))
-    return Timeline(detail, row.mode, row.reason_detail, float(row.paused_s or 0), entries)
+    return Timeline(run, detail, entries)
 
 
 # -- the approval queue --------------------------------------------------------------------
@@ -187,10 +118,8 @@ def approval_queue(
 ) -> list[QueueItem]:
     items = []
     for request in pending:
-        views = _step_views(conn, request.run_id, before=request.step + 1)
-        run = conn.execute(
-            sa.select(runs.c.workflow, runs.c.state).where(runs.c.id == request.run_id)
-        ).one()
+        views = steps_of(conn, request.run_id, before=request.step + 1)
+        run = load_run(conn, request.run_id, history=False)
         roles, why_not = may_decide(request, token)
         items.append(
             QueueItem(
@@ -198,7 +127,7 @@ def approval_queue(
                 step=next((v for v in views if v.idx == request.step), None),
                 earlier=[v for v in views if v.idx < request.step],
                 workflow=run.workflow,
-                run_state=RunState(run.state),
+                run_state=run.state,
                 can_decide=why_not is None,
                 why_not=why_not,
                 roles=roles,
@@ -212,10 +141,7 @@ def queue_version(pending: Iterable[ApprovalRequest]) -> str:
 
 
 def pending_count(conn: sa.Connection, tenant: str | None) -> int:
-    query = sa.select(sa.func.count()).where(approvals.c.status == ApprovalStatus.PENDING.value)
-    if tenant is not None:
-        query = query.where(approvals.c.tenant == tenant)
-    return int(conn.execute(query).scalar_one())
+    return count_pending_approvals(conn, tenant)
 
 
 # -- costs ---------------------------------------------------------------------------------

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from proctor.errors import ConfigError
 
 if TYPE_CHECKING:
-    from proctor.store import Store
-    from proctor.telemetry.spans import Redact
+    from proctor.telemetry.spans import Redact, SpanSource
 
 log = logging.getLogger("proctor.telemetry")
 
@@ -27,7 +26,9 @@ EXPORTERS = ("otlp", "console", "none")
 class RunTelemetry(Protocol):
     """What the runtime calls: a run's spans when it ends, and a flush on close."""
 
-    def export_run(self, store: Store, run_id: str) -> int: ...
+    def export_run(self, run_id: str, spans_of: SpanSource) -> int:
+        """Queue the spans ``spans_of`` derives for the ended run; never raises."""
+        ...
 
     @property
     def dropped(self) -> int: ...

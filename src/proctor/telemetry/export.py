@@ -22,7 +22,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -32,10 +31,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from proctor.telemetry.spans import Redact, SpanRecord, run_spans
-
-if TYPE_CHECKING:
-    from proctor.store import Store
+from proctor.telemetry.spans import Redact, SpanRecord, SpanSource
 
 log = logging.getLogger("proctor.telemetry")
 
@@ -342,12 +338,11 @@ class OtelTelemetry:
     def stats(self) -> SpanStats:
         return self.processor.stats
 
-    def export_run(self, store: Store, run_id: str) -> int:
-        """Queue the spans of an ended run and return how many. Never raises: a run does
-        not fail because its spans could not be sent."""
+    def export_run(self, run_id: str, spans_of: SpanSource) -> int:
+        """Queue the spans of an ended run (``spans_of`` derives them) and return how many.
+        Never raises: a run does not fail because its spans could not be sent."""
         try:
-            with store.read() as conn:
-                spans = run_spans(conn, run_id, redact=self.redact)
+            spans = spans_of(self.redact)
             if not spans or spans[0].end is None:
                 return 0  # not ended: its spans go out when it ends
             self.emit(spans)

@@ -1,0 +1,58 @@
+"""The read model: runs as stored, read into typed values.
+
+Everything outside the runs package that reads a run (the service, the CLI, evals,
+evidence, span derivation) reads it here: ``load_run``, ``list_runs``, ``steps_of``…
+Each row is parsed in one place (its view's ``from_row``), after its schema version
+is checked (``versions``). Aggregates over many runs (costs, the ``/metrics`` figures)
+are named queries in ``aggregates``.
+"""
+
+from proctor.runs.views.reads import (
+    RunFilter,
+    StoredRows,
+    approvals_between,
+    approvals_of,
+    count_runs,
+    list_runs,
+    load_run,
+    run_tenant,
+    run_tenants,
+    runs_with_steps,
+    steps_of,
+    stored_conversation,
+    stored_rows,
+    utc,
+)
+from proctor.runs.views.values import (
+    ApprovalView,
+    ModelCallView,
+    RunCost,
+    RunView,
+    StepError,
+    StepView,
+)
+from proctor.runs.views.versions import StoredRun
+
+__all__ = [
+    "ApprovalView",
+    "ModelCallView",
+    "RunCost",
+    "RunFilter",
+    "RunView",
+    "StepError",
+    "StepView",
+    "StoredRows",
+    "StoredRun",
+    "approvals_between",
+    "approvals_of",
+    "count_runs",
+    "list_runs",
+    "load_run",
+    "run_tenant",
+    "run_tenants",
+    "runs_with_steps",
+    "steps_of",
+    "stored_conversation",
+    "stored_rows",
+    "utc",
+]
