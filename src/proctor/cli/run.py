@@ -181,7 +181,8 @@ def run(
         raise ConfigError("give a request in quotes, or --resume RUN_ID to continue a run")
     settings = load_settings()
     app = load_app(app_ref)
-    spec = None if resume is not None else _spec(app, role, workflow, tenant, requester)
+    if resume is None:
+        _spec(app, role, workflow, tenant, requester)  # a missing role says so before any work
     rt = Runtime.for_app(app, settings)
     if resume is not None:
         with rt.store.read() as conn:
@@ -191,13 +192,13 @@ def run(
     if as_json:
         agent.observer = None
     try:
-        if spec is None:
-            result = run_async(agent.resume(resume or ""))
+        if resume is not None:
+            result = run_async(agent.resume(resume))
         else:
             if not as_json:
                 r = route(request, rt.policy.settings.routing)
                 console.print(f"[dim]route[/] {r.intent} → {r.tier.value} ({escape(r.reason)})")
-            result = run_async(agent.run(request, spec))
+            result = run_async(agent.run(request, _spec(app, role, workflow, tenant, requester)))
     finally:
         run_async(agent.aclose())
         rt.close()
