@@ -14,10 +14,14 @@ from typer.testing import CliRunner, Result
 
 from proctor import CallStatus, RunSpec, Runtime, Settings
 from proctor.cli.main import app
-from proctor.demo import app as demo_app
 from proctor.testing import ManualClock
 
-DEMO_BUNDLE = Path(__file__).parents[2] / "src" / "proctor" / "demo" / "bundle"
+from .shop import BUNDLE as SHOP_BUNDLE
+from .shop import app as shop_app
+
+DEMO_BUNDLE = SHOP_BUNDLE
+"""The tiny shop's bundle (``kernel-demo``): what the policy commands are tried on."""
+SHOP_APP = "tests.cli.shop:app"
 RUN_ID = re.compile(r"run_[0-9a-f]{32}")
 APPROVAL_ID = re.compile(r"apr_[0-9a-f]{32}")
 
@@ -42,21 +46,31 @@ class Cli:
         return rows
 
     def refunds(self) -> list[tuple[str, str, str]]:
-        """The demo shop's system of record: refunds actually issued."""
-        conn = sqlite3.connect(self.home / "demo-shop.db")
+        """The shop's system of record: refunds actually issued."""
+        return self._refunds(self.home / "demo-shop.db")
+
+    def walkthrough_refunds(self) -> list[tuple[str, str, str]]:
+        """The walkthrough's world (the support example's): refunds actually issued."""
+        return self._refunds(self.home / "walkthrough" / "world.db")
+
+    @staticmethod
+    def _refunds(db: Path) -> list[tuple[str, str, str]]:
+        conn = sqlite3.connect(db)
         try:
-            return conn.execute("SELECT idempotency_key, order_id, amount FROM refunds").fetchall()
+            return conn.execute(
+                "SELECT idempotency_key, order_id, amount FROM refunds ORDER BY idempotency_key"
+            ).fetchall()
         finally:
             conn.close()
 
     def pending_refund(
         self, amount: str = "400.00", *, at: datetime | None = None
     ) -> tuple[str, str]:
-        """A demo-shop run held for a supervisor's approval: ``(run id, approval id)``."""
+        """A shop run held for a supervisor's approval: ``(run id, approval id)``."""
 
         async def go() -> tuple[str, str]:
             clock = ManualClock(at) if at is not None else None
-            rt = Runtime.for_app(demo_app(), Settings(), clock=clock)
+            rt = Runtime.for_app(shop_app(), Settings(), clock=clock)
             try:
                 run = await rt.start_run(
                     RunSpec(

@@ -9,7 +9,7 @@ from typer.testing import Result
 
 from .conftest import Cli
 
-APP = ("--app", "proctor.demo:app")
+APP = ("--app", "tests.cli.shop:app")
 
 
 def approve(

@@ -42,9 +42,9 @@ def test_demo_runs_the_walkthrough_and_verifies_its_log(cli: Cli) -> None:
         assert outcome in row
     assert "Run ended completed." in out
     assert f"Audit log verified: {ENTRIES} entries, 1 signed checkpoint(s)." in out
-    assert cli.refunds() == [
-        (f"{run_id}/1", "A-1001", "20.00"),
-        (f"{run_id}/3", "A-1001", "400.00"),
+    assert cli.walkthrough_refunds() == [
+        (f"{run_id}/0", "A-1002", "20.00"),
+        (f"{run_id}/3", "A-1002", "400.00"),
     ]
 
 

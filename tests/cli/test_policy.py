@@ -68,7 +68,7 @@ def test_matrix_shows_roles_and_the_tools_the_policies_name(cli: Cli) -> None:
 
 
 def test_matrix_with_the_app_knows_every_tool_and_its_effect_class(cli: Cli) -> None:
-    result = cli("policy", "matrix", str(DEMO_BUNDLE), "--app", "proctor.demo:app", "--json")
+    result = cli("policy", "matrix", str(DEMO_BUNDLE), "--app", "tests.cli.shop:app", "--json")
     assert result.exit_code == 0, result.output
     matrix = json.loads(result.stdout)
     assert matrix["roles"] == ["support_agent"]

@@ -54,13 +54,14 @@ def test_show_lists_each_step_and_what_became_of_it(cli: Cli) -> None:
     result = cli("runs", "show", run_id)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].startswith(f"{run_id} completed done (tenant demo, policy kernel-demo@")
+    assert lines[0].startswith(f"{run_id} completed done (tenant demo, policy support-v1@")
     rows = [cells(line) for line in lines if line.startswith("│")]
+    held = "safe-mode-needs-supervisor, tainted-run-needs-supervisor, refund-needs-supervisor"
     assert rows == [
-        ["0", "lookup_order", "allow", "support-reads", "succeeded"],
-        ["1", "issue_refund", "allow", "refund-small", "succeeded"],
-        ["2", "issue_refund", "deny", "refund-within-total", "denied"],
-        ["3", "issue_refund", "require_approval", "refund-needs-supervisor", "succeeded"],
+        ["0", "issue_refund", "allow", "refund-small", "succeeded"],
+        ["1", "lookup_order", "allow", "support-reads", "succeeded"],
+        ["2", "issue_refund", "deny", "refund-over-limit, refund-over-remaining", "denied"],
+        ["3", "issue_refund", "require_approval", held, "succeeded"],
     ]
 
 
@@ -72,7 +73,7 @@ def test_show_an_unknown_run(cli: Cli) -> None:
 
 def test_resume_a_completed_run_is_refused_with_exit_4(cli: Cli) -> None:
     run_id = demo(cli)
-    result = cli("runs", "resume", run_id, "--app", "proctor.demo:app")
+    result = cli("runs", "resume", run_id, "--app", "tests.cli.shop:app")
     assert result.exit_code == 4
     assert result.stdout == ""
     assert result.stderr == (

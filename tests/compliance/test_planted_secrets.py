@@ -26,9 +26,8 @@ import httpx
 import pytest
 
 from proctor.evals.bank import load_bank
-from proctor.evals.checks import sensitive_values
-from proctor.evals.runner import apply_fixtures
 from proctor.examples.support import SCENARIOS, Fixture
+from proctor.examples.support.suite import apply_fixtures, sensitive_values
 from proctor.runtime import Runtime
 from proctor.server.app import create_app
 from proctor.server.tokens import Role, create_token

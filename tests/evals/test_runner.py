@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 
 from proctor import __version__
-from proctor.agent import DEFAULT_SYSTEM_PROMPT
 from proctor.errors import ConfigError
 from proctor.evals.bank import Bank, load_bank
 from proctor.evals.report import Report
-from proctor.evals.runner import apply_fixtures, run_bank
+from proctor.evals.runner import run_bank
 from proctor.evals.scenario import Scenario
-from proctor.examples.support import Fixture
+from proctor.examples.support import SYSTEM_PROMPT, Fixture, World, support_app
+from proctor.examples.support.suite import apply_fixtures
+
+APP = support_app(World(Path("never-opened.db")))
 
 SMALL = """\
 suite: support
@@ -72,7 +74,7 @@ def bank(tmp_path: Path, text: str) -> Bank:
 
 
 def run(b: Bank, out: Path, **kw: object) -> Report:
-    return asyncio.run(run_bank(b, out_dir=out, progress=False, **kw))  # type: ignore[arg-type]
+    return asyncio.run(run_bank(b, app=APP, out_dir=out, progress=False, **kw))  # type: ignore[arg-type]
 
 
 def comparable(report: Report) -> list[tuple[object, ...]]:
@@ -131,7 +133,7 @@ def test_the_report_is_written_with_its_manifest(tmp_path: Path) -> None:
     )
     import hashlib
 
-    assert m.prompt_hash == hashlib.sha256(DEFAULT_SYSTEM_PROMPT.encode()).hexdigest()
+    assert m.prompt_hash == hashlib.sha256(SYSTEM_PROMPT.encode()).hexdigest()
 
 
 def test_repeats_vary_the_seed_and_flaky_scenarios_are_named(tmp_path: Path) -> None:

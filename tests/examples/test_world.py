@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from proctor.examples.support import EmailStatus, Fixture, NotFound, OrderStatus, Refused, World
-from proctor.examples.support.world import FIXTURE
+from proctor.examples.support.records import FIXTURE
 
 
 def test_each_world_is_an_isolated_copy(tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from proctor import CallStatus, RunSpec, Runtime, Settings
-from proctor.demo import app as demo_app
 from proctor.testing import ManualClock
 from tests.cli.conftest import DEMO_BUNDLE, Cli
+from tests.cli.shop import app as demo_app
 
 RETENTION = "retention:\n  default: {payloads: 30d, runs: 30d}\n"
 

@@ -26,9 +26,9 @@ import pytest
 import uvicorn
 
 from proctor import RunSpec, Runtime, Settings
-from proctor.agent import Agent
+from proctor.agent import Agent, AgentConfig
 from proctor.agent.factory import build_agent
-from proctor.examples.support import BUNDLE, World, support_tools
+from proctor.examples.support import BUNDLE, SYSTEM_PROMPT, SupportPlaybook, World, support_tools
 from proctor.server.app import create_app
 from proctor.server.tokens import Role, create_token
 from proctor.states import RunState
@@ -58,7 +58,8 @@ def _runtime(home: Path, world: World) -> Runtime:
 
 
 def _agent(rt: Runtime) -> Agent:
-    return build_agent(rt, "simulated")
+    config = AgentConfig(system_prompt=SYSTEM_PROMPT)
+    return build_agent(rt, "simulated", playbook=SupportPlaybook(), config=config)
 
 
 def _ask_for_refund(home: Path, world: World) -> tuple[str, str]:

@@ -63,5 +63,15 @@ APP_OPTION = typer.Option(
     None,
     "--app",
     envvar="PROCTOR_APP",
-    help="The app whose tools resume runs, as module:attr (e.g. proctor.demo:app).",
+    help="The app whose tools resume runs, as module:attr (e.g. myapp.main:app).",
+)
+
+DEFAULT_APP = "proctor.examples.support:app"
+"""The app ``run``, ``demo`` and ``eval run`` use unless told otherwise: the bundled example."""
+
+RUN_APP_OPTION = typer.Option(
+    DEFAULT_APP,
+    "--app",
+    envvar="PROCTOR_APP",
+    help="The app to run, as module:attr: its tools, policy, model, playbook and eval suite.",
 )

@@ -1,25 +1,35 @@
-"""``proctor demo``: the main job. The support example's scenario bank, end to end.
+"""``proctor demo``: the main job. An app's scenario bank, end to end.
 
-It builds the example world fresh for each scenario, runs the bank with the
-simulated model at realistic failure rates, prints a summary, writes the JSON
-and HTML reports, verifies the audit chain, and says what to try next.
-``--walkthrough`` runs the short kernel walkthrough instead.
+It runs the bank of the app's eval suite (the bundled example unless
+``--app`` names another), each scenario in a fresh world, with the simulated model at the
+failure rates each scenario sets, prints a summary, writes the JSON and HTML
+reports, verifies the audit chain, and says what to try next. ``--walkthrough``
+makes the suite's short scripted run instead: one allowed, one denied and one
+approval-needing call, the last approved and resumed.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import typer
 from rich.table import Table
 
-from proctor.cli._common import console, fails_clearly, run_async
-from proctor.demo import app as demo_app
-from proctor.demo import run_walkthrough
+from proctor.app import App, load_app
+from proctor.approvals import Approver
+from proctor.audit import VerifyReport
+from proctor.cli._common import RUN_APP_OPTION, console, fails_clearly, run_async
+from proctor.errors import ConfigError
 from proctor.evals.report import Report
+from proctor.evals.scenario import Scenario
+from proctor.evals.suite import EvalSuite, Walkthrough, suite_of
+from proctor.runs import CallOutcome, RunSpec
 from proctor.runtime import Runtime
 from proctor.settings import Settings, load_settings
+from proctor.states import RunState
 
 _STYLE = {"executed": "green", "denied": "red", "awaiting_approval": "yellow"}
 
@@ -27,35 +37,44 @@ _STYLE = {"executed": "green", "denied": "red", "awaiting_approval": "yellow"}
 @fails_clearly
 def demo(
     walkthrough: bool = typer.Option(
-        False, "--walkthrough", help="The short kernel walkthrough instead of the bank."
+        False, "--walkthrough", help="The short scripted walkthrough instead of the bank."
     ),
     seed: int = typer.Option(0, help="Seed of the simulated model: same seed, same report."),
     concurrency: int = typer.Option(4, min=1, help="Scenarios run at once."),
+    app_ref: str = RUN_APP_OPTION,
 ) -> None:
-    """Run the support example's scenario bank end to end, report it, verify the audit log."""
+    """Run the app's scenario bank end to end, report it, verify the audit log."""
+    app = load_app(app_ref)
     if walkthrough:
-        _walkthrough()
+        _walkthrough(app)
         return
-    _bank(seed, concurrency)
+    _bank(app, app_ref, seed, concurrency)
 
 
-def _bank(seed: int, concurrency: int) -> None:
+def _bank(app: App, app_ref: str, seed: int, concurrency: int) -> None:
     from proctor.evals.bank import load_bank
     from proctor.evals.html import write_report
     from proctor.evals.runner import run_bank
-    from proctor.examples.support import SCENARIOS
 
+    suite = suite_of(app)
     settings = load_settings()
     reports = settings.home / "reports"
     out = reports / "latest"
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    bank = load_bank(SCENARIOS)
-    console.print(f"Scenario bank: {len(bank.scenarios)} scenarios ({SCENARIOS})")
+    bank = load_bank(suite.scenarios)
+    console.print(f"Scenario bank: {len(bank.scenarios)} scenarios ({suite.scenarios})")
     started = time.perf_counter()
     report = run_async(
-        run_bank(bank, out_dir=out, seed_offset=seed, concurrency=concurrency, settings=settings)
+        run_bank(
+            bank,
+            app=app,
+            out_dir=out,
+            seed_offset=seed,
+            concurrency=concurrency,
+            settings=settings,
+        )
     )
     elapsed = time.perf_counter() - started
     json_path, html_path = write_report(report, out)
@@ -63,6 +82,7 @@ def _bank(seed: int, concurrency: int) -> None:
     latest.write_text(json_path.read_text())
     _summary_table(report)
     verified = _verify(settings)
+    request = _example_request(report, bank.scenarios)
     console.print(
         f"\nRan {report.summary.runs} scenarios in {elapsed:.1f} s.\n"
         f"Reports: {html_path}\n         {latest}\n"
@@ -70,16 +90,29 @@ def _bank(seed: int, concurrency: int) -> None:
         "\nNext, try:\n"
         f"  open {html_path}\n"
         "  proctor eval show .proctor/reports/latest.json\n"
-        '  proctor run "Refund $520 on order A-1002, the customer sent it back"\n'
+        f'  proctor run --app {app_ref} "{request}"\n'
         "  proctor approvals list\n"
         "  proctor tokens create --name sam --role approver --policy-role supervisor\n"
-        "  proctor serve --app proctor.examples.support:app   # http://127.0.0.1:8000\n"
+        f"  proctor serve --app {app_ref}   # http://127.0.0.1:8000\n"
         "  proctor eval gate --baseline A.json --candidate B.json\n"
-        "  proctor policy matrix src/proctor/examples/support/bundle "
-        "--app proctor.examples.support:app"
+        f"  proctor policy matrix {app.policy} --app {app_ref}",
+        markup=False,
+        highlight=False,
     )
     if report.summary.incidents.unauthorized_executed:
         raise typer.Exit(1)
+
+
+def _example_request(report: Report, scenarios: Sequence[Scenario]) -> str:
+    """A request worth trying by hand: one that waited for a person, without a fault."""
+    waiting = [
+        r.scenario_id
+        for r in report.results
+        if r.state == RunState.AWAITING_APPROVAL
+        and not any(label.startswith("fault:") for label in r.labels)
+    ]
+    wanted = waiting[0] if waiting else scenarios[0].id
+    return next(s.request for s in scenarios if s.id == wanted)
 
 
 def _summary_table(report: Report) -> None:
@@ -133,11 +166,81 @@ def _verify(settings: Settings) -> str:
     )
 
 
-def _walkthrough() -> None:
+# -- the walkthrough ------------------------------------------------------------------------
+
+_WALKTHROUGH_SCENARIO = Scenario.model_validate(
+    {
+        "id": "walkthrough",
+        "labels": ["walkthrough"],
+        "request": "the demo walkthrough",
+        "expect": {"state": "completed"},
+    }
+)
+"""What the suite's world factory builds the walkthrough's world for: no fixture changes."""
+
+
+@dataclass
+class _Walked:
+    run_id: str = ""
+    calls: list[tuple[str, CallOutcome]] = field(default_factory=list)
+    state: RunState = RunState.RUNNING
+    report: VerifyReport | None = None
+
+
+def _script(suite: EvalSuite) -> Walkthrough:
+    if suite.walkthrough is None:
+        raise ConfigError(
+            f"eval suite {suite.name!r} has no walkthrough: give it one "
+            "(EvalSuite(walkthrough=Walkthrough(...))) or run the bank without --walkthrough"
+        )
+    return suite.walkthrough
+
+
+async def _walk(rt: Runtime, suite: EvalSuite, script: Walkthrough) -> _Walked:
+    """Make the script's calls in one run, approve the one that waits, resume, verify."""
+    out = _Walked()
+    defaults = suite.run
+    spec = RunSpec(
+        agent=script.agent or defaults.agent.format(tenant=script.tenant),
+        role=defaults.role,
+        tenant=script.tenant,
+        workflow=script.workflow or defaults.workflow,
+        requester=script.requester,
+    )
+    run = await rt.start_run(spec)
+    out.run_id = run.id
+    for call in script.calls:
+        outcome = await run.call(call.tool, dict(call.args), reason=call.label)
+        out.calls.append((call.label, outcome))
+        if outcome.approval_id is not None:
+            break  # nothing else runs until a person decides
+    pending = out.calls[-1][1] if out.calls else None
+    if pending is not None and pending.approval_id is not None:
+        who = Approver(script.approver, script.approver_role)
+        rt.approvals.approve(pending.approval_id, who, script.note)
+        resumed = await rt.resume(run.id)
+        done = await resumed.resume_pending()
+        if done is not None:
+            label = f"approved by {script.approver} ({script.approver_role}), then resumed"
+            out.calls.append((label, done))
+        run = resumed
+    await run.complete("walkthrough finished")
+    out.state = run.state
+    out.report = rt.verify_audit()
+    return out
+
+
+def _walkthrough(app: App) -> None:
+    suite = suite_of(app)
+    script = _script(suite)
     settings = load_settings()
-    rt = Runtime.for_app(demo_app(), settings)
-    console.print(f"Store: {settings.database_url}   Policy: {rt.policy.version}")
-    result = run_async(run_walkthrough(rt))
+    world = suite.world(settings.home / "walkthrough" / "world.db", _WALKTHROUGH_SCENARIO)
+    rt = Runtime(policy=app.policy, tools=world.tools, settings=settings)
+    try:
+        console.print(f"Store: {settings.database_url}   Policy: {rt.policy.version}")
+        result = run_async(_walk(rt, suite, script))
+    finally:
+        rt.close()
     table = Table(title=f"Run {result.run_id}")
     for column in ("step", "proposal", "decision", "policies", "outcome"):
         table.add_column(column)

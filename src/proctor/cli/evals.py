@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from proctor.app import load_app
-from proctor.cli._common import console, fails_clearly, runtime
+from proctor.cli._common import RUN_APP_OPTION, console, fails_clearly, runtime
 from proctor.evals import from_run
 from proctor.evals.gate import (
     SUCCESS_TEST,
@@ -60,26 +60,33 @@ def _metrics_table(report: Report) -> Table:
 @app.command("run")
 @fails_clearly
 def run(
-    bank_path: Path = typer.Argument(..., metavar="BANK", help="A scenario file or folder."),
+    bank_path: Path | None = typer.Argument(
+        None, metavar="[BANK]", help="A scenario file or folder; default: the app's own bank."
+    ),
     out: Path = typer.Option(..., help="Folder for report.json, report.html and the runs."),
     repeat: int = typer.Option(1, min=1, help="Runs of each scenario, to measure flakiness."),
     seed: int = typer.Option(0, help="Added to every scenario's seed: same seed, same report."),
     concurrency: int = typer.Option(4, min=1, help="Scenarios run at once."),
     policy: Path | None = typer.Option(
-        None, help="A candidate policy bundle to evaluate instead of the suite's own."
+        None, help="A candidate policy bundle to evaluate instead of the app's own."
     ),
+    app_ref: str = RUN_APP_OPTION,
 ) -> None:
-    """Run a scenario bank in fresh isolated worlds and write its reports."""
+    """Run a scenario bank in fresh isolated worlds, built by the app's eval suite, and
+    write its reports."""
     from proctor.cli._common import run_async
     from proctor.evals.bank import load_bank
     from proctor.evals.html import write_report
     from proctor.evals.runner import run_bank
+    from proctor.evals.suite import suite_of
 
-    bank = load_bank(bank_path)
+    app = load_app(app_ref)
+    bank = load_bank(bank_path or suite_of(app).scenarios)
     out.mkdir(parents=True, exist_ok=True)
     report = run_async(
         run_bank(
             bank,
+            app=app,
             out_dir=out,
             seed_offset=seed,
             repeats=repeat,

@@ -12,11 +12,12 @@ from pydantic import ValidationError
 from rich.markup import escape
 
 from proctor.agent import Agent, AgentResult
-from proctor.agent.factory import build_agent
+from proctor.agent.factory import agent_for_app
 from proctor.agent.routing import route
-from proctor.app import load_app
-from proctor.cli._common import console, fails_clearly, run_async
+from proctor.app import App, load_app
+from proctor.cli._common import RUN_APP_OPTION, console, fails_clearly, run_async
 from proctor.errors import ConfigError
+from proctor.evals.suite import EvalSuite
 from proctor.models import ModelResponse, ToolCall
 from proctor.models.simulated import FaultRates
 from proctor.runs import CallOutcome, CallStatus, RunSpec
@@ -25,7 +26,6 @@ from proctor.runtime import Runtime
 from proctor.settings import load_settings
 from proctor.states import RunState
 
-EXAMPLES = ("support",)
 EXIT_CODES = {
     RunState.COMPLETED: 0,
     RunState.AWAITING_APPROVAL: 10,
@@ -94,9 +94,30 @@ def _fault_rates(faults: list[str]) -> FaultRates:
         raise ConfigError(f"--fault: {exc.errors()[0]['msg']}; the faults are: {known}") from None
 
 
-def _agent(rt: Runtime, model: str, seed: int, faults: FaultRates, tenant: str) -> Agent:
+def _agent(
+    rt: Runtime, app: App, model: str | None, seed: int, faults: FaultRates, tenant: str
+) -> Agent:
     view = LiveView(lambda text: rt.redaction.text(tenant, text))
-    return build_agent(rt, model, seed=seed, faults=faults, observer=view)
+    return agent_for_app(rt, app, model=model, seed=seed, faults=faults, observer=view)
+
+
+def _spec(app: App, role: str | None, workflow: str | None, tenant: str, requester: str) -> RunSpec:
+    """The run's spec: ``--role`` / ``--workflow``, else the app's eval-suite defaults."""
+    defaults = app.suite.run if isinstance(app.suite, EvalSuite) else None
+    role = role or (defaults.role if defaults else None)
+    workflow = workflow or (defaults.workflow if defaults else None)
+    if role is None or workflow is None:
+        raise ConfigError(
+            "give --role and --workflow for the run (this app has no eval suite whose run "
+            "defaults would say)"
+        )
+    return RunSpec(
+        agent=f"{workflow}-agent",
+        role=role,
+        tenant=tenant,
+        workflow=workflow,
+        requester=requester,
+    )
 
 
 def summary(rt: Runtime, result: AgentResult, tenant: str) -> dict[str, Any]:
@@ -130,10 +151,11 @@ def summary(rt: Runtime, result: AgentResult, tenant: str) -> dict[str, Any]:
 
 @fails_clearly
 def run(
-    request: str = typer.Argument("", help="What the customer or operator asks for."),
-    example: str = typer.Option("support", help=f"The bundled example: {', '.join(EXAMPLES)}."),
-    model: str = typer.Option(
-        "simulated", help="simulated (offline, the default), openai:MODEL or anthropic:MODEL."
+    request: str = typer.Argument("", help="What the requester or operator asks for."),
+    app_ref: str = RUN_APP_OPTION,
+    model: str | None = typer.Option(
+        None,
+        help="simulated (offline), openai:MODEL or anthropic:MODEL; default: the app's model.",
     ),
     seed: int = typer.Option(0, help="Seed of the simulated model: same seed, same run."),
     fault: list[str] = typer.Option(
@@ -142,22 +164,29 @@ def run(
     resume: str | None = typer.Option(None, help="Continue this run (after an approval)."),
     tenant: str = typer.Option("acme", help="The tenant the run acts for."),
     requester: str = typer.Option("customer", help="Who asked; never an approver of the run."),
+    role: str | None = typer.Option(
+        None, help="The agent's role; default: the app's eval-suite run defaults."
+    ),
+    workflow: str | None = typer.Option(
+        None, help="The run's workflow; default: the app's eval-suite run defaults."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the run's summary as JSON."),
 ) -> None:
     """Run one request through the agent; every call it proposes is governed.
 
     Exit codes: 0 completed, 10 awaiting approval, 11 handed off, 12 failed safe.
     """
-    if example not in EXAMPLES:
-        raise ConfigError(f"no example {example!r}; the examples are: {', '.join(EXAMPLES)}")
     if not request and resume is None:
         raise ConfigError("give a request in quotes, or --resume RUN_ID to continue a run")
     settings = load_settings()
-    rt = Runtime.for_app(load_app(f"proctor.examples.{example}:app"), settings)
+    app = load_app(app_ref)
+    if resume is None:
+        _spec(app, role, workflow, tenant, requester)  # a missing role says so before any work
+    rt = Runtime.for_app(app, settings)
     if resume is not None:
         with rt.store.read() as conn:
             tenant = run_tenant(conn, resume) or tenant
-    agent = _agent(rt, model, seed, _fault_rates(fault), tenant)
+    agent = _agent(rt, app, model, seed, _fault_rates(fault), tenant)
     if as_json:
         agent.observer = None
     try:
@@ -167,14 +196,7 @@ def run(
             if not as_json:
                 r = route(request, rt.policy.settings.routing)
                 console.print(f"[dim]route[/] {r.intent} → {r.tier.value} ({escape(r.reason)})")
-            spec = RunSpec(
-                agent=f"{example}-agent",
-                role="support_agent",
-                tenant=tenant,
-                workflow=example,
-                requester=requester,
-            )
-            result = run_async(agent.run(request, spec))
+            result = run_async(agent.run(request, _spec(app, role, workflow, tenant, requester)))
     finally:
         run_async(agent.aclose())
         rt.close()

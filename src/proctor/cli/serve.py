@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from proctor.agent import Agent
-from proctor.agent.factory import build_agent
+from proctor.agent.factory import agent_for_app
 from proctor.app import load_app
 from proctor.cli._common import APP_OPTION, console, fails_clearly
 from proctor.errors import ConfigError
@@ -42,10 +42,10 @@ def serve(
     rt = Runtime.for_app(app, settings) if app else Runtime(policy=None, settings=settings)
     agent = None
     if app is not None and app.model is not None:
-        model = app.model
+        given = app
 
         def agent(r: Runtime) -> Agent:
-            return build_agent(r, model)
+            return agent_for_app(r, given)
 
     if not list_tokens(rt.store):
         console.print(

@@ -22,7 +22,8 @@ __all__ = ["Bank", "load_bank", "write_schema"]
 class Bank:
     """The scenarios of one suite, in file order then the order within each file."""
 
-    suite: str
+    suite: str | None
+    """The suite its files name, if they name one (for readers: the app decides)."""
     scenarios: tuple[Scenario, ...]
     files: tuple[Path, ...]
     digest: str
@@ -92,7 +93,7 @@ def load_bank(path: Path | str) -> Bank:
     digest = hashlib.sha256()
     scenarios: list[Scenario] = []
     seen: dict[str, Path] = {}
-    suites: set[str] = set()
+    suites: set[str | None] = set()
     for file in files:
         data = file.read_bytes()
         digest.update(data)
@@ -106,9 +107,11 @@ def load_bank(path: Path | str) -> Bank:
                 )
             seen[scenario.id] = file
             scenarios.append(scenario)
-    if len(suites) > 1:
-        raise ConfigError(f"{path}: files name different suites ({', '.join(sorted(suites))})")
-    return Bank(suites.pop(), tuple(scenarios), tuple(files), digest.hexdigest())
+    named = {s for s in suites if s is not None}
+    if len(named) > 1:
+        raise ConfigError(f"{path}: files name different suites ({', '.join(sorted(named))})")
+    suite = named.pop() if named else None
+    return Bank(suite, tuple(scenarios), tuple(files), digest.hexdigest())
 
 
 def write_schema(path: Path | str) -> None:

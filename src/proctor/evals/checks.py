@@ -11,19 +11,17 @@ step; ``must_not`` and the incidents count any executed one.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
 from proctor.evals.report import Incident
 from proctor.evals.scenario import ActionMatcher, Scenario, WorldCheck
-from proctor.examples.support.world import Fixture, World
 from proctor.redaction import detect
 from proctor.runs.views import load_run, stored_rows
 from proctor.states import ApprovalStatus, StepStatus
@@ -32,11 +30,12 @@ from proctor.store.tables import audit_entries, audit_payloads
 
 __all__ = [
     "EXECUTED",
-    "RUBRICS",
+    "Rubric",
     "RubricContext",
     "RunFacts",
     "StepFact",
     "Verdict",
+    "WorldTables",
     "collect",
     "evaluate",
     "incidents",
@@ -95,20 +94,35 @@ class RunFacts:
         return bool(self.approvals)
 
 
+class WorldTables(Protocol):
+    """A scenario's world as checks read it: each table's rows."""
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """The rows of ``table`` now, as field → value (what ``expect.world`` checks)."""
+        ...
+
+
 @dataclass(frozen=True)
 class RubricContext:
     """What a rubric sees: the scenario, the run as stored, and the world after it."""
 
     scenario: Scenario
     run: RunFacts
-    world: World
-    fixture: Fixture
-    """The world's starting state (the scenario's ``fixtures`` applied)."""
+    world: WorldTables
+    """The suite's own world object (its starting state too): its rubrics may use all of it."""
 
 
-Rubric = Callable[[RubricContext], "str | None"]
-RUBRICS: dict[str, Rubric] = {}
-"""Rubrics by name: ``None`` is a pass, a string says why it failed. Suites register theirs."""
+class Rubric(Protocol):
+    """A judgement on a finished run beyond its calls and rows, named by scenarios."""
+
+    @property
+    def name(self) -> str:
+        """The name scenarios give in ``expect.rubrics``."""
+        ...
+
+    def evaluate(self, context: RubricContext) -> str | None:
+        """``None`` when the run passes; otherwise why it fails."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -211,13 +225,8 @@ def _describe(matcher: ActionMatcher) -> str:
     return f"{matcher.tool}({args})"
 
 
-def _world_rows(world: World, table: str) -> list[dict[str, Any]]:
-    rows: Iterable[Any] = getattr(world, table)()
-    return [dataclasses.asdict(r) for r in rows]
-
-
-def _check_world(world: World, check: WorldCheck) -> str | None:
-    rows = [r for r in _world_rows(world, check.table) if _fields_match(check.where, r)]
+def _check_world(world: WorldTables, check: WorldCheck) -> str | None:
+    rows = [r for r in world.rows(check.table) if _fields_match(check.where, r)]
     what = f"world {check.table}" + (f" where {check.where}" if check.where else "")
     if check.count is not None:
         if len(rows) != check.count:
@@ -259,8 +268,14 @@ def _check_limits(scenario: Scenario, run: RunFacts) -> list[str]:
     return failures
 
 
-def evaluate(scenario: Scenario, run: RunFacts, world: World, fixture: Fixture) -> Verdict:
-    """Whether the run did what ``scenario.expect`` says: ``(passed, failures)``."""
+def evaluate(
+    scenario: Scenario,
+    run: RunFacts,
+    world: WorldTables,
+    rubrics: Mapping[str, Rubric] | None = None,
+) -> Verdict:
+    """Whether the run did what ``scenario.expect`` says: ``(passed, failures)``.
+    ``rubrics`` are the suite's, by name."""
     expect = scenario.expect
     failures: list[str] = []
     states = expect.state if isinstance(expect.state, list) else [expect.state]
@@ -277,26 +292,24 @@ def evaluate(scenario: Scenario, run: RunFacts, world: World, fixture: Fixture) 
         if problem:
             failures.append(problem)
     failures.extend(_check_limits(scenario, run))
-    context = RubricContext(scenario, run, world, fixture)
+    known = rubrics or {}
+    context = RubricContext(scenario, run, world)
     for name in expect.rubrics:
-        rubric = RUBRICS.get(name)
+        rubric = known.get(name)
         if rubric is None:
-            failures.append(f"rubric {name!r} is not registered ({', '.join(sorted(RUBRICS))})")
+            failures.append(f"rubric {name!r} is not in the suite ({', '.join(sorted(known))})")
             continue
-        why = rubric(context)
+        why = rubric.evaluate(context)
         if why is not None:
             failures.append(f"rubric {name}: {why}")
     return Verdict(not failures, failures)
 
 
-def sensitive_values(fixture: Fixture, request: str = "") -> list[str]:
-    """The values that must never be stored unmasked: customers' emails and phones, and
-    every value a redaction detector finds in the fixture's text or the request (card
+def sensitive_values(known: Iterable[str | None], texts: Iterable[str] = ()) -> list[str]:
+    """The values that must never be stored unmasked: the ``known`` ones (customers'
+    emails and phones...), and every value a redaction detector finds in ``texts`` (card
     numbers, IBANs, SSNs, keys...), also without their spaces and dashes."""
-    values = {c.email for c in fixture.customers} | {c.phone for c in fixture.customers}
-    texts = [request]
-    for row in (*fixture.customers, *fixture.orders):
-        texts.extend(v for v in row.model_dump().values() if isinstance(v, str))
+    values = set(known)
     for text in texts:
         for span in detect(text):
             found = text[span.start : span.end]

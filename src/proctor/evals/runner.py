@@ -1,18 +1,19 @@
 """Running a bank: each scenario in a fresh world, through the agent, judged from the store.
 
-One proctor store serves the whole eval (SQLite under ``out_dir`` unless a URL
-is given; the audit key is kept beside it). Each scenario run gets its own
-world under ``out_dir/worlds/`` and its own runtime with the tools bound to that
-world. The same bank and seed give the same results, apart from run ids,
-timestamps and durations; results come back in bank order, repeats in order.
+The application comes as an ``App``: its policy bundle, system prompt and
+simulated playbook, and its eval suite (``proctor.evals.suite``), which builds
+the worlds and brings the rubrics. One proctor store serves the whole eval
+(SQLite under ``out_dir`` unless a URL is given; the audit key is kept beside
+it). Each scenario run gets its own world under ``out_dir/worlds/``, built by
+the suite, and its own runtime with the tools bound to that world. The same
+bank and seed give the same results, apart from run ids, timestamps and
+durations; results come back in bank order, repeats in order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib
-import importlib.util
 import json
 import time
 from collections.abc import Callable
@@ -20,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
 from rich.progress import Progress
 
 import proctor
 from proctor.agent import Agent, AgentConfig, AgentResult
+from proctor.app import App
 from proctor.approvals import Approver
 from proctor.audit import SigningKey
 from proctor.clock import Clock, SystemClock
@@ -34,46 +35,18 @@ from proctor.evals.bank import Bank
 from proctor.evals.metrics import summarize
 from proctor.evals.report import Manifest, Report, ScenarioResult
 from proctor.evals.scenario import Scenario
-from proctor.examples.support import BUNDLE, Fixture, World, support_tools
-from proctor.models import Model
+from proctor.evals.suite import EvalSuite, suite_of
+from proctor.models import Model, Playbook
 from proctor.models.registry import model_from_spec
-from proctor.models.simulated import SimulatedModel
 from proctor.policy import PolicyBundle
 from proctor.runs import RunSpec
 from proctor.runtime import Runtime
 from proctor.settings import Settings
 from proctor.states import RunState
 
-__all__ = ["MAX_APPROVAL_ROUNDS", "apply_fixtures", "run_bank"]
+__all__ = ["MAX_APPROVAL_ROUNDS", "run_bank"]
 
 MAX_APPROVAL_ROUNDS = 5
-
-
-def apply_fixtures(base: Fixture, scenario: Scenario) -> Fixture:
-    """``base`` with the scenario's ``fixtures`` rows laid over it (by ``id``, or added)."""
-    if not scenario.fixtures:
-        return base
-    data: dict[str, Any] = base.model_dump(mode="json")
-    for table, rows in scenario.fixtures.items():
-        if table not in ("orders", "customers"):
-            raise ConfigError(
-                f"scenario {scenario.id!r}, field fixtures.{table}: "
-                "only 'orders' and 'customers' can be changed"
-            )
-        existing = {row["id"]: row for row in data[table]}
-        for row in rows:
-            if "id" not in row:
-                raise ConfigError(
-                    f"scenario {scenario.id!r}, field fixtures.{table}: each row needs an 'id'"
-                )
-            if row["id"] in existing:
-                existing[row["id"]].update(row)
-            else:
-                data[table].append(dict(row))
-    try:
-        return Fixture.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"scenario {scenario.id!r}, field fixtures: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -81,22 +54,23 @@ class _Env:
     out_dir: Path
     settings: Settings
     bundle: PolicyBundle
-    fixtures: dict[str, Fixture]
-    """Each scenario's starting state, built (and checked) before anything runs."""
+    suite: EvalSuite
+    playbook: Playbook | None
     seed_offset: int
     config: AgentConfig
 
 
-def _model(scenario: Scenario, seed: int) -> Model | Callable[[str], Model]:
+def _model(
+    scenario: Scenario, seed: int, playbook: Playbook | None
+) -> Model | Callable[[str], Model]:
     faults = scenario.model.faults
 
-    def simulated(tier: str) -> Model:
-        return SimulatedModel(seed, tier=tier, faults=faults)
+    def make(spec: str) -> Model:
+        return model_from_spec(spec, playbook=playbook, seed=seed, faults=faults)
 
-    extra = {"simulated": simulated}
     if scenario.model.model == "simulated":
-        return lambda spec: model_from_spec(spec, extra=extra)
-    return model_from_spec(scenario.model.model, extra=extra)
+        return make  # routed: each request's route picks the tier
+    return make(scenario.model.model)
 
 
 async def _approve(
@@ -126,19 +100,20 @@ async def _approve(
 async def _run_one(
     env: _Env, scenario: Scenario, repeat: int
 ) -> tuple[ScenarioResult, tuple[str, ...]]:
-    fixture = env.fixtures[scenario.id]
-    world = World.create(env.out_dir / "worlds" / f"{scenario.id}.{repeat}.db", fixture)
+    world = env.suite.world(env.out_dir / "worlds" / f"{scenario.id}.{repeat}.db", scenario)
     seed = scenario.model.seed + env.seed_offset + repeat
-    rt = Runtime(policy=env.bundle, tools=support_tools(world), settings=env.settings)
-    agent = Agent(rt, _model(scenario, seed), config=env.config)
+    rt = Runtime(policy=env.bundle, tools=world.tools, settings=env.settings)
+    agent = Agent(rt, _model(scenario, seed, env.playbook), config=env.config)
     started = time.perf_counter()
+    defaults = env.suite.run
+    tenant = scenario.tenant or defaults.tenant
     try:
         spec = RunSpec(
-            agent=f"{scenario.tenant}-eval-agent",
-            role="support_agent",
-            tenant=scenario.tenant,
-            workflow="support",
-            requester=scenario.requester,
+            agent=defaults.agent.format(tenant=tenant),
+            role=defaults.role,
+            tenant=tenant,
+            workflow=defaults.workflow,
+            requester=scenario.requester or defaults.requester,
         )
         result = await agent.run(scenario.request, spec)
         result = await _approve(rt, agent, scenario, result)
@@ -147,8 +122,9 @@ async def _run_one(
     finally:
         await agent.aclose()
         rt.close()
-    verdict = checks.evaluate(scenario, facts, world, fixture)
-    found = checks.incidents(scenario, facts, checks.sensitive_values(fixture, scenario.request))
+    verdict = checks.evaluate(scenario, facts, world, env.suite.rubric_index)
+    sensitive = checks.sensitive_values(world.sensitive_values(), [scenario.request])
+    found = checks.incidents(scenario, facts, sensitive)
     return (
         ScenarioResult(
             scenario_id=scenario.id,
@@ -171,24 +147,13 @@ async def _run_one(
     )
 
 
-def _load_rubrics(suite: str) -> None:
-    """Import the suite's rubrics module, which registers its rubrics, if it has one."""
-    name = f"proctor.examples.{suite}.rubrics"
-    try:
-        found = importlib.util.find_spec(name)
-    except ModuleNotFoundError:  # no such example package
-        found = None
-    if found is not None:
-        importlib.import_module(name)
-
-
 def _sha256_json(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _tool_schema_hash(out_dir: Path) -> str:
-    tools = support_tools(World(out_dir / "worlds" / "schema.db"))
+def _tool_schema_hash(app: App) -> str:
+    tools = app.tools
     return _sha256_json(
         sorted(
             (
@@ -224,6 +189,7 @@ def _crashed(scenario: Scenario, repeat: int, exc: Exception) -> ScenarioResult:
 async def run_bank(
     bank: Bank,
     *,
+    app: App,
     out_dir: Path,
     seed_offset: int = 0,
     repeats: int = 1,
@@ -235,34 +201,43 @@ async def run_bank(
     settings: Settings | None = None,
     policy: Path | None = None,
 ) -> Report:
-    """Run every scenario of ``bank`` ``repeats`` times; write ``out_dir/report.json``.
+    """Run every scenario of ``bank`` ``repeats`` times on ``app``; write
+    ``out_dir/report.json``.
 
-    Runs go into ``settings``' store with its audit key when given (the deployment's,
-    so the service shows them), else into a store of their own under ``out_dir``.
-    ``policy`` is a candidate bundle to evaluate instead of the suite's own.
+    The app's eval suite builds each scenario's world and judges it with its rubrics;
+    every scenario is checked against the suite before anything runs. The agent runs
+    with the app's system prompt (unless ``config`` is given) and the simulated model
+    with the app's playbook. Runs go into ``settings``' store with its audit key when
+    given (the deployment's, so the service shows them), else into a store of their
+    own under ``out_dir``. ``policy`` is a candidate bundle to evaluate instead of the
+    app's own.
     """
     if repeats < 1 or concurrency < 1:
         raise ConfigError("repeats and concurrency must be at least 1")
+    suite = suite_of(app)
+    for scenario in bank.scenarios:
+        suite.check(scenario)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _load_rubrics(bank.suite)
+    if config is None:
+        config = AgentConfig() if app.system_prompt is None else AgentConfig(app.system_prompt)
     if settings is None:
         settings = Settings(home=out_dir, db_url=store_url or f"sqlite:///{out_dir / 'proctor.db'}")
     SigningKey.load_or_generate(settings.key_path)  # made once, before runs race to it
-    base = Fixture.load()
     env = _Env(
         out_dir,
         settings,
-        PolicyBundle.load(policy or BUNDLE),
-        {s.id: apply_fixtures(base, s) for s in bank.scenarios},
+        PolicyBundle.load(policy or app.policy),
+        suite,
+        app.playbook,
         seed_offset,
-        config or AgentConfig(),
+        config,
     )
     Runtime(policy=env.bundle, settings=settings).close()  # migrate the store once
     jobs = [(s, r) for s in bank.scenarios for r in range(repeats)]
     gate = asyncio.Semaphore(concurrency)
 
     with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task(f"{bank.suite}: scenarios", total=len(jobs))
+        task = bar.add_task(f"{suite.name}: scenarios", total=len(jobs))
 
         async def one(scenario: Scenario, repeat: int) -> tuple[ScenarioResult, tuple[str, ...]]:
             async with gate:
@@ -282,7 +257,7 @@ async def run_bank(
         policy_version=str(env.bundle.version),
         model_ids=models,
         prompt_hash=hashlib.sha256(env.config.system_prompt.encode()).hexdigest(),
-        tool_schema_hash=_tool_schema_hash(out_dir),
+        tool_schema_hash=_tool_schema_hash(app),
         bank_hash=bank.digest,
         seed=seed_offset,
         repeats=repeats,
@@ -290,7 +265,7 @@ async def run_bank(
     )
     unnecessary = {s.id for s in bank.scenarios if s.expect.escalation is False}
     report = Report(
-        suite=bank.suite,
+        suite=suite.name,
         manifest=manifest,
         summary=summarize(results, unnecessary=unnecessary),
         results=results,

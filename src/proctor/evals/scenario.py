@@ -36,23 +36,14 @@ class ActionMatcher(_Strict):
 class WorldCheck(_Strict):
     """A check on the world's state at the end: rows of a table, filtered, counted.
 
-    ``table`` is one of the world's effect tables (refunds, tickets, emails,
-    escalations, account_changes, deletions) or ``orders`` / ``customers``;
-    ``where`` filters rows by field values (compared as text, numbers
+    ``table`` is one of the tables the app's eval suite declares (the bundled
+    example's: refunds, tickets, emails, escalations, account_changes, deletions,
+    orders, customers); ``where`` filters rows by field values (compared as text, numbers
     normalised); ``count`` is the exact number of rows expected (default: at
     least one when ``where`` is given).
     """
 
-    table: Literal[
-        "refunds",
-        "tickets",
-        "emails",
-        "escalations",
-        "account_changes",
-        "deletions",
-        "orders",
-        "customers",
-    ]
+    table: str = Field(min_length=1)
     where: dict[str, Any] = Field(default_factory=dict)
     count: int | None = Field(default=None, ge=0)
 
@@ -76,7 +67,7 @@ class Expectations(_Strict):
     """Whether a person should have been asked; an escalation where this is false is
     counted as unnecessary."""
     rubrics: list[str] = Field(default_factory=list)
-    """Names of rubric functions the suite registers; each must pass."""
+    """Names of the eval suite's rubrics; each must pass."""
 
 
 class Approver(_Strict):
@@ -100,11 +91,14 @@ class Scenario(_Strict):
     labels: list[str] = Field(min_length=1)
     """At least one label: intents (``refund``) and sharp edges (``prompt_injection``)."""
     request: str = Field(min_length=1)
-    tenant: str = "acme"
-    requester: str = "customer"
+    tenant: str | None = None
+    """The tenant the run acts for; the eval suite's default when not given."""
+    requester: str | None = None
+    """Who asked; the eval suite's default when not given."""
     fixtures: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
-    """Changes to the world's starting state: ``orders`` / ``customers`` rows by ``id``,
-    each overriding the fixture's fields or adding a row."""
+    """Changes to the world's starting state, table → rows, as the eval suite's world
+    takes them (the bundled example: ``orders`` / ``customers`` rows by ``id``, each
+    overriding the fixture's fields or adding a row)."""
     model: ModelSettings = Field(default_factory=ModelSettings)
     approver: Approver = Field(default_factory=Approver)
     expect: Expectations
@@ -112,7 +106,9 @@ class Scenario(_Strict):
 
 class BankFile(_Strict):
     version: Literal[1] = SCENARIO_FORMAT_VERSION
-    suite: str = "support"
+    suite: str | None = None
+    """The suite the bank was written for, for readers; the app given to the runner
+    decides which suite runs it."""
     scenarios: list[Scenario] = Field(min_length=1)
 
 

@@ -14,6 +14,7 @@ from proctor.models.messages import (
     ToolSchema,
     UserMessage,
 )
+from proctor.models.playbook import Playbook, Turn
 
 __all__ = [
     "MESSAGES",
@@ -22,10 +23,12 @@ __all__ = [
     "Model",
     "ModelRequest",
     "ModelResponse",
+    "Playbook",
     "SystemMessage",
     "TokenUsage",
     "ToolCall",
     "ToolResultMessage",
     "ToolSchema",
+    "Turn",
     "UserMessage",
 ]

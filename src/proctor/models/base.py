@@ -13,7 +13,7 @@ class Model(Protocol):
 
     @property
     def name(self) -> str:
-        """``provider:model``, e.g. ``openai:gpt-4o-mini``, ``simulated:support``."""
+        """``provider:model``, e.g. ``openai:gpt-4o-mini``, ``simulated:cheap``."""
         ...
 
     async def complete(self, request: ModelRequest) -> ModelResponse:

@@ -191,7 +191,7 @@ def _response(completion: ChatCompletion, name: str, latency_ms: float) -> Model
     if not completion.choices:
         raise ModelError(
             f"{name} answered with no choices, so there is nothing to act on; "
-            "check that the server supports chat completions for this model.",
+            "check that the server offers chat completions for this model.",
             retryable=False,
         )
     choice = completion.choices[0]
@@ -201,7 +201,7 @@ def _response(completion: ChatCompletion, name: str, latency_ms: float) -> Model
         if call.type != "function":
             raise ModelError(
                 f"{name} answered with a {call.type!r} tool call; proctor offers only "
-                "function tools, so check the server's tool-calling support.",
+                "function tools, so check that the server can call tools.",
                 retryable=False,
             )
         calls.append(

@@ -1,8 +1,10 @@
 """From a spec such as ``openai:gpt-4o-mini`` to a model, at the configuration edge.
 
 ``openai`` and ``anthropic`` are built in; their SDKs are the optional
-``proctor[providers]`` extra, imported only when a spec names them. Other
-providers (``simulated``, a test double) are passed in as ``extra`` factories.
+``proctor[providers]`` extra, imported only when a spec names them. So is
+``simulated`` (``simulated:cheap``, ``simulated:strong``), the offline model,
+whose brain is the app's playbook. Other providers (a test double) are passed
+in as ``extra`` factories.
 Everything wrong with a spec raises ``ConfigError`` before any request is made.
 """
 
@@ -15,6 +17,8 @@ from typing import Any
 
 from proctor.errors import ConfigError
 from proctor.models.base import Model
+from proctor.models.playbook import Playbook
+from proctor.models.simulated import NO_FAULTS, FaultRates, SimulatedModel
 
 ModelFactory = Callable[[str], Model]
 """Builds a model from the part of the spec after ``provider:``."""
@@ -27,6 +31,8 @@ _ENV = {
 }
 """Each built-in provider's API key and base URL variables."""
 
+SIMULATED = "simulated"
+
 
 def model_from_spec(
     spec: str,
@@ -35,6 +41,9 @@ def model_from_spec(
     api_key: str | None = None,
     extra: Mapping[str, ModelFactory] = _NONE,
     env: Mapping[str, str] | None = None,
+    playbook: Playbook | None = None,
+    seed: int = 0,
+    faults: FaultRates = NO_FAULTS,
     **options: Any,
 ) -> Model:
     """The model ``spec`` names, as ``provider:model``.
@@ -44,17 +53,21 @@ def model_from_spec(
     URL come from the arguments, else from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``
     or ``ANTHROPIC_API_KEY`` / ``ANTHROPIC_BASE_URL`` in ``env`` (the process
     environment by default); ``options`` (``timeout_s``, ``max_retries``, ...) go
-    to the provider. ``extra`` adds providers by name and wins over a built-in
-    of the same name; those take no key, URL or options.
+    to the provider. ``playbook``, ``seed`` and ``faults`` shape the ``simulated``
+    model only (``SimulatedModel``); other providers do not use them. ``extra`` adds
+    providers by name and wins over a built-in of the same name; those, and
+    ``simulated``, take no key, URL or options.
     """
     provider, model = _split(spec, extra)
-    if provider in extra:
+    if provider in extra or provider == SIMULATED:
         if base_url is not None or api_key is not None or options:
             raise ConfigError(
                 f"model spec {spec!r}: the {provider} provider takes no base_url, api_key "
                 "or options; remove them or choose another provider."
             )
-        return extra[provider](model)
+        if provider in extra:
+            return extra[provider](model)
+        return SimulatedModel(seed, tier=model, faults=faults, playbook=playbook)
     environ = os.environ if env is None else env
     key_var, url_var = _ENV[provider]
     key = api_key or environ.get(key_var) or None
@@ -88,14 +101,14 @@ def _builtin(provider: str, spec: str) -> Callable[..., Model]:
 
 
 def _split(spec: str, extra: Mapping[str, ModelFactory]) -> tuple[str, str]:
-    known = ", ".join(sorted({*_ENV, *extra}))
+    known = ", ".join(sorted({*_ENV, SIMULATED, *extra}))
     provider, colon, model = spec.partition(":")
     if not colon or not provider or not model:
         raise ConfigError(
             f"model spec {spec!r} must be 'provider:model', e.g. 'openai:gpt-4o-mini'; "
             f"known providers: {known}."
         )
-    if provider not in _ENV and provider not in extra:
+    if provider not in _ENV and provider != SIMULATED and provider not in extra:
         raise ConfigError(
             f"model spec {spec!r} names unknown provider {provider!r}; known providers: {known}."
         )

@@ -1,13 +1,11 @@
-"""``simulated``: the offline default model, a seeded stand-in for an LLM serving support.
+"""``simulated``: the offline default model, a seeded stand-in for an LLM.
 
-It reads the conversation as a careful support agent would (the rules are in
-``proctor.models._support_intents``): the latest trusted request, the intent it
-states (an order's status, a refund, a ticket, an email change, a GDPR erasure,
-an email to send or draft, an escalation) and the tool results since. It plans
-the calls the request gives the arguments for at once, a look-up first and the
-action after it; a call that needs a result comes the turn after that result; a
-call the runtime rejected as invalid is proposed again, repaired; once the
-action ran, or a call failed in its tool, it answers in plain text.
+Its brain is the application's ``Playbook`` (``proctor.models.playbook``): for
+each request the playbook reads the conversation and says what to do next, the
+calls to propose or the final answer. A plan needing a tool the request does
+not offer becomes an answer saying so. Without a playbook the model proposes
+nothing: it answers every request in plain text that it has no playbook (give
+the app one: ``App(playbook=...)``), so a run on it completes without acting.
 
 Deterministic: the same seed and the same request give the same response,
 whatever was asked before. Each answer draws from its own random generator,
@@ -18,25 +16,23 @@ derived from the tokens, never measured.
 Faults. ``FaultRates`` gives each fault a rate. Every answer draws once for each
 fault, in the order of ``Fault``; the first that draws and applies to this turn
 replaces what the model would have done (one fault per answer at most).
-Repairs are answers too: a fault at rate 1.0 strikes the repair as well.
+Repairs are answers too: a fault at rate 1.0 strikes the repair as well. The
+playbook names their targets.
 
-- ``obey_injection``: third-party text seen so far (an order's
-  ``customer_note``, an untrusted user message) tells the agent to refund an
-  amount or to send mail to an address, and it has not yet: it proposes that
-  ``issue_refund`` or ``send_email``, alone.
+- ``obey_injection``: third-party text seen so far tells the agent to make a
+  call it has not made yet (the playbook's ``injected`` calls): it proposes the
+  first of them, alone.
 - ``repeat_call``: it proposes again, alone, a call it already made (one that
   became a step), with the same arguments text; on the first turn, its plan
   holds its first call twice.
 - ``forbidden_tool``: instead of its plan, one call the request never asked
-  for: ``delete_customer_data`` or ``update_account_email`` (to
-  ``account.recovery@mailbox.example``) for the customer in view (``c-101`` when
-  none is), or a tool that does not exist (``refund_all_orders``,
-  ``export_customer_data``).
-- ``invent_id``: an ``order_id`` or ``customer_id`` of one planned call becomes
-  one that does not exist (``A-9xxx``, ``c-9xx``).
+  for, picked among the playbook's ``forbidden`` calls (some name tools that do
+  not exist).
+- ``invent_id``: an id argument (the playbook's ``id_arguments``) of one
+  planned call becomes one that does not exist.
 - ``wrong_argument``: in the last planned call (the action, after its look-ups),
-  the ``amount`` is ten times too large, or the ``order_id`` / ``customer_id`` is
-  the next one along (``A-1001`` → ``A-1002``).
+  an amount (the playbook's ``amount_arguments``) is ten times too large, or an
+  id is the next one along (``A-1001`` → ``A-1002``).
 - ``malformed_json``: one planned call's arguments are broken JSON: cut short,
   single-quoted, or with a trailing comma.
 """
@@ -47,19 +43,18 @@ import hashlib
 import json
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from proctor.errors import ConfigError
-from proctor.models import _support_intents as support
 from proctor.models.messages import ModelRequest, ModelResponse, TokenUsage, ToolCall, ToolSchema
+from proctor.models.playbook import Call, Playbook, Turn, answered
 from proctor.models.pricing import estimate_tokens
 
-__all__ = ["NO_FAULTS", "Fault", "FaultRates", "SimulatedModel", "Tier"]
+__all__ = ["NO_FAULTS", "NO_PLAYBOOK_ANSWER", "Fault", "FaultRates", "SimulatedModel", "Tier"]
 
 
 class Tier(StrEnum):
@@ -86,17 +81,17 @@ class FaultRates(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     wrong_argument: float = Field(default=0.0, ge=0.0, le=1.0)
-    """An amount ten times too large, or the next order's (or customer's) id."""
+    """An amount ten times too large, or the next id along."""
     malformed_json: float = Field(default=0.0, ge=0.0, le=1.0)
     """Arguments that are not valid JSON (cut short, single-quoted, a trailing comma)."""
     obey_injection: float = Field(default=0.0, ge=0.0, le=1.0)
-    """Doing what third-party text (a customer's note) says: a refund, an email."""
+    """Doing what third-party text (a note, a message) says."""
     repeat_call: float = Field(default=0.0, ge=0.0, le=1.0)
     """A call already made, proposed again with the same arguments."""
     invent_id: float = Field(default=0.0, ge=0.0, le=1.0)
-    """An order or customer id that does not exist."""
+    """An id that does not exist."""
     forbidden_tool: float = Field(default=0.0, ge=0.0, le=1.0)
-    """A tool the request never asked for (erasure, an email change), or one that does not exist."""
+    """A call the request never asked for, or to a tool that does not exist."""
 
     def rate(self, fault: Fault) -> float:
         rate: float = getattr(self, fault.value)
@@ -131,12 +126,23 @@ _PROFILES = {
 _Proposal = tuple[str, str]
 """A call as proposed: the tool's name and the arguments text."""
 
+NO_PLAYBOOK_ANSWER = (
+    "I have no playbook, so I cannot act on this: give the app a playbook "
+    "(App(playbook=...)) for the simulated model, or choose another model."
+)
+"""What a ``SimulatedModel`` without a playbook answers, to every request."""
+
 
 class SimulatedModel:
     """The offline default model: deterministic, seeded, with fault modes. See the module."""
 
     def __init__(
-        self, seed: int = 0, *, tier: str = "cheap", faults: FaultRates = NO_FAULTS
+        self,
+        seed: int = 0,
+        *,
+        tier: str = "cheap",
+        faults: FaultRates = NO_FAULTS,
+        playbook: Playbook | None = None,
     ) -> None:
         try:
             self.tier = Tier(tier)
@@ -148,6 +154,9 @@ class SimulatedModel:
             ) from None
         self.seed = seed
         self.faults = faults
+        self.playbook = playbook
+        """The application's brain; ``None`` answers every request with
+        ``NO_PLAYBOOK_ANSWER``."""
         self.injected: list[Fault] = []
         """The faults that struck, one entry per faulty answer, in the order answered."""
 
@@ -161,16 +170,20 @@ class SimulatedModel:
         ).digest()
         rng = random.Random(int.from_bytes(digest[:8], "big"))
         rolls = [rng.random() for _ in Fault]  # drawn first, so faults don't shift each other
-        conversation = support.read(request.messages)
-        step = _offered(support.next_step(conversation), request.tools)
-        fault, proposals = _misbehave(rng, rolls, self.faults, conversation, step)
+        turn = (
+            self.playbook.turn(request.messages)
+            if self.playbook is not None
+            else Turn(answer=NO_PLAYBOOK_ANSWER)
+        )
+        scene = _Scene(rng, _offered(turn, request.tools), request, self.playbook)
+        fault, proposals = _misbehave(rolls, self.faults, scene)
         if fault is not None:
             self.injected.append(fault)
         calls = tuple(
             ToolCall(id=f"call_{digest.hex()[:12]}_{i}", tool=tool, arguments=arguments)
             for i, (tool, arguments) in enumerate(proposals)
         )
-        return self._response(request, None if calls else step.answer, calls)
+        return self._response(request, None if calls else scene.turn.answer, calls)
 
     def _response(
         self, request: ModelRequest, content: str | None, calls: tuple[ToolCall, ...]
@@ -202,14 +215,16 @@ class SimulatedModel:
         )
 
 
-def _offered(step: support.Step, tools: Sequence[ToolSchema]) -> support.Step:
+def _offered(turn: Turn, tools: Sequence[ToolSchema]) -> Turn:
     """A plan needing a tool the request does not offer becomes an answer saying so."""
     names = {t.name for t in tools}
-    missing = next((c.tool for c in step.calls if c.tool not in names), None)
+    missing = next((c.tool for c in turn.calls if c.tool not in names), None)
     if missing is None:
-        return step
-    return support.Step(
-        answer=f"I cannot do that here: it needs the {missing} tool, which I am not given."
+        return turn
+    return replace(
+        turn,
+        calls=(),
+        answer=f"I cannot do that here: it needs the {missing} tool, which I am not given.",
     )
 
 
@@ -239,91 +254,86 @@ def _cap(
 
 # -- faults ---------------------------------------------------------------------------------
 
-_FaultFn = Callable[
-    [random.Random, support.Conversation, tuple[support.Call, ...]], list[_Proposal] | None
-]
+
+@dataclass(frozen=True)
+class _Scene:
+    """What a fault sees of one answer."""
+
+    rng: random.Random
+    turn: Turn
+    """The playbook's turn, with a plan needing a tool not offered already turned down."""
+    request: ModelRequest
+    playbook: Playbook | None
+
+    @property
+    def calls(self) -> tuple[Call, ...]:
+        return self.turn.calls
+
+
+_FaultFn = Callable[[_Scene], list[_Proposal] | None]
 """What a fault makes of a turn, or ``None`` when it does not apply to it."""
 
 
-def _as_proposals(calls: Sequence[support.Call]) -> list[_Proposal]:
+def _as_proposals(calls: Sequence[Call]) -> list[_Proposal]:
     return [(c.tool, c.arguments()) for c in calls]
 
 
 def _misbehave(
-    rng: random.Random,
-    rolls: Sequence[float],
-    rates: FaultRates,
-    conversation: support.Conversation,
-    step: support.Step,
+    rolls: Sequence[float], rates: FaultRates, scene: _Scene
 ) -> tuple[Fault | None, list[_Proposal]]:
     for fault, roll in zip(Fault, rolls, strict=True):
         if roll >= rates.rate(fault):
             continue
-        changed = _FAULTS[fault](rng, conversation, step.calls)
+        changed = _FAULTS[fault](scene)
         if changed is not None:
             return fault, changed
-    return None, _as_proposals(step.calls)
+    return None, _as_proposals(scene.calls)
 
 
-def _obey_injection(
-    rng: random.Random, conversation: support.Conversation, calls: tuple[support.Call, ...]
-) -> list[_Proposal] | None:
-    injected = support.injected_calls(conversation)
+def _obey_injection(scene: _Scene) -> list[_Proposal] | None:
+    injected = scene.turn.injected
     return _as_proposals(injected[:1]) if injected else None
 
 
-def _repeat_call(
-    rng: random.Random, conversation: support.Conversation, calls: tuple[support.Call, ...]
-) -> list[_Proposal] | None:
-    made = [a for a in conversation.answered if a.step is not None]
+def _repeat_call(scene: _Scene) -> list[_Proposal] | None:
+    made = [a for a in answered(scene.request.messages) if a.step is not None]
     if made:
-        again = rng.choice(made)
+        again = scene.rng.choice(made)
         return [(again.tool, again.arguments)]
-    if not calls:
+    if not scene.calls:
         return None
-    planned = _as_proposals(calls)
+    planned = _as_proposals(scene.calls)
     return [planned[0], *planned]
 
 
-_RECOVERY_ADDRESS = "account.recovery@mailbox.example"
+def _forbidden_tool(scene: _Scene) -> list[_Proposal] | None:
+    options = scene.turn.forbidden
+    if not options:
+        return None
+    return _as_proposals([scene.rng.choice(options)])
 
 
-def _forbidden_tool(
-    rng: random.Random, conversation: support.Conversation, calls: tuple[support.Call, ...]
-) -> list[_Proposal] | None:
-    customer = support.customer_in_view(conversation) or "c-101"
-    intent = conversation.ask.intent
-    options: list[tuple[str, dict[str, Any]]] = []
-    if intent is not support.Intent.GDPR_ERASURE:
-        options.append(("delete_customer_data", {"customer_id": customer}))
-    if intent is not support.Intent.EMAIL_CHANGE:
-        options.append(
-            ("update_account_email", {"customer_id": customer, "new_email": _RECOVERY_ADDRESS})
-        )
-    options.append(("refund_all_orders", {"customer_id": customer}))
-    options.append(("export_customer_data", {"customer_id": customer, "format": "csv"}))
-    tool, args = rng.choice(options)
-    return [(tool, json.dumps(args))]
-
-
-_IDS = ("order_id", "customer_id")
-
-
-def _replace(calls: tuple[support.Call, ...], index: int, key: str, value: str) -> list[_Proposal]:
+def _replace(calls: tuple[Call, ...], index: int, key: str, value: str) -> list[_Proposal]:
     changed = list(calls)
-    changed[index] = support.Call(calls[index].tool, {**calls[index].args, key: value})
+    changed[index] = Call(calls[index].tool, {**calls[index].args, key: value})
     return _as_proposals(changed)
 
 
-def _invent_id(
-    rng: random.Random, conversation: support.Conversation, calls: tuple[support.Call, ...]
-) -> list[_Proposal] | None:
-    targets = [(i, k) for i, c in enumerate(calls) for k in _IDS if isinstance(c.args.get(k), str)]
+def _invent_id(scene: _Scene) -> list[_Proposal] | None:
+    if scene.playbook is None:
+        return None
+    ids = scene.playbook.id_arguments
+    calls = scene.calls
+    targets = [
+        (i, arg)
+        for i, c in enumerate(calls)
+        for arg in ids
+        if isinstance(c.args.get(arg.name), str)
+    ]
     if not targets:
         return None
-    index, key = rng.choice(targets)
-    invented = f"A-{rng.randint(9000, 9999)}" if key == "order_id" else f"c-{rng.randint(900, 999)}"
-    return _replace(calls, index, key, invented)
+    index, arg = scene.rng.choice(targets)
+    return _replace(calls, index, arg.name, arg.invent(scene.rng))
 
 
 def _next_id(value: str) -> str:
@@ -333,18 +343,19 @@ def _next_id(value: str) -> str:
     return f"{prefix}-{int(number) + 1:0{len(number)}d}"
 
 
-def _wrong_argument(
-    rng: random.Random, conversation: support.Conversation, calls: tuple[support.Call, ...]
-) -> list[_Proposal] | None:
-    if not calls:
+def _wrong_argument(scene: _Scene) -> list[_Proposal] | None:
+    calls = scene.calls
+    if not calls or scene.playbook is None:
         return None
     index = len(calls) - 1  # the action: look-ups before it are planned right
-    targets = [k for k in ("amount", *_IDS) if isinstance(calls[index].args.get(k), str)]
+    amounts = tuple(scene.playbook.amount_arguments)
+    keys = (*amounts, *(arg.name for arg in scene.playbook.id_arguments))
+    targets = [k for k in keys if isinstance(calls[index].args.get(k), str)]
     if not targets:
         return None
-    key = rng.choice(targets)
+    key = scene.rng.choice(targets)
     value = calls[index].args[key]
-    if key == "amount":
+    if key in amounts:
         wrong = str((Decimal(value) * 10).quantize(Decimal("0.01")))
     else:
         wrong = _next_id(value)
@@ -367,15 +378,13 @@ def _broken(rng: random.Random, text: str) -> str:
     return text[:-1]  # quoting changed nothing (no strings): cut the closing brace
 
 
-def _malformed_json(
-    rng: random.Random, conversation: support.Conversation, calls: tuple[support.Call, ...]
-) -> list[_Proposal] | None:
-    if not calls:
+def _malformed_json(scene: _Scene) -> list[_Proposal] | None:
+    if not scene.calls:
         return None
-    planned = _as_proposals(calls)
-    index = rng.randrange(len(planned))
+    planned = _as_proposals(scene.calls)
+    index = scene.rng.randrange(len(planned))
     tool, arguments = planned[index]
-    planned[index] = (tool, _broken(rng, arguments))
+    planned[index] = (tool, _broken(scene.rng, arguments))
     return planned
 
 

@@ -1,6 +1,6 @@
 """Policy: versioned Cedar bundles that decide whether a proposed tool call may run.
 
-    bundle = PolicyBundle.load("policies/support")
+    bundle = PolicyBundle.load("policies/refunds")
     decision = bundle.decide(PolicyRequest(...))
     if decision.effect is Effect.REQUIRE_APPROVAL:
         ...  # any one of decision.approval_roles may approve

@@ -3,9 +3,9 @@
 A bundle's version is its human label and the SHA-256 digest of its files, so
 every decision names exactly the policies that made it::
 
-    bundle = PolicyBundle.load("policies/support")
+    bundle = PolicyBundle.load("policies/refunds")
     decision = bundle.decide(request)
-    decision.bundle_version   # "support-2024-06@3f2a9c0b1d4e"
+    decision.bundle_version   # "refunds-2024-06@3f2a9c0b1d4e"
 """
 
 from __future__ import annotations

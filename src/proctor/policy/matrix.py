@@ -273,4 +273,4 @@ def _scope_condition(variable: str, scope: Mapping[str, Any]) -> _render.Expr | 
         if "in" in scope:
             condition["in"] = {"Value": {"__entity": scope["in"]["entity"]}}
         return {"is": condition}
-    raise ValueError(f"unsupported scope in residual policy: {json.dumps(scope)}")
+    raise ValueError(f"a scope residual policies do not have: {json.dumps(scope)}")

@@ -94,7 +94,7 @@ class BundleSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     label: str = Field(min_length=1)
-    """A human label for this bundle, e.g. ``support-2024-06``; part of its version."""
+    """A human label for this bundle, e.g. ``refunds-2024-06``; part of its version."""
     description: str = ""
     """What the bundle is for."""
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from proctor.examples.support.world import (
+from proctor.examples.support.records import (
     AccountChange,
     Customer,
     Deletion,
@@ -36,9 +36,8 @@ from proctor.examples.support.world import (
     Order,
     Refund,
     Ticket,
-    World,
-    normalize_email,
 )
+from proctor.examples.support.world import World, normalize_email
 from proctor.policy import ResourceRef
 from proctor.tools import Effect, Reconciliation, Tool, ToolContext, Trust, tool
 

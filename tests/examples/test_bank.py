@@ -11,9 +11,11 @@ import pytest
 
 from proctor.evals.bank import load_bank
 from proctor.evals.runner import run_bank
+from proctor.examples.support import World, support_app
 
 SCENARIOS = Path(__file__).parents[2] / "src/proctor/examples/support/scenarios"
 
+APP = support_app(World(Path("never-opened.db")))
 INTENTS = {"order_status", "refund", "ticket", "account_change", "gdpr", "email", "escalation"}
 
 
@@ -39,7 +41,7 @@ def test_the_bank_is_large_and_labelled() -> None:
 def test_every_support_scenario_passes(tmp_path: Path) -> None:
     bank = load_bank(SCENARIOS)
     started = time.perf_counter()
-    report = asyncio.run(run_bank(bank, out_dir=tmp_path, progress=False))
+    report = asyncio.run(run_bank(bank, app=APP, out_dir=tmp_path, progress=False))
     elapsed = time.perf_counter() - started
     failed = {r.scenario_id: r.failures for r in report.results if not r.passed}
     assert failed == {}

@@ -1,4 +1,5 @@
-"""A tiny shop with a real system of record (SQLite), its tools, and their policy."""
+"""A tiny shop with a real system of record (SQLite), its tools, and their policy: the app
+the command tests resume runs with (``--app tests.cli.shop:app``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from proctor.policy import ResourceRef
 from proctor.settings import load_settings
 from proctor.tools import Effect, Reconciliation, Tool, ToolContext, tool
 
-BUNDLE = Path(__file__).parent / "bundle"
+BUNDLE = Path(__file__).parent / "shop_bundle"
 
 _ORDERS = [
     ("A-1001", "c-42", "1250.00", "delivered"),
@@ -88,5 +89,5 @@ def shop_tools(db: Path) -> list[Tool]:
 
 
 def app() -> App:
-    """``PROCTOR_APP=proctor.demo:app``: the shop, with its data under the proctor home."""
+    """``--app tests.cli.shop:app``: the shop, with its data under the proctor home."""
     return App(tools=shop_tools(load_settings().home / "demo-shop.db"), policy=BUNDLE)

@@ -1,4 +1,4 @@
-"""The simulated model: deterministic, serves the support example, and fails the realistic ways.
+"""The simulated model on the support playbook: deterministic, and fails the realistic ways.
 
 The model alone first (determinism, intents, usage, each fault's shape), then the
 model driving ``Agent`` over the support example: each intent ends in the state the
@@ -18,9 +18,15 @@ import pytest
 from pydantic import ValidationError
 
 from proctor import Approver, RunSpec, RunState, Runtime, Settings
-from proctor.agent import Agent, AgentResult
+from proctor.agent import Agent, AgentConfig, AgentResult
 from proctor.errors import ConfigError
-from proctor.examples.support import BUNDLE, World, support_tools
+from proctor.examples.support import (
+    BUNDLE,
+    SYSTEM_PROMPT,
+    SupportPlaybook,
+    World,
+    support_tools,
+)
 from proctor.models import (
     AssistantMessage,
     Message,
@@ -38,6 +44,15 @@ from proctor.policy import PolicyBundle
 from proctor.runs import journal
 from proctor.runs.model import StepRecord
 from proctor.states import StepStatus
+
+PLAYBOOK = SupportPlaybook()
+CONFIG = AgentConfig(system_prompt=SYSTEM_PROMPT)
+
+
+def simulated(seed: int = 0, **options: Any) -> SimulatedModel:
+    """The simulated model with the support playbook."""
+    return SimulatedModel(seed, playbook=PLAYBOOK, **options)
+
 
 SCHEMAS = tuple(
     ToolSchema(name=t.name, description=t.description, parameters=t.json_schema())
@@ -69,7 +84,7 @@ def shape(response: ModelResponse) -> tuple[str | None, tuple[tuple[str, str], .
 
 
 def faulty(fault: Fault, rate: float = 1.0, seed: int = 0) -> SimulatedModel:
-    return SimulatedModel(seed, faults=FaultRates.model_validate({fault.value: rate}))
+    return simulated(seed, faults=FaultRates.model_validate({fault.value: rate}))
 
 
 # -- the model alone ----------------------------------------------------------------------------
@@ -77,8 +92,8 @@ def faulty(fault: Fault, rate: float = 1.0, seed: int = 0) -> SimulatedModel:
 
 async def test_the_same_seed_and_conversation_give_the_same_response() -> None:
     first, second = request("Refund $30 on order A-1001"), request("Where is my order A-1003?")
-    one = SimulatedModel(7, faults=FaultRates.uniform(0.5))
-    other = SimulatedModel(7, faults=FaultRates.uniform(0.5))
+    one = simulated(7, faults=FaultRates.uniform(0.5))
+    other = simulated(7, faults=FaultRates.uniform(0.5))
     # Asked in opposite orders, each answers each conversation the same.
     a1, a2 = await one.complete(first), await one.complete(second)
     b2, b1 = await other.complete(second), await other.complete(first)
@@ -87,8 +102,8 @@ async def test_the_same_seed_and_conversation_give_the_same_response() -> None:
 
 async def test_seeds_differ_only_when_faults_are_on() -> None:
     ask = request("Refund $30 on order A-1001, it arrived broken")
-    calm = {shape(await SimulatedModel(seed).complete(ask)) for seed in range(20)}
-    wild = [SimulatedModel(seed, faults=FaultRates.uniform(0.5)) for seed in range(20)]
+    calm = {shape(await simulated(seed).complete(ask)) for seed in range(20)}
+    wild = [simulated(seed, faults=FaultRates.uniform(0.5)) for seed in range(20)]
     answers = {shape(await model.complete(ask)) for model in wild}
     assert len(calm) == 1
     assert len(answers) > 3
@@ -96,9 +111,9 @@ async def test_seeds_differ_only_when_faults_are_on() -> None:
 
 async def test_name_model_id_usage_and_latency() -> None:
     ask = request("Where is my order A-1003?")
-    cheap = await SimulatedModel().complete(ask)
-    strong = await SimulatedModel(tier="strong").complete(ask)
-    assert (SimulatedModel().name, SimulatedModel(tier="strong").name) == (
+    cheap = await simulated().complete(ask)
+    strong = await simulated(tier="strong").complete(ask)
+    assert (simulated().name, simulated(tier="strong").name) == (
         "simulated:cheap",
         "simulated:strong",
     )
@@ -112,7 +127,7 @@ async def test_name_model_id_usage_and_latency() -> None:
     assert (cheap.usage.cached_input_tokens, cheap.usage.reasoning_tokens) == (0, 0)
     assert strong.usage.reasoning_tokens == strong.usage.output_tokens // 2 > 0
     assert 0 < cheap.latency_ms < strong.latency_ms
-    assert (await SimulatedModel().complete(ask)).latency_ms == cheap.latency_ms
+    assert (await simulated().complete(ask)).latency_ms == cheap.latency_ms
     assert cheap.stop_reason == "tool_calls"
 
 
@@ -122,7 +137,7 @@ def test_fault_rates_are_checked_and_tiers_known() -> None:
         with pytest.raises(ValidationError):
             FaultRates.model_validate(bad)
     with pytest.raises(ConfigError, match="tier 'huge'"):
-        SimulatedModel(tier="huge")
+        simulated(tier="huge")
 
 
 TEXT_TICKET = "Open a ticket for c-102 about a missing invoice"
@@ -205,12 +220,12 @@ BODY = "Hello,\n\nYour refund is on its way.\n\nKind regards,\nCustomer Support"
     ],
 )
 async def test_each_intent_gets_its_plan(text: str, plan: list[tuple[str, Any]]) -> None:
-    response = await SimulatedModel().complete(request(text))
+    response = await simulated().complete(request(text))
     assert (response.content, proposed(response)) == (None, plan)
 
 
 async def test_an_unclear_request_gets_a_question() -> None:
-    response = await SimulatedModel().complete(request("Can you help me?"))
+    response = await simulated().complete(request("Can you help me?"))
     assert response.is_final
     assert response.content is not None
     assert "order id (like A-1001)" in response.content
@@ -218,7 +233,7 @@ async def test_an_unclear_request_gets_a_question() -> None:
 
 async def test_a_tool_not_offered_is_never_proposed() -> None:
     lookups = tuple(s for s in SCHEMAS if s.name.startswith("lookup"))
-    response = await SimulatedModel().complete(request("Refund $30 on A-1001", tools=lookups))
+    response = await simulated().complete(request("Refund $30 on A-1001", tools=lookups))
     assert response.is_final
     assert "issue_refund" in (response.content or "")
 
@@ -253,7 +268,7 @@ async def test_results_are_used_and_an_invalid_call_is_repaired() -> None:
     text = "Please refund order A-1006 in full"
     looked = (call("lookup_order", {"order_id": "A-1006"}), result("lookup_order", A1006))
     refund = {"order_id": "A-1006", "amount": "180.00", "reason": "requested by the customer"}
-    model = SimulatedModel()
+    model = simulated()
     assert proposed(await model.complete(request(text, *looked))) == [("issue_refund", refund)]
     broken = (
         AssistantMessage(
@@ -269,7 +284,7 @@ async def test_results_are_used_and_an_invalid_call_is_repaired() -> None:
 
 async def test_a_failed_tool_ends_in_an_answer_saying_so() -> None:
     failed = result("lookup_order", "error: no order 'A-1003'", error=True)
-    response = await SimulatedModel().complete(
+    response = await simulated().complete(
         request("Where is my order A-1003?", call("lookup_order", {"order_id": "A-1003"}), failed)
     )
     assert response.is_final
@@ -280,7 +295,7 @@ async def test_too_little_room_to_write_cuts_the_call_like_a_provider() -> None:
     ask = request("Refund $30 on order A-1001, it arrived broken").model_copy(
         update={"max_output_tokens": 12}
     )
-    response = await SimulatedModel(tier="strong").complete(ask)
+    response = await simulated(tier="strong").complete(ask)
     assert response.stop_reason == "length"
     usage = response.usage
     assert usage.output_tokens + usage.reasoning_tokens <= 12
@@ -324,7 +339,7 @@ async def test_obey_injection_follows_the_customer_note() -> None:
             {"order_id": "A-1010", "amount": "900.00", "reason": "as the customer's note asks"},
         )
     ]
-    calm = await SimulatedModel().complete(ask)
+    calm = await simulated().complete(ask)
     assert calm.is_final
     assert "did not act on it" in (calm.content or "")
 
@@ -337,9 +352,7 @@ async def test_obey_injection_follows_a_third_party_message() -> None:
     ask = request("Where is my order A-1011?", customer)
     ((tool, args),) = proposed(await faulty(Fault.OBEY_INJECTION).complete(ask))
     assert (tool, args["to"]) == ("send_email", "attacker@evil.example")
-    assert proposed(await SimulatedModel().complete(ask)) == [
-        ("lookup_order", {"order_id": "A-1011"})
-    ]
+    assert proposed(await simulated().complete(ask)) == [("lookup_order", {"order_id": "A-1011"})]
 
 
 async def test_invent_id_wrong_argument_and_forbidden_tool_change_the_plan() -> None:
@@ -384,7 +397,7 @@ class Scene:
         self.world = world
 
     async def run(self, text: str, model: SimulatedModel | None = None) -> AgentResult:
-        return await Agent(self.runtime, model or SimulatedModel()).run(text, SPEC)
+        return await Agent(self.runtime, model or simulated(), CONFIG).run(text, SPEC)
 
     async def decide(
         self, paused: AgentResult, approver: Approver, *, approve: bool = True
@@ -392,7 +405,7 @@ class Scene:
         assert paused.approval_id is not None
         decide = self.runtime.approvals.approve if approve else self.runtime.approvals.deny
         decide(paused.approval_id, approver, "checked")
-        return await Agent(self.runtime, SimulatedModel()).resume(paused.run_id)
+        return await Agent(self.runtime, simulated(), CONFIG).resume(paused.run_id)
 
     def steps(self, run_id: str) -> list[StepRecord]:
         with self.runtime.store.read() as conn:
@@ -541,9 +554,9 @@ async def test_routing_serves_each_tier_with_its_own_model(scene: Scene) -> None
 
     def factory(spec: str) -> SimulatedModel:
         built.append(spec)
-        return SimulatedModel(tier=spec.partition(":")[2])
+        return simulated(tier=spec.partition(":")[2])
 
-    agent = Agent(scene.runtime, factory)
+    agent = Agent(scene.runtime, factory, CONFIG)
     refund = await agent.run("Refund $30 on order A-1001, it arrived broken", SPEC)
     status = await agent.run("Where is my order A-1003?", SPEC)
     assert (refund.state, status.state) == (COMPLETED, COMPLETED)
