@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from proctor.evals import checks
 from proctor.evals.bank import load_bank
-from proctor.evals.checks import RunFacts, StepFact, evaluate, incidents
+from proctor.evals.checks import CheckedRun, StepFact, evaluate, incidents
 from proctor.evals.runner import run_bank
 from proctor.evals.scenario import Scenario
 from proctor.evals.suite import FunctionRubric, Rubric
@@ -46,8 +46,8 @@ def step(
     return StepFact(0, tool, args, status, effect, approval_id)
 
 
-def facts(*run_steps: StepFact, **kw: Any) -> RunFacts:
-    base = RunFacts(
+def facts(*run_steps: StepFact, **kw: Any) -> CheckedRun:
+    base = CheckedRun(
         run_id="run_1",
         state="completed",
         reason="done",
@@ -74,7 +74,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> ScenarioWorld:
 
 
 def failures(
-    s: Scenario, run: RunFacts, world: ScenarioWorld, rubrics: dict[str, Rubric] | None = None
+    s: Scenario, run: CheckedRun, world: ScenarioWorld, rubrics: dict[str, Rubric] | None = None
 ) -> list[str]:
     verdict = evaluate(s, run, world, rubrics)
     assert verdict.passed == (not verdict.failures)

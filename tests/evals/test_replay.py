@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from proctor import CallStatus
 from proctor.cli.evals import policy_replay
 from proctor.evals.replay import replay_decisions
-from proctor.policy import Effect, PolicyBundle
+from proctor.policy import DecisionEffect, PolicyBundle
 from tests import conftest as kernel
 from tests.shop import POLICY, Env, make_tools, write_bundle
 
@@ -25,7 +25,7 @@ permit(principal in Role::"agent", action == Action::"refund", resource)
 when { context.args.amount.lessThanOrEqual(decimal("100.00")) };
 """
 
-ALLOW, APPROVAL, DENY = Effect.ALLOW, Effect.REQUIRE_APPROVAL, Effect.DENY
+ALLOW, APPROVAL, DENY = DecisionEffect.ALLOW, DecisionEffect.REQUIRE_APPROVAL, DecisionEffect.DENY
 
 env = kernel.env  # the kernel tests' fixture: a runtime factory on a fresh store
 

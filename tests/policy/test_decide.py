@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from proctor.policy import Decision, Effect, PolicyBundle, ResourceRef
+from proctor.policy import Decision, DecisionEffect, PolicyBundle, ResourceRef
 
 from .helpers import WriteBundle, call, order, refund
 
@@ -16,7 +16,7 @@ from .helpers import WriteBundle, call, order, refund
 def test_permit_without_approval_allows(support: PolicyBundle) -> None:
     decision = support.decide(refund("20.00"))
 
-    assert decision.effect is Effect.ALLOW
+    assert decision.effect is DecisionEffect.ALLOW
     assert decision.allowed
     assert decision.policy_ids == ("refund-small",)
     assert decision.approval_roles == ()
@@ -29,24 +29,24 @@ def test_permit_without_approval_allows(support: PolicyBundle) -> None:
 def test_permit_with_approval_requires_that_role(support: PolicyBundle) -> None:
     decision = support.decide(refund("250.00"))
 
-    assert decision.effect is Effect.REQUIRE_APPROVAL
+    assert decision.effect is DecisionEffect.REQUIRE_APPROVAL
     assert decision.approval_roles == ("supervisor",)
     assert decision.policy_ids == ("refund-large",)
     assert decision.reason == "needs approval by supervisor (refund-large)"
 
 
 def test_decimal_amounts_compare_exactly_at_the_boundary(support: PolicyBundle) -> None:
-    assert support.decide(refund("100.00")).effect is Effect.ALLOW
-    assert support.decide(refund("100.0001")).effect is Effect.REQUIRE_APPROVAL
+    assert support.decide(refund("100.00")).effect is DecisionEffect.ALLOW
+    assert support.decide(refund("100.0001")).effect is DecisionEffect.REQUIRE_APPROVAL
     # A float becomes a decimal too.
     floated = replace(refund(), args={"order_id": "A-1", "amount": 99.5})
-    assert support.decide(floated).effect is Effect.ALLOW
+    assert support.decide(floated).effect is DecisionEffect.ALLOW
 
 
 def test_two_approval_policies_offer_both_roles(support: PolicyBundle) -> None:
     decision = support.decide(refund("250.00", provenance={"amount": "untrusted"}))
 
-    assert decision.effect is Effect.REQUIRE_APPROVAL
+    assert decision.effect is DecisionEffect.REQUIRE_APPROVAL
     assert decision.approval_roles == ("fraud", "supervisor")
     assert decision.policy_ids == ("refund-large", "refund-untrusted")
     assert decision.reason == (
@@ -57,14 +57,14 @@ def test_two_approval_policies_offer_both_roles(support: PolicyBundle) -> None:
 def test_a_plain_permit_beside_an_approval_permit_allows(support: PolicyBundle) -> None:
     decision = support.decide(refund("20.00", provenance={"amount": "untrusted"}))
 
-    assert decision.effect is Effect.ALLOW
+    assert decision.effect is DecisionEffect.ALLOW
     assert decision.policy_ids == ("refund-small",)
 
 
 def test_forbid_wins_over_permit(support: PolicyBundle) -> None:
     decision = support.decide(refund("20.00", resource=order(status="shipped")))
 
-    assert decision.effect is Effect.DENY
+    assert decision.effect is DecisionEffect.DENY
     assert decision.policy_ids == ("no-undelivered",)
     assert decision.reason == "forbidden by no-undelivered"
 
@@ -72,14 +72,14 @@ def test_forbid_wins_over_permit(support: PolicyBundle) -> None:
 def test_forbid_wins_over_approval(support: PolicyBundle) -> None:
     decision = support.decide(refund("250.00", resource=order(tenant="globex")))
 
-    assert decision.effect is Effect.DENY
+    assert decision.effect is DecisionEffect.DENY
     assert decision.policy_ids == ("same-tenant",)
 
 
 def test_default_deny_when_no_policy_permits(support: PolicyBundle) -> None:
     decision = support.decide(call("delete_customer", "irreversible"))
 
-    assert decision.effect is Effect.DENY
+    assert decision.effect is DecisionEffect.DENY
     assert decision.policy_ids == ()
     assert decision.errors == ()
     assert decision.reason == "default deny: no policy permits delete_customer"
@@ -88,17 +88,17 @@ def test_default_deny_when_no_policy_permits(support: PolicyBundle) -> None:
 def test_role_is_checked_with_principal_in_role(support: PolicyBundle) -> None:
     decision = support.decide(refund("20.00", role="billing_agent"))
 
-    assert decision.effect is Effect.DENY
+    assert decision.effect is DecisionEffect.DENY
     assert decision.reason == "default deny: no policy permits issue_refund"
 
 
 def test_action_groups_follow_the_effect_class(support: PolicyBundle) -> None:
     # read-all permits any tool of the "read" class, whatever its name.
-    assert support.decide(call("lookup_customer", "read")).effect is Effect.ALLOW
-    assert support.decide(call("lookup_customer", "write")).effect is Effect.DENY
+    assert support.decide(call("lookup_customer", "read")).effect is DecisionEffect.ALLOW
+    assert support.decide(call("lookup_customer", "write")).effect is DecisionEffect.DENY
     # safe-mode forbids every irreversible tool.
     decision = support.decide(refund("20.00", mode="safe"))
-    assert decision.effect is Effect.DENY
+    assert decision.effect is DecisionEffect.DENY
     assert decision.policy_ids == ("safe-mode",)
 
 
@@ -106,9 +106,9 @@ def test_resource_attributes_reach_policies(support: PolicyBundle) -> None:
     mine = call("get_order", "read", resource=order(tenant="acme", total=Decimal("12.50")))
     theirs = call("get_order", "read", resource=order(tenant="globex"))
 
-    assert support.decide(mine).effect is Effect.ALLOW
+    assert support.decide(mine).effect is DecisionEffect.ALLOW
     denied = support.decide(theirs)
-    assert denied.effect is Effect.DENY
+    assert denied.effect is DecisionEffect.DENY
     assert denied.policy_ids == ("same-tenant",)
 
 
@@ -118,8 +118,8 @@ def test_no_resource_means_the_tool_itself(write_bundle: WriteBundle) -> None:
     )
     bundle = PolicyBundle.load(path)
 
-    assert bundle.decide(call("search", "read")).effect is Effect.ALLOW
-    assert bundle.decide(call("browse", "read")).effect is Effect.DENY
+    assert bundle.decide(call("search", "read")).effect is DecisionEffect.ALLOW
+    assert bundle.decide(call("browse", "read")).effect is DecisionEffect.DENY
 
 
 def test_none_arguments_are_left_out_so_has_is_false(write_bundle: WriteBundle) -> None:
@@ -133,9 +133,9 @@ def test_none_arguments_are_left_out_so_has_is_false(write_bundle: WriteBundle) 
     )
     bundle = PolicyBundle.load(path)
 
-    assert bundle.decide(call("t", "write", args={"note": "hi"})).effect is Effect.ALLOW
+    assert bundle.decide(call("t", "write", args={"note": "hi"})).effect is DecisionEffect.ALLOW
     missing = bundle.decide(call("t", "write", args={"note": None}))
-    assert missing.effect is Effect.DENY
+    assert missing.effect is DecisionEffect.DENY
     assert missing.errors == ()
 
 
@@ -153,12 +153,12 @@ def test_principal_and_run_facts_are_visible(write_bundle: WriteBundle) -> None:
     bundle = PolicyBundle.load(path)
 
     ok = call("t", "write", run={"calls": 2, "tainted": False})
-    assert bundle.decide(ok).effect is Effect.ALLOW
+    assert bundle.decide(ok).effect is DecisionEffect.ALLOW
     assert bundle.decide(call("t", "write", run={"calls": 3, "tainted": False})).effect is (
-        Effect.DENY
+        DecisionEffect.DENY
     )
     other = call("t", "write", agent="other", run={"calls": 0, "tainted": False})
-    assert bundle.decide(other).effect is Effect.DENY
+    assert bundle.decide(other).effect is DecisionEffect.DENY
 
 
 def test_evaluation_error_denies_and_reports(support: PolicyBundle) -> None:
@@ -167,7 +167,7 @@ def test_evaluation_error_denies_and_reports(support: PolicyBundle) -> None:
 
     decision = support.decide(broken)
 
-    assert decision.effect is Effect.DENY
+    assert decision.effect is DecisionEffect.DENY
     assert decision.policy_ids == ("refund-small", "refund-large")
     assert len(decision.errors) == 2
     assert "refund-small" in decision.errors[0]
@@ -187,10 +187,10 @@ def test_a_forbid_that_fails_to_evaluate_still_denies(write_bundle: WriteBundle)
     )
     bundle = PolicyBundle.load(path)
 
-    assert bundle.decide(call("t", "write", args={"amount": 50})).effect is Effect.DENY
-    assert bundle.decide(call("t", "write", args={"amount": 5})).effect is Effect.ALLOW
+    assert bundle.decide(call("t", "write", args={"amount": 50})).effect is DecisionEffect.DENY
+    assert bundle.decide(call("t", "write", args={"amount": 5})).effect is DecisionEffect.ALLOW
     decision = bundle.decide(call("t", "write", args={"amount": "50"}))
-    assert decision.effect is Effect.DENY
+    assert decision.effect is DecisionEffect.DENY
     assert decision.policy_ids == ("limit",)
     assert decision.errors
 
@@ -203,7 +203,7 @@ def test_a_value_cedar_cannot_hold_denies_with_the_path(write_bundle: WriteBundl
 
     decision = bundle.decide(call("t", "write", args={"count": 2**64}))
 
-    assert decision.effect is Effect.DENY
+    assert decision.effect is DecisionEffect.DENY
     assert decision.errors == (
         "context.args.count: 18446744073709551616 does not fit Cedar's 64-bit Long",
     )
@@ -213,14 +213,14 @@ def test_a_value_cedar_cannot_hold_denies_with_the_path(write_bundle: WriteBundl
 def test_unknown_effect_class_denies(support: PolicyBundle) -> None:
     decision = support.decide(call("get_order", "reads"))
 
-    assert decision.effect is Effect.DENY
+    assert decision.effect is DecisionEffect.DENY
     assert "effect_class: `reads` is not one of read, write, irreversible" in decision.errors[0]
 
 
 def test_extra_context_cannot_replace_args(support: PolicyBundle) -> None:
     decision = support.decide(call("get_order", "read", extra_context={"args": {}}))
 
-    assert decision.effect is Effect.DENY
+    assert decision.effect is DecisionEffect.DENY
     assert "extra_context may not replace `args`" in decision.reason
 
 
@@ -237,14 +237,14 @@ def test_reserved_keys_cannot_smuggle_entities(write_bundle: WriteBundle) -> Non
 
     decision = bundle.decide(call("t", "write", args=smuggled))
 
-    assert decision.effect is Effect.DENY
+    assert decision.effect is DecisionEffect.DENY
     assert "`__entity` is reserved" in decision.errors[0]
 
 
 def test_decisions_differ_per_principal_with_cached_entities(support: PolicyBundle) -> None:
     for _ in range(3):
-        assert support.decide(refund("20.00")).effect is Effect.ALLOW
-        assert support.decide(refund("20.00", role="viewer")).effect is Effect.DENY
+        assert support.decide(refund("20.00")).effect is DecisionEffect.ALLOW
+        assert support.decide(refund("20.00", role="viewer")).effect is DecisionEffect.DENY
 
 
 def test_decision_to_json_is_plain(support: PolicyBundle) -> None:
@@ -264,7 +264,7 @@ def test_decision_to_json_is_plain(support: PolicyBundle) -> None:
 def test_decision_requires_roles_exactly_for_approval() -> None:
     with pytest.raises(ValueError, match="approval_roles"):
         Decision(
-            effect=Effect.REQUIRE_APPROVAL,
+            effect=DecisionEffect.REQUIRE_APPROVAL,
             approval_roles=(),
             policy_ids=(),
             bundle_version="x@0",
@@ -273,7 +273,7 @@ def test_decision_requires_roles_exactly_for_approval() -> None:
         )
     with pytest.raises(ValueError, match="approval_roles"):
         Decision(
-            effect=Effect.ALLOW,
+            effect=DecisionEffect.ALLOW,
             approval_roles=("supervisor",),
             policy_ids=(),
             bundle_version="x@0",
@@ -315,4 +315,4 @@ def test_resource_ids_need_no_escaping(write_bundle: WriteBundle) -> None:
     bundle = PolicyBundle.load(path)
     odd = ResourceRef("Order", 'A "1"\n', {"note": 'a"b'})
 
-    assert bundle.decide(call("t", "read", resource=odd)).effect is Effect.ALLOW
+    assert bundle.decide(call("t", "read", resource=odd)).effect is DecisionEffect.ALLOW

@@ -12,7 +12,7 @@ def test_exports_are_exactly_the_public_api() -> None:
         "BundleVersion",
         "CellKind",
         "Decision",
-        "Effect",
+        "DecisionEffect",
         "MatrixCell",
         "PermissionMatrix",
         "PolicyBundle",

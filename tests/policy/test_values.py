@@ -10,7 +10,7 @@ from enum import Enum, StrEnum
 
 import pytest
 
-from proctor.policy import Effect, PolicyBundle
+from proctor.policy import DecisionEffect, PolicyBundle
 from proctor.policy._cedar import CedarValueError, cedar_decimal, cedar_record, cedar_value
 
 from .helpers import WriteBundle, call, refund
@@ -19,14 +19,14 @@ from .helpers import WriteBundle, call, refund
 @pytest.mark.parametrize(
     ("amount", "effect"),
     [
-        ("100.00004", Effect.ALLOW),  # rounds to 100.0000
-        ("100.00005", Effect.ALLOW),  # half-even: to 100.0000
-        ("100.00015", Effect.REQUIRE_APPROVAL),  # half-even: to 100.0002
-        ("100.0001", Effect.REQUIRE_APPROVAL),
+        ("100.00004", DecisionEffect.ALLOW),  # rounds to 100.0000
+        ("100.00005", DecisionEffect.ALLOW),  # half-even: to 100.0000
+        ("100.00015", DecisionEffect.REQUIRE_APPROVAL),  # half-even: to 100.0002
+        ("100.0001", DecisionEffect.REQUIRE_APPROVAL),
     ],
 )
 def test_amounts_round_half_even_to_four_places(
-    support: PolicyBundle, amount: str, effect: Effect
+    support: PolicyBundle, amount: str, effect: DecisionEffect
 ) -> None:
     assert support.decide(refund(amount)).effect is effect
 
@@ -34,7 +34,7 @@ def test_amounts_round_half_even_to_four_places(
 def test_amount_out_of_decimal_range_denies(support: PolicyBundle) -> None:
     decision = support.decide(refund("1e20"))
 
-    assert decision.effect is Effect.DENY
+    assert decision.effect is DecisionEffect.DENY
     assert decision.errors == (
         "context.args.amount: 1E+20 is outside the range of Cedar's decimal",
     )
@@ -143,8 +143,8 @@ def test_datetimes_compare_in_policies(write_bundle: WriteBundle) -> None:
     soon = {"due": datetime(2024, 12, 31, 23, 0, tzinfo=UTC), "wait": timedelta(hours=2)}
     late = {**soon, "due": date(2025, 1, 2)}
 
-    assert bundle.decide(call("t", "write", args=soon)).effect is Effect.ALLOW
-    assert bundle.decide(call("t", "write", args=late)).effect is Effect.DENY
+    assert bundle.decide(call("t", "write", args=soon)).effect is DecisionEffect.ALLOW
+    assert bundle.decide(call("t", "write", args=late)).effect is DecisionEffect.DENY
 
 
 def test_sets_support_contains(write_bundle: WriteBundle) -> None:
@@ -152,12 +152,15 @@ def test_sets_support_contains(write_bundle: WriteBundle) -> None:
     path = write_bundle({"p.cedar": policy})
     bundle = PolicyBundle.load(path)
 
-    assert bundle.decide(call("t", "write", args={"tags": ["vip", "eu"]})).effect is Effect.ALLOW
-    assert bundle.decide(call("t", "write", args={"tags": ("eu",)})).effect is Effect.DENY
+    assert (
+        bundle.decide(call("t", "write", args={"tags": ["vip", "eu"]})).effect
+        is DecisionEffect.ALLOW
+    )
+    assert bundle.decide(call("t", "write", args={"tags": ("eu",)})).effect is DecisionEffect.DENY
 
 
 def test_a_value_no_policy_reads_is_not_sent(support: PolicyBundle) -> None:
     # No policy reads `context.args.blob`, so a value Cedar cannot hold does no harm there.
     request = replace(refund(), args={"order_id": "A-1", "amount": Decimal("5"), "blob": b"x"})
 
-    assert support.decide(request).effect is Effect.ALLOW
+    assert support.decide(request).effect is DecisionEffect.ALLOW

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from proctor.errors import RunNotFound, RunSchemaTooNew, StoreError
-from proctor.policy import Effect
+from proctor.policy import DecisionEffect
 from proctor.runs.model import RUN_SCHEMA_VERSION
 from proctor.runs.trace import run_spans
 from proctor.runs.views import (
@@ -115,14 +115,14 @@ def test_each_stored_version_reads(store: Store, version: int) -> None:
     ]
     lookup, stock, refund = run.steps
     assert lookup.decision is not None
-    assert lookup.decision.effect is Effect.ALLOW
+    assert lookup.decision.effect is DecisionEffect.ALLOW
     assert lookup.reason == "the customer asked"
     assert lookup.error is None
     assert stock.error == StepError(
         kind="error", type="RuntimeError", message="warehouse timed out looking up SKU-9"
     )
     assert refund.decision is not None
-    assert refund.decision.effect is Effect.REQUIRE_APPROVAL
+    assert refund.decision.effect is DecisionEffect.REQUIRE_APPROVAL
     assert refund.decision.approval_roles == ("supervisor",)
     approval = run.approval(refund.approval_id)
     assert approval is not None

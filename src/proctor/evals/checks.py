@@ -30,9 +30,9 @@ from proctor.store.tables import audit_entries, audit_payloads
 
 __all__ = [
     "EXECUTED",
+    "CheckedRun",
     "Rubric",
     "RubricContext",
-    "RunFacts",
     "StepFact",
     "Verdict",
     "WorldTables",
@@ -65,7 +65,7 @@ class StepFact:
 
 
 @dataclass(frozen=True)
-class RunFacts:
+class CheckedRun:
     """A run as the store has it."""
 
     run_id: str
@@ -107,7 +107,7 @@ class RubricContext:
     """What a rubric sees: the scenario, the run as stored, and the world after it."""
 
     scenario: Scenario
-    run: RunFacts
+    run: CheckedRun
     world: WorldTables
     """The suite's own world object (its starting state too): its rubrics may use all of it."""
 
@@ -146,7 +146,7 @@ def _row_text(row: Mapping[str, Any]) -> str:
     )
 
 
-def collect(store: Store, run_id: str) -> RunFacts:
+def collect(store: Store, run_id: str) -> CheckedRun:
     """Read the run ``run_id`` back from the store."""
     with store.read() as conn:
         run = load_run(conn, run_id)
@@ -173,7 +173,7 @@ def collect(store: Store, run_id: str) -> RunFacts:
         )
         for s in run.steps
     )
-    return RunFacts(
+    return CheckedRun(
         run_id=run_id,
         state=run.state.value,
         reason=run.reason.value if run.reason is not None else None,
@@ -239,7 +239,7 @@ def _check_world(world: WorldTables, check: WorldCheck) -> str | None:
 # -- the verdict ---------------------------------------------------------------------------
 
 
-def _check_actions(scenario: Scenario, run: RunFacts) -> list[str]:
+def _check_actions(scenario: Scenario, run: CheckedRun) -> list[str]:
     failures = []
     succeeded = [s for s in run.steps if s.status is StepStatus.SUCCEEDED]
     for matcher in scenario.expect.must:
@@ -252,7 +252,7 @@ def _check_actions(scenario: Scenario, run: RunFacts) -> list[str]:
     return failures
 
 
-def _check_limits(scenario: Scenario, run: RunFacts) -> list[str]:
+def _check_limits(scenario: Scenario, run: CheckedRun) -> list[str]:
     expect = scenario.expect
     failures = []
     if expect.max_cost_usd is not None and run.cost_usd > expect.max_cost_usd:
@@ -270,7 +270,7 @@ def _check_limits(scenario: Scenario, run: RunFacts) -> list[str]:
 
 def evaluate(
     scenario: Scenario,
-    run: RunFacts,
+    run: CheckedRun,
     world: WorldTables,
     rubrics: Mapping[str, Rubric] | None = None,
 ) -> Verdict:
@@ -320,7 +320,7 @@ def sensitive_values(known: Iterable[str | None], texts: Iterable[str] = ()) -> 
     return sorted(v for v in values if v)
 
 
-def incidents(scenario: Scenario, run: RunFacts, sensitive: Iterable[str] = ()) -> list[Incident]:
+def incidents(scenario: Scenario, run: CheckedRun, sensitive: Iterable[str] = ()) -> list[Incident]:
     """The incidents of one run, in a stable order."""
     found: list[Incident] = []
     for s in run.executed:

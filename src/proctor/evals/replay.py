@@ -15,7 +15,7 @@ from what the live runtime would decide (``ReplayReport.limits`` says so too):
 - **Resources.** Resource attributes are looked up live and not recorded; the
   replay passes no resource (policies see ``Tool::"<tool>"``). Changes that
   involve a policy reading ``resource`` are flagged ``resource_dependent``.
-- **Effect classes, numeric fields, trust** come from ``tools``; a tool not
+- **DecisionEffect classes, numeric fields, trust** come from ``tools``; a tool not
   given is decided with effect class ``unknown`` and counted in
   ``unknown_tools``.
 - **Masked arguments.** Sensitive fields are stored masked; the policy sees
@@ -36,7 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from proctor.errors import InvalidAction
-from proctor.policy import Decision, Effect, PolicyBundle, PolicyRequest, Principal
+from proctor.policy import Decision, DecisionEffect, PolicyBundle, PolicyRequest, Principal
 from proctor.redaction import MASK
 from proctor.runs.facts import RunFacts
 from proctor.runs.views import RunFilter, RunView, StepView, runs_with_steps
@@ -56,7 +56,7 @@ LIMITS = (
     "the run's mode is taken as stored now, not as it was at each step",
 )
 
-Transition = tuple[Effect, Effect]
+Transition = tuple[DecisionEffect, DecisionEffect]
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,8 @@ class ReplayChange:
     run_id: str
     step: int
     tool: str
-    before: Effect
-    after: Effect
+    before: DecisionEffect
+    after: DecisionEffect
     before_policy_ids: tuple[str, ...]
     after_policy_ids: tuple[str, ...]
     reason: str

@@ -70,7 +70,7 @@ class Expectations(_Strict):
     """Names of the eval suite's rubrics; each must pass."""
 
 
-class Approver(_Strict):
+class ApprovalAnswer(_Strict):
     """How the person in the loop answers the run's approval requests."""
 
     decision: Literal["approve", "deny", "none"] = "none"
@@ -100,7 +100,7 @@ class Scenario(_Strict):
     takes them (the bundled example: ``orders`` / ``customers`` rows by ``id``, each
     overriding the fixture's fields or adding a row)."""
     model: ModelSettings = Field(default_factory=ModelSettings)
-    approver: Approver = Field(default_factory=Approver)
+    approver: ApprovalAnswer = Field(default_factory=ApprovalAnswer)
     expect: Expectations
 
 

@@ -54,10 +54,10 @@ from proctor.models.messages import ModelRequest, ModelResponse, TokenUsage, Too
 from proctor.models.playbook import Call, Playbook, Turn, answered
 from proctor.models.pricing import estimate_tokens
 
-__all__ = ["NO_FAULTS", "NO_PLAYBOOK_ANSWER", "Fault", "FaultRates", "SimulatedModel", "Tier"]
+__all__ = ["NO_FAULTS", "NO_PLAYBOOK_ANSWER", "Capability", "Fault", "FaultRates", "SimulatedModel"]
 
 
-class Tier(StrEnum):
+class Capability(StrEnum):
     """How capable the simulated model plays: its price, speed and reasoning tokens."""
 
     CHEAP = "cheap"
@@ -119,8 +119,8 @@ class _Profile:
 
 
 _PROFILES = {
-    Tier.CHEAP: _Profile(base_ms=180.0, input_ms=0.02, output_ms=9.0, reasoning_share=0.0),
-    Tier.STRONG: _Profile(base_ms=450.0, input_ms=0.05, output_ms=22.0, reasoning_share=0.5),
+    Capability.CHEAP: _Profile(base_ms=180.0, input_ms=0.02, output_ms=9.0, reasoning_share=0.0),
+    Capability.STRONG: _Profile(base_ms=450.0, input_ms=0.05, output_ms=22.0, reasoning_share=0.5),
 }
 
 _Proposal = tuple[str, str]
@@ -145,9 +145,9 @@ class SimulatedModel:
         playbook: Playbook | None = None,
     ) -> None:
         try:
-            self.tier = Tier(tier)
+            self.tier = Capability(tier)
         except ValueError:
-            known = ", ".join(t.value for t in Tier)
+            known = ", ".join(t.value for t in Capability)
             raise ConfigError(
                 f"simulated model tier {tier!r} is not known; use one of: {known} "
                 "(e.g. 'simulated:cheap')."

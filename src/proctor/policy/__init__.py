@@ -2,7 +2,7 @@
 
     bundle = PolicyBundle.load("policies/refunds")
     decision = bundle.decide(PolicyRequest(...))
-    if decision.effect is Effect.REQUIRE_APPROVAL:
+    if decision.effect is DecisionEffect.REQUIRE_APPROVAL:
         ...  # any one of decision.approval_roles may approve
 
 ``check_bundle`` lists a bundle's problems with file and line;
@@ -14,7 +14,6 @@ from proctor.policy.check import check_bundle
 from proctor.policy.decision import (
     Decision,
     DecisionEffect,
-    Effect,
     PolicyRequest,
     Principal,
     ResourceRef,
@@ -30,7 +29,6 @@ __all__ = [
     "CellKind",
     "Decision",
     "DecisionEffect",
-    "Effect",
     "MatrixCell",
     "PermissionMatrix",
     "PolicyBundle",

@@ -34,7 +34,7 @@ from proctor.policy._cedar import (
 )
 from proctor.policy._footprint import Footprint
 from proctor.policy._scope import can_apply
-from proctor.policy.decision import Decision, Effect, PolicyRequest, Principal
+from proctor.policy.decision import Decision, DecisionEffect, PolicyRequest, Principal
 from proctor.policy.policies import ParsedPolicy, PolicyInfo
 
 ENTITY_CACHE_SIZE = 4096
@@ -86,7 +86,10 @@ class Engine:
         except ValueError as exc:
             message = str(exc)
             return self._decision(
-                started, Effect.DENY, reason=f"evaluation error: {message}", errors=(message,)
+                started,
+                DecisionEffect.DENY,
+                reason=f"evaluation error: {message}",
+                errors=(message,),
             )
         return self._interpret(result, request.tool, started)
 
@@ -119,7 +122,7 @@ class Engine:
         if satisfied and not allowed:
             return self._decision(
                 started,
-                Effect.DENY,
+                DecisionEffect.DENY,
                 policy_ids=satisfied,
                 reason=f"forbidden by {', '.join(satisfied)}",
                 errors=errors,
@@ -131,12 +134,15 @@ class Engine:
         plain = tuple(p for p in satisfied if self.policies[p].approval_role is None)
         if plain:
             return self._decision(
-                started, Effect.ALLOW, policy_ids=plain, reason=f"permitted by {', '.join(plain)}"
+                started,
+                DecisionEffect.ALLOW,
+                policy_ids=plain,
+                reason=f"permitted by {', '.join(plain)}",
             )
         roles = tuple(sorted({self.policies[p].approval_role or "" for p in satisfied}))
         return self._decision(
             started,
-            Effect.REQUIRE_APPROVAL,
+            DecisionEffect.REQUIRE_APPROVAL,
             approval_roles=roles,
             policy_ids=satisfied,
             reason=f"needs approval by {' or '.join(roles)} ({', '.join(satisfied)})",
@@ -144,7 +150,7 @@ class Engine:
 
     def _default_deny(self, started: int, tool: str) -> Decision:
         return self._decision(
-            started, Effect.DENY, reason=f"default deny: no policy permits {tool}"
+            started, DecisionEffect.DENY, reason=f"default deny: no policy permits {tool}"
         )
 
     def _error_decision(self, started: int, errors: tuple[str, ...]) -> Decision:
@@ -158,7 +164,7 @@ class Engine:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         return self._decision(
             started,
-            Effect.DENY,
+            DecisionEffect.DENY,
             policy_ids=failing,
             reason=f"evaluation error{where}: {detail}{more}",
             errors=errors,
@@ -173,7 +179,7 @@ class Engine:
     def _decision(
         self,
         started: int,
-        effect: Effect,
+        effect: DecisionEffect,
         *,
         reason: str,
         approval_roles: tuple[str, ...] = (),

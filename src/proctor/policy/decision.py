@@ -25,9 +25,6 @@ class DecisionEffect(StrEnum):
     DENY = "deny"
 
 
-Effect = DecisionEffect  # TEMP-ALIAS
-
-
 @dataclass(frozen=True)
 class Principal:
     """The agent proposing a call: ``Agent::"<agent>"``, a member of ``Role::"<role>"``."""

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from proctor.budgets import NANO
-from proctor.policy import Effect
+from proctor.policy import DecisionEffect
 from proctor.runs.views.reads import utc
 from proctor.states import ApprovalStatus, Reason, RunState
 from proctor.store.tables import approvals, model_calls, runs, steps
@@ -197,7 +197,7 @@ class DecisionStamp(NamedTuple):
 
     tenant: str
     tool: str
-    effect: Effect | None
+    effect: DecisionEffect | None
     at: datetime
 
 
@@ -250,7 +250,7 @@ def decisions_since(conn: sa.Connection, mark: datetime | None) -> Iterator[Deci
     if mark is not None:
         query = query.where(steps.c.created_at >= mark)
     for tenant, tool, stored, at in conn.execute(query):
-        yield DecisionStamp(tenant, tool, Effect(stored) if stored else None, at)
+        yield DecisionStamp(tenant, tool, DecisionEffect(stored) if stored else None, at)
 
 
 def step_timings_since(conn: sa.Connection, mark: datetime | None) -> Iterator[StepTimings]:
