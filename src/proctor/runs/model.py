@@ -15,7 +15,7 @@ from proctor.errors import ActionDenied, ApprovalPending, ToolFailed
 from proctor.policy import Decision
 from proctor.states import Mode, Reason, RunState, StepStatus
 
-RUN_SCHEMA_VERSION = 1
+RUN_SCHEMA_VERSION = 2
 
 
 class RunSpec(BaseModel):

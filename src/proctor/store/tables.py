@@ -61,6 +61,8 @@ runs = sa.Table(
     sa.Column("paused_s", sa.Float, nullable=False),
     sa.Column("owner", sa.String(64)),
     sa.Column("lease_until", UTCDateTime()),
+    # Raised by every take-over of the run; a worker's writes hold only while it is theirs.
+    sa.Column("lease_generation", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("ended_at", UTCDateTime()),

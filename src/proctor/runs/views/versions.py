@@ -28,12 +28,17 @@ class StoredRun:
 
 Upgrade = Callable[[StoredRun], StoredRun]
 
-UPGRADES: dict[int, Upgrade] = {}
+def _lease_generation(stored: StoredRun) -> StoredRun:
+    """Version 2 fences a worker's writes with the run's lease generation."""
+    stored.run.setdefault("lease_generation", 0)
+    return stored
+
+
+UPGRADES: dict[int, Upgrade] = {1: _lease_generation}
 """``UPGRADES[v]`` turns a run stored at version ``v`` into one of version ``v + 1``.
 
-Version 1 is the first: there is nothing to upgrade yet. A change to what a run
-stores raises ``RUN_SCHEMA_VERSION``, adds its upgrade here and a fixture of the
-version it leaves behind."""
+A change to what a run stores raises ``RUN_SCHEMA_VERSION``, adds its upgrade here
+and a fixture of the version it leaves behind."""
 
 
 def current(stored: StoredRun) -> StoredRun:
