@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.dialects import postgresql, sqlite
 
+from proctor.clock import Clock
 from proctor.errors import BudgetExceeded
-from proctor.store.tables import budget_usage
-
-if TYPE_CHECKING:
-    from proctor.store import Store
+from proctor.ids import new_id
+from proctor.store import Store
+from proctor.store.tables import budget_holds, budget_usage, runs
 
 
 class DailyCaps(BaseModel):
@@ -113,6 +114,7 @@ class DailyScope:
 class Reservation:
     """Worst-case cost held against daily budgets until the call's real cost is known."""
 
+    id: str
     day: str
     scopes: tuple[DailyScope, ...]
     nano_usd: int
@@ -140,18 +142,20 @@ class DailyLedger:
     A model call first reserves its worst case: one conditional UPDATE per
     capped scope adds the reservation only if spent + reserved + it stays within
     the cap, so two workers can never both take the last dollar. After the call
-    the reservation becomes the real cost. A worker that dies in between leaves
-    its reservation held: the budget errs on the side of spending less.
+    the reservation becomes the real cost. Each reservation is also a row in
+    ``budget_holds``, so the hold of a worker that died in between is found and
+    released once its run's lease has lapsed (``release_abandoned``).
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Clock) -> None:
         self._store = store
+        self._clock = clock
 
     def reserve(
-        self, scopes: tuple[DailyScope, ...], day: str, usd: Decimal, tokens: int
+        self, run_id: str, scopes: tuple[DailyScope, ...], day: str, usd: Decimal, tokens: int
     ) -> Reservation:
         """Hold ``usd`` and ``tokens`` in every scope, or raise ``BudgetExceeded`` naming it."""
-        held = Reservation(day, scopes, nano_usd(usd, round_up=True), tokens)
+        held = Reservation(new_id("hold"), day, scopes, nano_usd(usd, round_up=True), tokens)
         with self._store.write() as conn:
             for scope in scopes:
                 self._ensure_row(conn, scope.key, day)
@@ -160,6 +164,18 @@ class DailyLedger:
                         f"{scope.describe()} for {day} cannot cover this call's worst case "
                         f"(${usd:.6f}, {tokens} tokens)"
                     )
+            conn.execute(
+                budget_holds.insert(),
+                {
+                    "id": held.id,
+                    "run_id": run_id,
+                    "day": day,
+                    "scopes": [scope.key for scope in scopes],
+                    "nano_usd": held.nano_usd,
+                    "tokens": tokens,
+                    "created_at": self._clock.now(),
+                },
+            )
         return held
 
     def settle(self, conn: sa.Connection, held: Reservation, usd: Decimal, tokens: int) -> None:
@@ -170,6 +186,33 @@ class DailyLedger:
         """Drop a reservation whose call never produced an answer."""
         with self._store.write() as conn:
             self._move(conn, held, 0, 0)
+
+    def release_abandoned(self, now: datetime, lease_s: float) -> int:
+        """Release holds whose worker is gone: its run's lease lapsed (or the run is no
+        longer held) and the hold is older than a lease. Returns how many."""
+        c, r = budget_holds.c, runs.c
+        older = now - timedelta(seconds=lease_s)
+        query = (
+            sa.select(budget_holds)
+            .select_from(budget_holds.outerjoin(runs, runs.c.id == c.run_id))
+            .where(
+                c.created_at < older,
+                sa.or_(r.id.is_(None), r.owner.is_(None), r.lease_until < now),
+            )
+        )
+        with self._store.read() as conn:
+            abandoned = list(conn.execute(query))
+        for row in abandoned:
+            held = Reservation(
+                row.id,
+                row.day,
+                tuple(DailyScope(key, None) for key in row.scopes),
+                int(row.nano_usd),
+                int(row.tokens),
+            )
+            with self._store.write() as conn:
+                self._move(conn, held, 0, 0)
+        return len(abandoned)
 
     def usage(self, scope: str, day: str) -> tuple[Decimal, int]:
         """USD and tokens spent (reservations not included) in a scope on a day."""
@@ -185,7 +228,12 @@ class DailyLedger:
 
     @staticmethod
     def _move(conn: sa.Connection, held: Reservation, nano_spent: int, tokens_spent: int) -> None:
+        """Spend what the call cost and give back its hold: the hold only once, whoever
+        releases it (a worker that outlived its lease, or recovery)."""
         c = budget_usage.c
+        still_held = conn.execute(budget_holds.delete().where(budget_holds.c.id == held.id))
+        if still_held.rowcount != 1:
+            held = Reservation(held.id, held.day, held.scopes, 0, 0)
         for scope in held.scopes:
             conn.execute(
                 budget_usage.update()

@@ -34,6 +34,7 @@ catch at the level they need. Three families matter to code that runs agents:
     │   ├── RunNotFound
     │   ├── RunTerminated        the run already ended
     │   ├── RunBusy              another worker holds the run
+    │   │   └── LeaseLost        another worker took it over from this one
     │   └── ReplayMismatch       re-run code proposed a different call
     ├── AccessError              a caller the service does not let in
     │   ├── Unauthorized         no token, or an unknown or revoked one
@@ -211,6 +212,10 @@ class RunTerminated(RunStateError):
 
 class RunBusy(RunStateError):
     """Another worker holds the run's lease."""
+
+
+class LeaseLost(RunBusy):
+    """Another worker took the run over: this one's writes are fenced off for good."""
 
 
 class ReplayMismatch(RunStateError):

@@ -14,7 +14,6 @@ from proctor.approvals import ApprovalQueue
 from proctor.audit import AuditLog, SigningKey, VerifyKey, VerifyReport, verify_store
 from proctor.budgets import DailyLedger
 from proctor.clock import Clock, SystemClock
-from proctor.errors import RunTerminated
 from proctor.ids import new_id
 from proctor.models.pricing import PriceTable
 from proctor.policy import PolicyBundle
@@ -23,7 +22,7 @@ from proctor.redaction.policy import Redaction
 from proctor.redaction.settings import RedactionSettings
 from proctor.runs import journal, replay
 from proctor.runs.live import LiveRun
-from proctor.runs.model import RunSpec
+from proctor.runs.model import RunRecord, RunSpec
 from proctor.runs.recorder import Recorder
 from proctor.runs.run import Run
 from proctor.runs.trace import stored_spans
@@ -89,7 +88,7 @@ class Runtime:
             clock=clock,
             bundle=bundle,
             tools=tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools),
-            ledger=DailyLedger(store),
+            ledger=DailyLedger(store, clock),
             lease=Lease(worker_id=new_id("wrk"), seconds=self.settings.lease_s),
             observers=tuple(observers),
             credentials=credentials,
@@ -167,32 +166,35 @@ class Runtime:
         if budget != spec.budget:
             spec = spec.model_copy(update={"budget": budget})
         lease_until = self.clock.now() + timedelta(seconds=self.services.lease.seconds)
-        record = self._recorder.open_run(new_id("run"), spec, lease_until)
-        return self._run(record, lease_until)
+        return self._run(self._recorder.open_run(new_id("run"), spec, lease_until))
 
     async def resume(self, run_id: str) -> Run:
         """Take a run over from the store, in this process, and settle what a crash left open.
 
-        Calls already made replay from the journal; a step whose outcome was lost is
-        reconciled. Raises ``RunTerminated`` for a run that already ended.
+        Taking over is one conditional write: it fails with ``RunTerminated`` for a run
+        that ended and ``RunBusy`` while another worker's lease is live, and it fences
+        off every worker that held the run before. Calls already made replay from the
+        journal; a step whose outcome was lost is reconciled.
         """
         now, lease = self.clock.now(), self.services.lease
+        until = now + timedelta(seconds=lease.seconds)
         with self.store.write() as conn:
-            record = journal.load_run(conn, run_id)
-            if record.state.terminal:
-                raise RunTerminated(
-                    f"run {run_id} already ended {record.state} ({record.reason}); "
-                    "a terminal run never runs again"
-                )
-            journal.claim(conn, run_id, lease.worker_id, now, timedelta(seconds=lease.seconds))
-        live = LiveRun(
-            self.services, self._recorder, record, now + timedelta(seconds=lease.seconds)
-        )
+            generation = journal.take(conn, run_id, lease.worker_id, now, until)
+            record = journal.load_run(conn, run_id)  # as it is under this worker's lease
+        record.lease_generation, record.lease_until = generation, until
+        live = LiveRun(self.services, self._recorder, record)
         await replay.recover(live)
         return Run(live, self.approvals)
 
-    def _run(self, record: Any, lease_until: Any) -> Run:
-        return Run(LiveRun(self.services, self._recorder, record, lease_until), self.approvals)
+    def recover_expired(self) -> list[str]:
+        """Runs whose worker died (its lease lapsed) become ready for another worker, and
+        model spend held by dead workers is released. Returns the runs released."""
+        released = self._recorder.reclaim_expired()
+        self.ledger.release_abandoned(self.clock.now(), self.services.lease.seconds)
+        return released
+
+    def _run(self, record: RunRecord) -> Run:
+        return Run(LiveRun(self.services, self._recorder, record), self.approvals)
 
     def verify_audit(
         self, *, tenant: str | None = None, extra_keys: Sequence[VerifyKey] = ()

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from proctor import BudgetExceeded, ConfigError, RunState
-from proctor.budgets import DailyLedger, nano_usd
+from proctor.budgets import nano_usd
 from proctor.models import ModelRequest, ModelResponse, TokenUsage, UserMessage
 from proctor.models.pricing import Price, PriceTable
 from proctor.testing import FunctionModel
@@ -50,7 +50,7 @@ async def test_a_runs_cost_is_the_sum_of_its_model_calls(env: Env) -> None:
     assert run.usage.usd == 3 * one
     assert run.usage.model_tokens == 3 * USAGE.total
     day = env.clock.now().date().isoformat()
-    assert DailyLedger(rt.store).usage("tenant:acme", day) == (
+    assert rt.ledger.usage("tenant:acme", day) == (
         Decimal(3 * nano_usd(one, round_up=True)) / 10**9,  # whole billionths, rounded up
         3 * USAGE.total,
     )

@@ -12,6 +12,7 @@ class EntryKind(StrEnum):
     RUN_STATE = "run.state"
     RUN_ROUTED = "run.routed"
     RUN_MODE = "run.mode"
+    RUN_RECLAIMED = "run.reclaimed"
     ACTION_INVALID = "action.invalid"
     ACTION_DENIED = "action.denied"
     ACTION_APPROVAL_REQUESTED = "action.approval_requested"
@@ -73,6 +74,17 @@ class RunModeChanged(AuditEvent):
     previous: str
     mode: str
     reason: str
+
+
+@dataclass(frozen=True)
+class RunReclaimed(AuditEvent):
+    """The lease of the worker that held the run lapsed (it died or hung): the run was
+    released for another worker, and that worker fenced off."""
+
+    kind = EntryKind.RUN_RECLAIMED
+    owner: str
+    lease_until: str
+    generation: int
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from proctor.budgets import run_cap_breach
 from proctor.errors import BudgetExceeded, InvalidAction, TooManyInvalidActions
 from proctor.ids import new_id
 from proctor.policy import Decision, DecisionEffect, PolicyRequest
+from proctor.runs.leases import heartbeat
 from proctor.runs.live import LiveRun
 from proctor.runs.model import CallOutcome, CallStatus, StepRecord
 from proctor.runs.provenance import UNTRUSTED
@@ -174,7 +175,6 @@ async def governed(live: LiveRun, proposal: Proposal, reason: str | None) -> Cal
     elif decision.effect is DecisionEffect.REQUIRE_APPROVAL:
         expires = s.clock.now() + timedelta(seconds=s.policy.settings.approvals.ttl_s)
         waiting = live.recorder.approval_requested(record, step, new_id("apr"), expires)
-        live.after_write()
         outcome = CallOutcome(
             live.id,
             waiting.idx,
@@ -184,7 +184,7 @@ async def governed(live: LiveRun, proposal: Proposal, reason: str | None) -> Cal
             approval_id=waiting.approval_id,
         )
     else:
-        executing = live.recorder.intent(record, step, live.lease.keep)
+        executing = live.recorder.intent(record, step)
         notify_intent(live, executing)
         timings["record_intent"] = (clock.monotonic() - decided) * 1e6
         outcome = await execute_and_record(live, proposal, executing, timings)
@@ -231,12 +231,12 @@ async def execute_and_record(
     t, clock = proposal.tool, live.services.clock
     began = clock.monotonic()
     worst = (t.max_retries + 1 if t.idempotent else 1) * t.timeout_s
-    heartbeat = live.lease.heartbeat_for(worst)
+    beating = heartbeat(live.services, live.recorder, live.record, worst)
     try:
         outcome = await execute(live, proposal, step)
     finally:
-        if heartbeat is not None:
-            heartbeat.cancel()
+        if beating is not None:
+            beating.cancel()
     timings["execute"] = (clock.monotonic() - began) * 1e6
     for observer in live.services.observers:
         observer.after_execute(live.id, step.idx, t.name)
@@ -265,7 +265,6 @@ def record_outcome(
     unknown: str,
 ) -> CallOutcome:
     visible = live.recorder.outcome(live.record, step, t, outcome, timings, unknown=unknown)
-    live.after_write()
     if outcome.status is not StepStatus.OUTCOME_UNKNOWN:
         live.record.usage.tool_calls += 1
     if outcome.status is StepStatus.SUCCEEDED:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
 from proctor.budgets import BudgetCaps, nano_usd
-from proctor.errors import RunBusy, RunNotFound
+from proctor.errors import RunBusy, RunNotFound, RunTerminated
 from proctor.ids import new_id
 from proctor.models import ModelResponse
 from proctor.policy import Decision
 from proctor.runs.model import RUN_SCHEMA_VERSION, RunRecord, RunSpec, StepRecord, Usage
-from proctor.states import Mode, Reason, RunState, StepStatus
+from proctor.states import TERMINAL_STATES, Mode, Reason, RunState, StepStatus
 from proctor.store.prepared import Prepared
 from proctor.store.tables import model_calls, runs, steps
 
@@ -75,6 +75,7 @@ def insert_run(
             "paused_s": 0.0,
             "owner": owner,
             "lease_until": lease_until,
+            "lease_generation": 1,
             "created_at": now,
             "updated_at": now,
             "ended_at": None,
@@ -125,6 +126,20 @@ def update_run(conn: sa.Connection, run_id: str, **values: Any) -> None:
     conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
 
 
+def keep_paused_conversation(conn: sa.Connection, run_id: str, sealed: Any) -> bool:
+    """The conversation of a run paused for approval, if still nobody holds the run."""
+    kept = conn.execute(
+        runs.update()
+        .where(
+            runs.c.id == run_id,
+            runs.c.state == RunState.AWAITING_APPROVAL.value,
+            runs.c.owner.is_(None),
+        )
+        .values(conversation=sealed)
+    )
+    return bool(kept.rowcount == 1)
+
+
 def move_run(
     conn: sa.Connection,
     run_id: str,
@@ -152,34 +167,104 @@ def bundle_version_of(conn: sa.Connection, run_id: str) -> str:
     return str(conn.execute(query).scalar_one())
 
 
-def claim(conn: sa.Connection, run_id: str, owner: str, now: datetime, lease: timedelta) -> None:
-    """Take the run's lease, or raise ``RunBusy`` if a live worker holds it."""
+def take(conn: sa.Connection, run_id: str, owner: str, now: datetime, until: datetime) -> int:
+    """Take the run over: one conditional write that succeeds only if the run has not
+    ended and no other worker's lease is live. Returns the new lease generation, the
+    fencing token every later write of this worker names. Raises ``RunTerminated``,
+    ``RunBusy`` or ``RunNotFound`` otherwise."""
     taken = conn.execute(
         runs.update()
         .where(
             runs.c.id == run_id,
+            runs.c.state.not_in([s.value for s in TERMINAL_STATES]),
             sa.or_(runs.c.owner.is_(None), runs.c.owner == owner, runs.c.lease_until < now),
         )
-        .values(owner=owner, lease_until=now + lease, updated_at=now)
-    ).rowcount
-    if taken != 1:
-        row = conn.execute(
-            sa.select(runs.c.owner, runs.c.lease_until).where(runs.c.id == run_id)
-        ).first()
-        if row is None:
-            raise RunNotFound(f"no run {run_id}; `proctor runs list` shows the runs")
-        raise RunBusy(
-            f"run {run_id} is held by worker {row.owner} until {row.lease_until:%H:%M:%S} UTC; "
-            "it can be taken over when that lease expires"
+        .values(
+            owner=owner,
+            lease_until=until,
+            lease_generation=runs.c.lease_generation + 1,
+            updated_at=now,
         )
+        .returning(runs.c.lease_generation)
+    ).scalar_one_or_none()
+    if taken is not None:
+        return int(taken)
+    row = conn.execute(
+        sa.select(runs.c.state, runs.c.reason, runs.c.owner, runs.c.lease_until).where(
+            runs.c.id == run_id
+        )
+    ).first()
+    if row is None:
+        raise RunNotFound(f"no run {run_id}; `proctor runs list` shows the runs")
+    if RunState(row.state).terminal:
+        raise RunTerminated(
+            f"run {run_id} already ended {row.state} ({row.reason}); "
+            "a terminal run never runs again"
+        )
+    raise RunBusy(
+        f"run {run_id} is held by worker {row.owner} until {row.lease_until:%H:%M:%S} UTC; "
+        "it can be taken over when that lease expires"
+    )
 
 
-def release(conn: sa.Connection, run_id: str, owner: str) -> None:
+_hold = (
+    runs.update()
+    .where(
+        runs.c.id == sa.bindparam("rid"),
+        runs.c.owner == sa.bindparam("worker"),
+        runs.c.lease_generation == sa.bindparam("generation"),
+    )
+    .values(lease_until=sa.bindparam("until"))
+)
+
+
+def hold(conn: sa.Connection, run_id: str, owner: str, generation: int, until: datetime) -> bool:
+    """Keep (and extend to ``until``) the lease of generation ``generation``: the fence of
+    every write of a worker. False if the run was taken over since, or released."""
+    params = {"rid": run_id, "worker": owner, "generation": generation, "until": until}
+    return bool(conn.execute(_hold, params).rowcount == 1)
+
+
+def release(conn: sa.Connection, run_id: str, owner: str, generation: int) -> None:
     conn.execute(
         runs.update()
-        .where(runs.c.id == run_id, runs.c.owner == owner)
+        .where(runs.c.id == run_id, runs.c.owner == owner, runs.c.lease_generation == generation)
         .values(owner=None, lease_until=None)
     )
+
+
+def expired_leases(conn: sa.Connection, now: datetime) -> list[tuple[str, str, str, datetime, int]]:
+    """Running runs whose worker's lease lapsed: ``(run id, tenant, owner, until, generation)``."""
+    query = sa.select(
+        runs.c.id, runs.c.tenant, runs.c.owner, runs.c.lease_until, runs.c.lease_generation
+    ).where(
+        runs.c.state == RunState.RUNNING.value,
+        runs.c.owner.is_not(None),
+        runs.c.lease_until < now,
+    )
+    return [
+        (r.id, r.tenant, r.owner, r.lease_until, r.lease_generation) for r in conn.execute(query)
+    ]
+
+
+def reclaim(conn: sa.Connection, run_id: str, generation: int, now: datetime) -> bool:
+    """Release a lapsed lease of ``generation``, fencing off its worker for good."""
+    moved = conn.execute(
+        runs.update()
+        .where(
+            runs.c.id == run_id,
+            runs.c.state == RunState.RUNNING.value,
+            runs.c.lease_generation == generation,
+            runs.c.lease_until < now,
+        )
+        .values(
+            owner=None,
+            lease_until=None,
+            lease_generation=runs.c.lease_generation + 1,
+            updated_at=now,
+        )
+    )
+    return bool(moved.rowcount == 1)
 
 
 def record_model_call(

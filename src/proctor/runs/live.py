@@ -7,14 +7,12 @@ Only the recorder writes; this keeps the in-memory view in step with it.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, NoReturn
 
 from proctor.errors import RunFailure, RunTerminated
 from proctor.policy import Decision, Principal
 from proctor.runs import journal
 from proctor.runs.facts import RunFacts
-from proctor.runs.leases import LeaseKeeper
 from proctor.runs.model import RunRecord, StepRecord
 from proctor.runs.provenance import Provenance
 from proctor.runs.recorder import Recorder
@@ -29,17 +27,10 @@ EXECUTED = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED})
 class LiveRun:
     """One run in this worker: its record, facts, provenance and lease."""
 
-    def __init__(
-        self,
-        services: Services,
-        recorder: Recorder,
-        record: RunRecord,
-        lease_until: datetime | None,
-    ) -> None:
+    def __init__(self, services: Services, recorder: Recorder, record: RunRecord) -> None:
         self.services = services
         self.recorder = recorder
         self.record = record
-        self.lease = LeaseKeeper(services, record.id, lease_until)
         self.cursor = 0
         """How many journaled calls this worker has made or replayed."""
         self.principal = Principal(record.spec.agent, record.spec.role, record.spec.tenant)
@@ -101,17 +92,11 @@ class LiveRun:
     def end(self, state: RunState, reason: Reason, detail: str | None) -> None:
         self.ensure_live()
         self.recorder.end(self.record, state, reason, detail)
-        self.lease.lapsed()
 
     def fail(self, failure: RunFailure, detail: str) -> NoReturn:
         """End the run ``failed_safe`` with the failure's reason and ``detail``; raise it."""
         self.end(RunState.FAILED_SAFE, failure.reason, detail)
         raise failure
-
-    def after_write(self) -> None:
-        """The recorder may have paused or ended the run: this worker's lease went with it."""
-        if self.record.state is not RunState.RUNNING:
-            self.lease.lapsed()
 
     def refresh(self) -> None:
         """Take in what an approval decision or expiry changed in the stored run."""
@@ -122,7 +107,6 @@ class LiveRun:
         record.state, record.reason, record.paused_s = fresh.state, fresh.reason, fresh.paused_s
         for mine, stored in zip(record.steps, fresh.steps, strict=False):
             mine.status = stored.status
-        self.after_write()
 
     # -- whole values --------------------------------------------------------------------
 

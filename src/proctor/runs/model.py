@@ -131,3 +131,8 @@ class RunRecord:
     invalid_actions: int
     usage: Usage
     steps: list[StepRecord] = field(default_factory=list)
+    lease_generation: int | None = None
+    """The lease generation this worker holds the run under, the fencing token of its
+    writes; None while it does not hold the run."""
+    lease_until: datetime | None = None
+    """When this worker's lease lapses, unless renewed."""

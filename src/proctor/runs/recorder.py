@@ -10,7 +10,7 @@ stale writer fails instead of overwriting a newer state.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,10 +24,11 @@ from proctor.audit.events import (
     AuditEvent,
     RunModeChanged,
     RunOpened,
+    RunReclaimed,
     RunRouted,
     RunStateChanged,
 )
-from proctor.errors import InvalidAction, RunStateError
+from proctor.errors import InvalidAction, LeaseLost, RunStateError
 from proctor.jsonvalue import digest
 from proctor.policy import Decision
 from proctor.redaction import redact_fields
@@ -82,12 +83,15 @@ class Recorder:
             paused_s=0.0,
             invalid_actions=0,
             usage=Usage(),
+            lease_generation=1,
+            lease_until=lease_until,
         )
 
     def invalid(self, run: RunRecord, exc: InvalidAction) -> None:
         count = run.invalid_actions + 1
         event = ActionInvalid(exc.tool, exc.field, str(exc), count)
         with self._s.store.write() as conn:
+            self._hold(conn, run)
             self._append(conn, run.spec.tenant, run.id, None, event, redact=True)
             journal.update_run(conn, run.id, invalid_actions=count)
         run.invalid_actions = count
@@ -96,6 +100,7 @@ class Recorder:
         previous = run.spec.mode
         reason = self._s.redaction.text(run.spec.tenant, reason)
         with self._s.store.write() as conn:
+            self._hold(conn, run)
             journal.update_run(conn, run.id, mode=mode.value)
             event = RunModeChanged(previous.value, mode.value, reason)
             self._append(conn, run.spec.tenant, run.id, None, event)
@@ -104,24 +109,34 @@ class Recorder:
     def routed(self, run: RunRecord, intent: str, tier: str, model: str, reason: str) -> None:
         event = RunRouted(intent, tier, model, reason)
         with self._s.store.write() as conn:
+            self._hold(conn, run)
             self._append(conn, run.spec.tenant, run.id, None, event, redact=True)
 
     def usage(self, run: RunRecord, within: Within | None = None) -> None:
         """The run's usage as it is now (model tokens and money), with ``within``."""
         with self._s.store.write(durable=False) as conn:
+            self._hold(conn, run)
             journal.update_run(conn, run.id, usage=run.usage.to_json())
             if within is not None:
                 within(conn)
 
     def conversation(self, run: RunRecord, conversation: Any) -> None:
-        """The agent's conversation, sealed: it holds tool results whole."""
+        """The agent's conversation, sealed: it holds tool results whole. A run this worker
+        just paused for approval is held by nobody: its conversation is written only if
+        nobody has taken the run over since."""
         sealed = {"sealed": self._s.sealer.seal(conversation)}
         with self._s.store.write(durable=False) as conn:
+            if run.lease_generation is None and run.state is RunState.AWAITING_APPROVAL:
+                if not journal.keep_paused_conversation(conn, run.id, sealed):
+                    raise LeaseLost(f"run {run.id} was taken over while it waited for approval")
+                return
+            self._hold(conn, run)
             journal.update_run(conn, run.id, conversation=sealed)
 
     def end(self, run: RunRecord, state: RunState, reason: Reason, detail: str | None) -> None:
         """A terminal state, durably; then the run's spans go to telemetry."""
         with self._s.store.write() as conn:
+            self._hold(conn, run)
             self._move(conn, run, state, reason, detail)
         self._s.run_ended(run.id)
 
@@ -154,6 +169,7 @@ class Recorder:
     def denied(self, run: RunRecord, step: NewStep) -> StepRecord:
         record = step.record(StepStatus.DENIED)
         with self._s.store.write() as conn:
+            self._hold(conn, run)
             journal.insert_step(conn, step.row(record, self._s.clock.now()))
             self._append(conn, run.spec.tenant, run.id, step.idx, step.denial())
         run.steps.append(record)
@@ -167,6 +183,7 @@ class Recorder:
         record = step.record(StepStatus.AWAITING_APPROVAL, approval_id)
         spec, now = run.spec, self._s.clock.now()
         with self._s.store.write() as conn:
+            self._hold(conn, run)
             journal.insert_step(conn, step.row(record, now))
             open_request(
                 conn,
@@ -191,31 +208,31 @@ class Recorder:
         run.steps.append(record)
         return record
 
-    def intent(self, run: RunRecord, step: NewStep, within: Within) -> StepRecord:
+    def intent(self, run: RunRecord, step: NewStep) -> StepRecord:
         """Durably, before the side effect: the step is executing and the log says why."""
         record = step.record(StepStatus.EXECUTING)
         with self._s.store.write(durable=True) as conn:
+            self._hold(conn, run)
             journal.insert_step(conn, step.row(record, self._s.clock.now()))
             self._append(conn, run.spec.tenant, run.id, step.idx, step.intent())
-            within(conn)
         run.steps.append(record)
         return record
 
-    def approved_intent(
-        self, run: RunRecord, record: StepRecord, tool: Tool, within: Within
-    ) -> None:
-        """An approved step starts executing: only if it is still waiting, in this commit."""
+    def approved_intent(self, run: RunRecord, record: StepRecord, tool: Tool) -> None:
+        """An approved step starts executing: only if it is still waiting (it has no
+        outcome yet), checked in the commit that records the intent."""
         event = approved_intent(record, tool)
         with self._s.store.write(durable=True) as conn:
+            self._hold(conn, run)
             self._move_step(conn, run, record, StepStatus.EXECUTING)
             self._append(conn, run.spec.tenant, run.id, record.idx, event)
-            within(conn)
 
     def reconciled(
         self, run: RunRecord, record: StepRecord, happened: bool | None, detail: str
     ) -> None:
         event = ActionReconciled(record.tool, happened, detail)
         with self._s.store.write() as conn:
+            self._hold(conn, run)
             self._append(conn, run.spec.tenant, run.id, record.idx, event, redact=True)
 
     def outcome(
@@ -250,6 +267,7 @@ class Recorder:
         # Not fsynced on its own: the next durable commit carries it to disk. A power
         # loss before then leaves the step "executing", which resume reconciles.
         with s.store.write(durable=is_unknown) as conn:
+            self._hold(conn, run)
             self._append(conn, tenant, run.id, record.idx, event)
             timings["record_outcome"] = (clock.monotonic() - began) * 1e6
             check_step_move(record.status, status)
@@ -274,6 +292,39 @@ class Recorder:
         record.status, record.result, record.error = status, stored, error
         record.sealed_result = sealed
         return visible
+
+    # -- the lease ---------------------------------------------------------------------
+
+    def keep(self, run: RunRecord) -> None:
+        """Renew this worker's lease now (a heartbeat while a long call runs)."""
+        run.lease_until = None  # due for renewal
+        with self._s.store.write(durable=False) as conn:
+            self._hold(conn, run)
+
+    def release(self, run: RunRecord) -> None:
+        """Let another worker take the run at once, instead of after this lease."""
+        if run.lease_generation is None:
+            return
+        with self._s.store.write() as conn:
+            journal.release(conn, run.id, self._s.lease.worker_id, run.lease_generation)
+        run.lease_generation = run.lease_until = None
+
+    def reclaim_expired(self) -> list[str]:
+        """Runs whose worker's lease lapsed (it died, or hangs): each is released for
+        another worker and its old worker fenced off for good. Returns their ids."""
+        s, now = self._s, self._s.clock.now()
+        with s.store.read() as conn:
+            lapsed = journal.expired_leases(conn, now)
+        reclaimed = []
+        for run_id, tenant, owner, until, generation in lapsed:
+            event = RunReclaimed(owner, until.isoformat(), generation)
+            with s.store.write() as conn:
+                if not journal.reclaim(conn, run_id, generation, now):
+                    continue  # renewed or taken over meanwhile
+                version = journal.bundle_version_of(conn, run_id)
+                self._append(conn, tenant, run_id, None, event, version)
+            reclaimed.append(run_id)
+        return reclaimed
 
     # -- approvals, decided elsewhere ----------------------------------------------------
 
@@ -348,6 +399,25 @@ class Recorder:
 
     # -- internals -----------------------------------------------------------------------
 
+    def _hold(self, conn: sa.Connection, run: RunRecord) -> None:
+        """Fence this write: it commits only while this worker holds the run under its
+        lease generation (taking the run over first if it let it go, as a paused run
+        does). A worker whose run was taken over raises ``LeaseLost`` and writes nothing."""
+        s = self._s
+        now, seconds, worker = s.clock.now(), s.lease.seconds, s.lease.worker_id
+        due = run.lease_until is None or (run.lease_until - now).total_seconds() < seconds / 2
+        until = now + timedelta(seconds=seconds) if due else run.lease_until
+        assert until is not None
+        if run.lease_generation is None:
+            run.lease_generation = journal.take(conn, run.id, worker, now, until)
+        elif not journal.hold(conn, run.id, worker, run.lease_generation, until):
+            generation, run.lease_generation, run.lease_until = run.lease_generation, None, None
+            raise LeaseLost(
+                f"run {run.id} was taken over by another worker (this one held lease "
+                f"generation {generation}); this worker writes nothing more to it"
+            )
+        run.lease_until = until
+
     def _move_step(
         self, conn: sa.Connection, run: RunRecord, record: StepRecord, status: StepStatus
     ) -> None:
@@ -386,6 +456,7 @@ class Recorder:
         }
         if state is not RunState.RUNNING:
             values.update(owner=None, lease_until=None)
+            run.lease_generation = run.lease_until = None
         if state.terminal:
             values["ended_at"] = now
             journal.drop_seals(conn, run.id)

@@ -92,7 +92,7 @@ async def run_if_approved(
     if request.status is not ApprovalStatus.APPROVED:
         return None
     gate.check_budget(live)
-    live.recorder.approved_intent(live.record, step, proposal.tool, live.lease.keep)
+    live.recorder.approved_intent(live.record, step, proposal.tool)
     gate.notify_intent(live, step)
     return await gate.execute_and_record(live, proposal, step, {})
 

@@ -171,7 +171,7 @@ class Run:
     async def release(self) -> None:
         """Let another worker take the run at once, instead of after this worker's lease."""
         if not self.state.terminal:
-            self._live.lease.release()
+            self._live.recorder.release(self._live.record)
 
     async def complete(self, detail: str | None = None) -> None:
         self._live.end(RunState.COMPLETED, Reason.DONE, detail)

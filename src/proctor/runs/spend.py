@@ -15,6 +15,7 @@ from proctor.budgets import daily_scopes, model_cap_breach
 from proctor.errors import BudgetExceeded
 from proctor.models import Model, ModelRequest, ModelResponse
 from proctor.runs import journal
+from proctor.runs.leases import heartbeat
 from proctor.runs.live import LiveRun
 
 
@@ -33,15 +34,20 @@ async def ask(live: LiveRun, model: Model, request: ModelRequest) -> ModelRespon
     scopes = daily_scopes(spec.tenant, spec.workflow, budgets.tenant, budgets.workflow)
     day = s.clock.now().date().isoformat()
     try:
-        held = s.ledger.reserve(scopes, day, worst_usd, worst_tokens)
+        held = s.ledger.reserve(live.id, scopes, day, worst_usd, worst_tokens)
     except BudgetExceeded as exc:
         failure = BudgetExceeded(f"run {live.id} failed safe before a model call: {exc}")
         live.fail(failure, str(exc))
+    # A model may think for longer than the lease: keep it while it does.
+    beating = heartbeat(s, live.recorder, live.record, float("inf"))
     try:
         response = await model.complete(request)
     except BaseException:
         s.ledger.release(held)
         raise
+    finally:
+        if beating is not None:
+            beating.cancel()
     cost = s.prices.cost(model.name, response.usage)
     usage.model_tokens += response.usage.total
     usage.usd += cost

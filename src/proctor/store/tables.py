@@ -180,6 +180,20 @@ budget_usage = sa.Table(
     sa.Column("tokens_reserved", sa.BigInteger, nullable=False),
 )
 
+budget_holds = sa.Table(
+    "budget_holds",
+    metadata,
+    # A model call's worst case, held against daily budgets until its real cost is known;
+    # kept as a row so the hold of a worker that died can be found and released.
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False, index=True),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("scopes", JSON, nullable=False),
+    sa.Column("nano_usd", sa.BigInteger, nullable=False),
+    sa.Column("tokens", sa.BigInteger, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
 model_calls = sa.Table(
     "model_calls",
     metadata,

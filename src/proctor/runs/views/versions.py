@@ -28,6 +28,7 @@ class StoredRun:
 
 Upgrade = Callable[[StoredRun], StoredRun]
 
+
 def _lease_generation(stored: StoredRun) -> StoredRun:
     """Version 2 fences a worker's writes with the run's lease generation."""
     stored.run.setdefault("lease_generation", 0)
