@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -39,9 +40,26 @@ from proctor.store import Store
 from proctor.telemetry import RunTelemetry, telemetry_from_environment
 from proctor.tools import Tool, ToolRegistry
 
-__all__ = ["CallObserver", "CredentialIssuer", "Runtime", "load_signing_key", "scoped_credential"]
+__all__ = [
+    "CallObserver",
+    "CredentialIssuer",
+    "Recovered",
+    "Runtime",
+    "load_signing_key",
+    "scoped_credential",
+]
 
 log = logging.getLogger("proctor")
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What ``Runtime.recover_expired`` released."""
+
+    runs: tuple[str, ...]
+    """Runs whose worker's lease lapsed, now ready for another worker."""
+    holds: int
+    """Model-spend reservations of workers that are gone."""
 
 
 class Runtime:
@@ -186,12 +204,12 @@ class Runtime:
         await replay.recover(live)
         return Run(live, self.approvals)
 
-    def recover_expired(self) -> list[str]:
+    def recover_expired(self) -> Recovered:
         """Runs whose worker died (its lease lapsed) become ready for another worker, and
-        model spend held by dead workers is released. Returns the runs released."""
-        released = self._recorder.reclaim_expired()
-        self.ledger.release_abandoned(self.clock.now(), self.services.lease.seconds)
-        return released
+        model spend held by dead workers is released."""
+        runs = self._recorder.reclaim_expired()
+        holds = self.ledger.release_abandoned(self.clock.now(), self.services.lease.seconds)
+        return Recovered(tuple(runs), holds)
 
     def _run(self, record: RunRecord) -> Run:
         return Run(LiveRun(self.services, self._recorder, record), self.approvals)

@@ -42,7 +42,7 @@ def test_top_level_help_names_every_command(cli: Cli) -> None:
     [
         ("approvals", ["list", "approve", "deny", "expire"]),
         ("audit", ["verify", "public-key"]),
-        ("runs", ["list", "show", "resume"]),
+        ("runs", ["list", "show", "resume", "recover"]),
         ("policy", ["check", "matrix", "replay"]),
         ("eval", ["run", "schema", "show", "gate"]),
         ("scenario", ["from-run"]),
@@ -71,6 +71,7 @@ def test_each_group_help_names_its_commands(cli: Cli, group: str, names: list[st
         ("runs", "list"),
         ("runs", "show"),
         ("runs", "resume"),
+        ("runs", "recover"),
         ("policy", "check"),
         ("policy", "matrix"),
         ("policy", "replay"),

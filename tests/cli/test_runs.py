@@ -93,3 +93,26 @@ def test_resume_with_an_app_that_does_not_import(cli: Cli) -> None:
     result = cli("runs", "resume", run_id, "--app", "no_such_module:app")
     assert result.exit_code == 2
     assert "cannot import 'no_such_module' for app 'no_such_module:app'" in result.stderr
+
+
+def test_recover_releases_the_runs_of_dead_workers(cli: Cli) -> None:
+    import asyncio
+    import time
+
+    from proctor import RunSpec, Runtime, Settings
+
+    from .conftest import SHOP_BUNDLE
+
+    settings = Settings(home=cli.home, db_url=f"sqlite:///{cli.db}", lease_s=0.2)
+    rt = Runtime(policy=SHOP_BUNDLE, settings=settings, telemetry=None)
+    spec = RunSpec(agent="bot", role="support_agent", tenant="t", workflow="w", requester="r")
+    run = asyncio.run(rt.start_run(spec))  # and its worker dies here
+    rt.close()
+
+    time.sleep(0.3)  # its lease lapses
+    result = cli("runs", "recover")
+    assert result.exit_code == 0, result.output
+    assert f"Run {run.id}: its worker's lease lapsed; ready for another worker." in result.stdout
+    assert "1 run(s) released, 0 model-spend reservation(s) released." in result.stdout
+    assert cli.sql("SELECT owner, lease_generation FROM runs") == [(None, 2)]
+    assert "0 run(s) released" in cli("runs", "recover").stdout

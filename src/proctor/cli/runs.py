@@ -1,4 +1,4 @@
-"""``proctor runs``: list runs, show one, resume one."""
+"""``proctor runs``: list runs, show one, resume one, recover those of dead workers."""
 
 from __future__ import annotations
 
@@ -78,3 +78,17 @@ def resume(run_id: str, app_ref: str | None = APP_OPTION) -> None:
     console.print(f"Run {run.id} is {run.state}" + (f" ({run.reason})." if run.reason else "."))
     if outcome is not None:
         console.print(f"Step {outcome.step} ({outcome.tool}): {outcome.status.value}.")
+
+
+@app.command("recover")
+@fails_clearly
+def recover() -> None:
+    """Release what dead workers left held: runs whose worker's lease lapsed become ready
+    for another worker (which resumes them), and model spend they reserved is released."""
+    recovered = runtime(None).recover_expired()
+    for run_id in recovered.runs:
+        console.print(f"Run {run_id}: its worker's lease lapsed; ready for another worker.")
+    console.print(
+        f"{len(recovered.runs)} run(s) released, "
+        f"{recovered.holds} model-spend reservation(s) released."
+    )

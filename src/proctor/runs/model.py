@@ -136,3 +136,5 @@ class RunRecord:
     writes; None while it does not hold the run."""
     lease_until: datetime | None = None
     """When this worker's lease lapses, unless renewed."""
+    lease_lost: bool = False
+    """Another worker took the run over from this one: it writes nothing more."""

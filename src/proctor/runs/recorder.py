@@ -402,19 +402,24 @@ class Recorder:
     def _hold(self, conn: sa.Connection, run: RunRecord) -> None:
         """Fence this write: it commits only while this worker holds the run under its
         lease generation (taking the run over first if it let it go, as a paused run
-        does). A worker whose run was taken over raises ``LeaseLost`` and writes nothing."""
+        does). A worker whose run was taken over raises ``LeaseLost``, now and for every
+        later write."""
         s = self._s
         now, seconds, worker = s.clock.now(), s.lease.seconds, s.lease.worker_id
+        if run.lease_lost:
+            raise LeaseLost(
+                f"run {run.id} was taken over by another worker; this one writes nothing more to it"
+            )
         due = run.lease_until is None or (run.lease_until - now).total_seconds() < seconds / 2
         until = now + timedelta(seconds=seconds) if due else run.lease_until
         assert until is not None
         if run.lease_generation is None:
             run.lease_generation = journal.take(conn, run.id, worker, now, until)
         elif not journal.hold(conn, run.id, worker, run.lease_generation, until):
-            generation, run.lease_generation, run.lease_until = run.lease_generation, None, None
+            run.lease_lost = True
             raise LeaseLost(
                 f"run {run.id} was taken over by another worker (this one held lease "
-                f"generation {generation}); this worker writes nothing more to it"
+                f"generation {run.lease_generation}); this worker writes nothing more to it"
             )
         run.lease_until = until
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -11,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from proctor.errors import StoreUnavailable
 from proctor.runtime import Runtime
-from proctor.server.deciding import AgentFactory, Resumer
+from proctor.server.deciding import AgentFactory, Resumer, recover_forever
 from proctor.server.errors import ErrorBody, install_error_handlers
 from proctor.server.metrics import install_metrics
 from proctor.server.pages import install_pages
@@ -46,7 +47,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        recovering = asyncio.create_task(recover_forever(runtime, resumer), name="recover")
         yield
+        recovering.cancel()
         await resumer.drain()  # runs being continued here reach their next stop first
 
     app = FastAPI(

@@ -75,6 +75,24 @@ class Resumer:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
+async def recover_forever(runtime: Runtime, resumer: Resumer) -> None:
+    """Every half lease: release what dead workers left (runs whose lease lapsed, their
+    model-spend holds); an agent run released goes on here when this server can."""
+    every = min(runtime.services.lease.seconds / 2, 30.0)
+    while True:
+        await asyncio.sleep(every)
+        try:
+            recovered = await run_in_threadpool(runtime.recover_expired)
+        except Exception:  # the store may be down for a moment: try again next time
+            log.exception("recovering runs of dead workers failed")
+            continue
+        for run_id in recovered.runs:
+            log.warning("run %s: its worker's lease lapsed; released for another worker", run_id)
+            agent_run = await run_in_threadpool(_has_conversation, runtime, run_id)
+            if agent_run and resumer.agent is not None and resumer.tools:
+                resumer.continue_agent(runtime, run_id)
+
+
 def shared_roles(request: ApprovalRequest, token: ApiToken) -> list[str]:
     """The policy roles the request may be decided in that the token holds."""
     return [r for r in request.roles if r in token.policy_roles]
