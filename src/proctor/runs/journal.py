@@ -207,22 +207,23 @@ def take(conn: sa.Connection, run_id: str, owner: str, now: datetime, until: dat
     )
 
 
-_hold = (
+_hold = Prepared(
     runs.update()
     .where(
         runs.c.id == sa.bindparam("rid"),
         runs.c.owner == sa.bindparam("worker"),
         runs.c.lease_generation == sa.bindparam("generation"),
     )
-    .values(lease_until=sa.bindparam("until"))
+    .values(lease_until=sa.bindparam("lease_until")),
+    runs,
 )
 
 
 def hold(conn: sa.Connection, run_id: str, owner: str, generation: int, until: datetime) -> bool:
     """Keep (and extend to ``until``) the lease of generation ``generation``: the fence of
     every write of a worker. False if the run was taken over since, or released."""
-    params = {"rid": run_id, "worker": owner, "generation": generation, "until": until}
-    return bool(conn.execute(_hold, params).rowcount == 1)
+    params = {"rid": run_id, "worker": owner, "generation": generation, "lease_until": until}
+    return _hold.execute(conn, params) == 1
 
 
 def release(conn: sa.Connection, run_id: str, owner: str, generation: int) -> None:
