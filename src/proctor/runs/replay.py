@@ -34,6 +34,11 @@ async def replay(
         executed = await run_if_approved(live, approvals, step, proposal)
         if executed is not None:
             return executed
+    return recorded(live, step, replayed=True)
+
+
+def recorded(live: LiveRun, step: StepRecord, *, replayed: bool) -> CallOutcome:
+    """A step's outcome as the journal holds it."""
     return CallOutcome(
         live.id,
         step.idx,
@@ -43,7 +48,7 @@ async def replay(
         live.whole_result(step),
         step.error,
         step.approval_id,
-        replayed=True,
+        replayed=replayed,
     )
 
 
@@ -65,16 +70,7 @@ async def resume_pending(live: LiveRun, approvals: ApprovalQueue) -> CallOutcome
     proposal = stored_proposal(live, step)
     live.cursor = max(live.cursor, step.idx + 1)
     executed = await run_if_approved(live, approvals, step, proposal)
-    if executed is not None:
-        return executed
-    return CallOutcome(
-        live.id,
-        step.idx,
-        step.tool,
-        STATUS_OF_STEP[step.status],
-        step.decision,
-        approval_id=step.approval_id,
-    )
+    return executed if executed is not None else recorded(live, step, replayed=False)
 
 
 async def run_if_approved(
