@@ -51,3 +51,18 @@ async def test_a_terminal_run_never_resumes(env: Env) -> None:
         await env.runtime().resume(run.id)
     with pytest.raises(RunTerminated):
         await run.complete()
+
+
+async def test_a_run_stored_by_a_newer_proctor_is_not_taken_over(env: Env) -> None:
+    import sqlalchemy as sa
+
+    from proctor.errors import RunSchemaTooNew
+    from proctor.store.tables import runs
+
+    rt = env.runtime()
+    run = await rt.start_run(env.spec())
+    await run.release()
+    with rt.store.write() as conn:
+        conn.execute(sa.update(runs).where(runs.c.id == run.id).values(schema_version=99))
+    with pytest.raises(RunSchemaTooNew, match="schema version 99"):
+        await env.runtime().resume(run.id)

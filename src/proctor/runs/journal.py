@@ -14,6 +14,7 @@ from proctor.ids import new_id
 from proctor.models import ModelResponse
 from proctor.policy import Decision
 from proctor.runs.model import RUN_SCHEMA_VERSION, RunRecord, RunSpec, StepRecord, Usage
+from proctor.runs.views.versions import StoredRun, current
 from proctor.states import TERMINAL_STATES, Mode, Reason, RunState, StepStatus
 from proctor.store.prepared import Prepared
 from proctor.store.tables import model_calls, runs, steps
@@ -303,50 +304,49 @@ def record_model_call(
     )
 
 
-def spec_of(row: Any) -> RunSpec:
-    """The spec a stored runs row was opened with (its mode as it is now)."""
-    return RunSpec(
-        agent=row.agent,
-        role=row.role,
-        tenant=row.tenant,
-        workflow=row.workflow,
-        requester=row.requester,
-        mode=Mode(row.mode),
-        budget=BudgetCaps(**row.budget),
-        max_invalid_actions=row.max_invalid_actions,
-    )
-
-
 def load_run(conn: sa.Connection, run_id: str) -> RunRecord:
+    """A run as the live handle needs it; its schema version checked (and an older one
+    upgraded) as every read of a stored run is."""
     row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
     if row is None:
         raise RunNotFound(f"no run {run_id}; `proctor runs list` shows the runs")
-    spec = spec_of(row)
+    step_rows = conn.execute(sa.select(steps).where(steps.c.run_id == run_id).order_by(steps.c.idx))
+    stored = current(StoredRun(dict(row._mapping), [dict(s._mapping) for s in step_rows]))
+    r = stored.run
     record = RunRecord(
-        id=row.id,
-        spec=spec,
-        state=RunState(row.state),
-        reason=None if row.reason is None else Reason(row.reason),
-        bundle_version=row.bundle_version,
-        created_at=row.created_at,
-        paused_s=row.paused_s,
-        invalid_actions=row.invalid_actions,
-        usage=Usage.from_json(row.usage),
+        id=r["id"],
+        spec=RunSpec(
+            agent=r["agent"],
+            role=r["role"],
+            tenant=r["tenant"],
+            workflow=r["workflow"],
+            requester=r["requester"],
+            mode=Mode(r["mode"]),
+            budget=BudgetCaps(**r["budget"]),
+            max_invalid_actions=r["max_invalid_actions"],
+        ),
+        state=RunState(r["state"]),
+        reason=None if r["reason"] is None else Reason(r["reason"]),
+        bundle_version=r["bundle_version"],
+        created_at=r["created_at"],
+        paused_s=r["paused_s"],
+        invalid_actions=r["invalid_actions"],
+        usage=Usage.from_json(r["usage"]),
     )
-    for s in conn.execute(sa.select(steps).where(steps.c.run_id == run_id).order_by(steps.c.idx)):
+    for s in stored.steps:
         record.steps.append(
             StepRecord(
-                idx=s.idx,
-                tool=s.tool,
-                args=s.args,
-                args_hash=s.args_hash,
-                status=StepStatus(s.status),
-                decision=Decision.from_stored(s.decision),
-                idempotency_key=s.idempotency_key,
-                approval_id=s.approval_id,
-                result=s.result,
-                error=s.error,
-                sealed_result=s.sealed_result,
+                idx=s["idx"],
+                tool=s["tool"],
+                args=s["args"],
+                args_hash=s["args_hash"],
+                status=StepStatus(s["status"]),
+                decision=Decision.from_stored(s["decision"]),
+                idempotency_key=s["idempotency_key"],
+                approval_id=s["approval_id"],
+                result=s["result"],
+                error=s["error"],
+                sealed_result=s["sealed_result"],
             )
         )
     return record
