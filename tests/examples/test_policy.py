@@ -19,7 +19,7 @@ from proctor import (
 from proctor.examples.support import EmailStatus, World, support_tools
 from proctor.examples.support.tools import order_ref, recipient_ref
 from proctor.policy import PolicyBundle, PolicyRequest, Principal, ResourceRef
-from proctor.runs.facts import CheckedRun
+from proctor.runs.facts import RunFacts
 from proctor.tools import ToolRegistry
 
 from .conftest import Support
@@ -336,7 +336,7 @@ def decide(
             effect_class=t.effect.value,
             resource=resource,
             args=t.validate(args).model_dump(),
-            run=CheckedRun.of(registry, spec).snapshot(),
+            run=RunFacts.of(registry, spec).snapshot(),
             extra_context={} if provenance is None else {"provenance": provenance},
         )
     )
