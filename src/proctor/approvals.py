@@ -21,6 +21,7 @@ from proctor.errors import (
     ApprovalNotFound,
     NotAllowedToApprove,
 )
+from proctor.ids import identity_key, same_identity
 from proctor.services import Services
 from proctor.states import ApprovalStatus, RunState
 from proctor.store.tables import approvals, runs
@@ -221,11 +222,15 @@ class ApprovalQueue:
 
     @staticmethod
     def _check_approver(request: ApprovalRequest, approver: Approver) -> None:
-        if approver.name == request.agent:
+        """Separation of duties, on names compared in their normal form (``ids.identity_key``):
+        ``Alice``, `` alice `` and a full-width alice are all the requester."""
+        if not identity_key(approver.name):
+            raise NotAllowedToApprove("an approver needs a name; it goes into the audit log")
+        if same_identity(approver.name, request.agent):
             raise NotAllowedToApprove(
                 f"{approver.name} is the agent that proposed this call; an agent never approves"
             )
-        if approver.name == request.requester:
+        if same_identity(approver.name, request.requester):
             raise NotAllowedToApprove(
                 f"{approver.name} requested run {request.run_id}; nobody approves their own request"
             )

@@ -15,6 +15,7 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, get_type_hints
 
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from proctor.errors import InvalidAction, ToolDefinitionError, TransientToolError
 from proctor.jsonvalue import canonical_json, to_plain
 from proctor.policy import ResourceRef
+from proctor.policy._cedar import number_problem
 
 
 class Effect(StrEnum):
@@ -125,11 +127,18 @@ class Tool:
         return self.validate_json(raw)
 
     def validate_json(self, raw: str | bytes) -> BaseModel:
-        """Strict parsing: no coercion, no missing or extra fields."""
+        """Strict parsing: no coercion, no missing or extra fields; and every number one the
+        policy engine holds exactly (see ``_numbers_beyond_policy``)."""
         try:
-            return self.args_model.model_validate_json(raw, strict=True)
+            args = self.args_model.model_validate_json(raw, strict=True)
         except ValidationError as exc:
-            raise _invalid_action(self, exc) from None
+            raise _invalid_action(self, _problems(self, exc)) from None
+        beyond = list(_numbers_beyond_policy(args, ()))
+        if beyond:
+            raise _invalid_action(
+                self, [(_field_of(loc), f"field {_field_of(loc)!r}: {why}") for loc, why in beyond]
+            )
+        return args
 
     def json_schema(self) -> dict[str, Any]:
         """The arguments' JSON Schema, as models see it."""
@@ -180,7 +189,45 @@ def _field_of(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(arguments)"
 
 
-def _invalid_action(tool: Tool, exc: ValidationError) -> InvalidAction:
+def _numbers_beyond_policy(
+    value: object, loc: tuple[int | str, ...]
+) -> Iterator[tuple[tuple[int | str, ...], str]]:
+    """Every number in ``value`` that Cedar would round or refuse, with where it is.
+
+    Cedar's ``decimal`` keeps four places and its ``long`` 64 bits; a policy deciding on
+    ``100.00005`` would see ``100.0000``, and the tool would receive more than was allowed.
+    Such a call is invalid, so the tool never receives a value the policy did not see.
+    """
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int | float | Decimal):
+        problem = number_problem(value)
+        if problem is not None:
+            yield loc, problem
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _numbers_beyond_policy(getattr(value, name), (*loc, name))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _numbers_beyond_policy(item, (*loc, str(key)))
+    elif isinstance(value, list | tuple | set | frozenset):
+        for index, item in enumerate(value):
+            yield from _numbers_beyond_policy(item, (*loc, index))
+
+
+def _invalid_action(tool: Tool, problems: list[tuple[str, str]]) -> InvalidAction:
+    first_field, first = problems[0]
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    allowed = ", ".join(type_summary(tool.args_model))
+    return InvalidAction(
+        tool.name,
+        f"invalid call to {tool.name}: {first}{more}. {tool.name} takes: {allowed}.",
+        field=first_field,
+        problems=tuple(problems),
+    )
+
+
+def _problems(tool: Tool, exc: ValidationError) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     for error in exc.errors(include_url=False, include_input=False):
         name = _field_of(error["loc"])
@@ -194,15 +241,7 @@ def _invalid_action(tool: Tool, exc: ValidationError) -> InvalidAction:
         else:
             message = f"field {name!r}: {error['msg']} ({_expected(tool, name)})"
         problems.append((name, message))
-    first_field, first = problems[0]
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    allowed = ", ".join(type_summary(tool.args_model))
-    return InvalidAction(
-        tool.name,
-        f"invalid call to {tool.name}: {first}{more}. {tool.name} takes: {allowed}.",
-        field=first_field,
-        problems=tuple(problems),
-    )
+    return problems
 
 
 def _expected(tool: Tool, name: str) -> str:

@@ -93,7 +93,8 @@ async def _service_text(home: Path) -> tuple[str, int]:
         secret, _ = create_token(rt.store, "auditor", Role.VIEWER, None, rt.clock.now())
         transport = httpx.ASGITransport(app=create_app(rt))
         parts: list[str] = []
-        async with httpx.AsyncClient(transport=transport, base_url="http://proctor.test") as c:
+        # https: the session cookie is Secure.
+        async with httpx.AsyncClient(transport=transport, base_url="https://proctor.test") as c:
             auth = {"Authorization": f"Bearer {secret}"}
             listed = (await c.get("/api/v1/runs", params={"limit": 500}, headers=auth)).json()
             parts.append(repr(listed))

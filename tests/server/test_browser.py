@@ -139,6 +139,12 @@ def test_a_supervisor_approves_a_large_refund_in_the_browser(
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(10_000)
+            # The pages work under their Content-Security-Policy: nothing is blocked.
+            blocked: list[str] = []
+            page.on(
+                "console",
+                lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None,
+            )
             page.goto(f"{base}/approvals")
             expect(page).to_have_url(f"{base}/login?next=%2Fapprovals")
             page.fill("#token", secret)
@@ -173,6 +179,10 @@ def test_a_supervisor_approves_a_large_refund_in_the_browser(
             shot = tmp_path / "approved-refund-run.png"
             page.screenshot(path=str(shot), full_page=True)
             print(f"screenshot: {shot}")
+            page.goto(f"{base}/costs")
+            expect(page.locator("h1")).to_contain_text("Model costs")
+            page.screenshot(path=str(tmp_path / "costs.png"), full_page=True)
+            assert blocked == []
         finally:
             browser.close()
     [refund] = world.refunds("A-1002")  # once, for the approved run only

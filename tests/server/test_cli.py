@@ -82,10 +82,10 @@ def test_serve_runs_uvicorn_with_an_app_over_the_runtime(
     # Every handler the server logs through redacts what it writes.
     handlers = seen["log_config"]["handlers"]  # type: ignore[index]
     assert all(h["filters"] == ["redact"] for h in handlers.values())
-    metrics = TestClient(app).get("/metrics")
-    assert metrics.status_code == 200  # Prometheus scrapes without a token by default
+    guarded = TestClient(app).get("/metrics")
+    assert guarded.status_code == 401  # a token that sees every tenant, unless public
 
-    result = CliRunner().invoke(command, ["--metrics-token"])
+    result = CliRunner().invoke(command, ["--public-metrics"])
     assert result.exit_code == 0, result.output
-    guarded = TestClient(seen["app"]).get("/metrics")  # type: ignore[arg-type]
-    assert guarded.status_code == 401
+    metrics = TestClient(seen["app"]).get("/metrics")  # type: ignore[arg-type]
+    assert metrics.status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -38,7 +39,15 @@ def named(samples: Samples, name: str) -> dict[tuple[tuple[str, str], ...], floa
     return {labels: v for (n, labels), v in samples.items() if n == name}
 
 
-async def test_metrics_need_no_token_and_hold_the_stores_figures(
+@pytest.fixture
+async def client(world: World) -> AsyncIterator[httpx.AsyncClient]:
+    """The service with public metrics, as Prometheus on a private network scrapes it."""
+    transport = httpx.ASGITransport(app=create_app(world.rt, public_metrics=True))
+    async with httpx.AsyncClient(transport=transport, base_url="http://proctor.test") as c:
+        yield c
+
+
+async def test_public_metrics_need_no_token_and_hold_the_stores_figures(
     client: httpx.AsyncClient, world: World
 ) -> None:
     m = await scrape(client)
@@ -134,7 +143,7 @@ async def test_a_denied_call_counts_as_a_deny(client: httpx.AsyncClient, world: 
 
 async def test_the_telemetry_exporters_dropped_spans(world: World) -> None:
     dropped = {"n": 7}
-    app = create_app(world.rt, dropped_spans=lambda: dropped["n"])
+    app = create_app(world.rt, dropped_spans=lambda: dropped["n"], public_metrics=True)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://proctor.test") as c:
         assert value(await scrape(c), "proctor_spans_dropped_total") == 7
@@ -150,8 +159,8 @@ async def test_the_telemetry_exporters_dropped_spans(world: World) -> None:
         assert value(m, "proctor_approvals_pending", tenant="acme") == 1
 
 
-async def test_metrics_can_ask_for_a_token_that_sees_every_tenant(world: World) -> None:
-    transport = httpx.ASGITransport(app=create_app(world.rt, metrics_token=True))
+async def test_metrics_ask_for_a_token_that_sees_every_tenant(world: World) -> None:
+    transport = httpx.ASGITransport(app=create_app(world.rt))
     async with httpx.AsyncClient(transport=transport, base_url="http://proctor.test") as c:
         assert (await c.get("/metrics")).status_code == 401
         scoped = await c.get("/metrics", headers=world.auth("acme-viewer"))
@@ -164,7 +173,7 @@ async def test_metrics_can_ask_for_a_token_that_sees_every_tenant(world: World) 
 
 
 async def test_a_store_that_does_not_answer_is_a_503(world: World) -> None:
-    app = create_app(world.rt)
+    app = create_app(world.rt, public_metrics=True)
     store = world.rt.store
     working, store.engine = (
         store.engine,

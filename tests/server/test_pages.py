@@ -21,7 +21,7 @@ from tests.evals.test_gate import make_report
 
 from .conftest import REQUEST, USAGE, World, _answer
 
-BASE = "http://proctor.test"
+BASE = "https://proctor.test"  # the session cookie is Secure
 HOSTILE = "<script>alert(1)</script>"
 
 
@@ -78,7 +78,7 @@ async def test_login_opens_a_session_in_an_httponly_samesite_cookie(
     assert "httponly" in attributes
     assert attributes["samesite"].strip().lower() == "samesite=lax"
     assert attributes["path"].strip() == "Path=/"
-    assert "secure" not in attributes  # plain http here; see the https test
+    assert "secure" in attributes
     assert world.secrets["vera"] not in cookie  # the cookie holds a session id, never the token
     runs = await anon.get("/runs")
     assert runs.status_code == 200
@@ -148,8 +148,9 @@ async def test_pages_send_security_headers(world: World) -> None:
     assert "script-src 'self'" in csp
     assert "frame-ancestors 'none'" in csp
     assert response.headers["x-frame-options"] == "DENY"
-    assert "http://" not in response.text.replace(BASE, "")  # nothing from elsewhere
-    assert "https://" not in response.text
+    text = response.text.replace(BASE, "")
+    assert "http://" not in text  # nothing from elsewhere
+    assert "https://" not in text
 
 
 # -- deciding -----------------------------------------------------------------------------

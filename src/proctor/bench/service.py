@@ -61,8 +61,9 @@ def _free_port() -> int:
 
 
 def service_app() -> FastAPI:
-    """The app ``proctor serve`` runs, over the store the environment names (for uvicorn)."""
-    return create_app(Runtime(policy=None, settings=load_settings()))
+    """The app ``proctor serve --public-metrics`` runs, over the store the environment names
+    (for uvicorn): the bench scrapes ``/metrics`` as a scraper on a private network does."""
+    return create_app(Runtime(policy=None, settings=load_settings()), public_metrics=True)
 
 
 @contextlib.contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import typer
 
 from proctor.agent import Agent
@@ -18,8 +20,16 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="The address to listen on."),
     port: int = typer.Option(8000, min=1, max=65535, help="The port to listen on."),
     app_ref: str | None = APP_OPTION,
-    metrics_token: bool = typer.Option(
-        False, "--metrics-token", help="Make /metrics ask for a token that sees every tenant."
+    public_metrics: bool = typer.Option(
+        False,
+        "--public-metrics",
+        help="Serve /metrics without a token (by default it needs one that sees every tenant).",
+    ),
+    insecure_http_on_loopback: bool = typer.Option(
+        False,
+        "--insecure-http-on-loopback",
+        help="Serve the pages over plain HTTP on a loopback address: the session cookie is "
+        "then not Secure. Refused for any other host; put TLS in front instead.",
     ),
 ) -> None:
     """Serve the pages and the API under /api/v1 (OpenAPI at /api/v1/docs).
@@ -37,6 +47,12 @@ def serve(
             f"the service needs the server extra ({exc.name} is missing): "
             "pip install 'proctor[server]'"
         ) from exc
+    if insecure_http_on_loopback and not is_loopback(host):
+        raise ConfigError(
+            f"--insecure-http-on-loopback serves session cookies over plain HTTP, so only on a "
+            f"loopback address (127.0.0.1, ::1, localhost), not {host}; serve {host} behind "
+            "a proxy that ends TLS, without the flag"
+        )
     settings = load_settings()
     app = load_app(app_ref) if app_ref else None
     rt = Runtime.for_app(app, settings) if app else Runtime(policy=None, settings=settings)
@@ -54,13 +70,36 @@ def serve(
         )
     if app is None:
         console.print("Without --app, decided approvals wait for a worker to resume their runs.")
+    if not insecure_http_on_loopback:
+        console.print(
+            "Session cookies are Secure: open the pages over https (a proxy that ends TLS), "
+            "or pass --insecure-http-on-loopback to use them over plain http on this machine."
+        )
     console.print(f"Pages at http://{host}:{port}/  API at http://{host}:{port}/api/v1/docs")
+    service = create_app(
+        rt,
+        resume_runs=app is not None,
+        agent=agent,
+        public_metrics=public_metrics,
+        insecure_http=insecure_http_on_loopback,
+    )
     try:
         uvicorn.run(
-            create_app(rt, resume_runs=app is not None, agent=agent, metrics_token=metrics_token),
+            service,
             host=host,
             port=port,
             log_config=uvicorn_log_config(),
         )
     finally:
         rt.close()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (or ``localhost``): reachable from this
+    machine only."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -116,6 +116,29 @@ def cedar_decimal(value: float | Decimal, path: str) -> str:
     return f"{rounded.copy_abs() if rounded.is_zero() else rounded:f}"
 
 
+def number_problem(value: int | float | Decimal) -> str | None:
+    """Why Cedar cannot hold ``value`` exactly (a ``long`` for an int, a ``decimal`` of four
+    places for a float or Decimal), or None when it can. A value Cedar would round or refuse
+    is one the policy would not see as the tool receives it."""
+    if isinstance(value, int):
+        if not _LONG_MIN <= value <= _LONG_MAX:
+            return f"{value} does not fit the policy engine's 64-bit integer (long)"
+        return None
+    number = Decimal(repr(value)) if isinstance(value, float) else value
+    if not number.is_finite():
+        return f"{value} is not a finite number"
+    if not _DECIMAL_MIN <= number <= _DECIMAL_MAX:
+        return (
+            f"{value} is outside the range of the policy engine's decimal "
+            f"({_DECIMAL_MIN} to {_DECIMAL_MAX})"
+        )
+    if number.quantize(_DECIMAL_STEP, context=_DECIMAL_CONTEXT) != number:
+        return (
+            f"{value} has more precision than the policy engine's decimal: at most 4 decimal places"
+        )
+    return None
+
+
 def uid(entity_type: str, entity_id: str) -> dict[str, str]:
     return {"type": entity_type, "id": entity_id}
 

@@ -14,6 +14,7 @@ from proctor.errors import StoreUnavailable
 from proctor.runtime import Runtime
 from proctor.server.deciding import AgentFactory, Resumer, recover_forever
 from proctor.server.errors import ErrorBody, install_error_handlers
+from proctor.server.headers import SecurityHeaders, install_docs
 from proctor.server.metrics import install_metrics
 from proctor.server.pages import install_pages
 from proctor.server.routes import router
@@ -26,7 +27,8 @@ def create_app(
     resume_runs: bool = False,
     agent: AgentFactory | None = None,
     dropped_spans: Callable[[], int] | None = None,
-    metrics_token: bool = False,
+    public_metrics: bool = False,
+    insecure_http: bool = False,
 ) -> FastAPI:
     """The service over ``runtime``.
 
@@ -36,7 +38,10 @@ def create_app(
     agent (the app's model) that continues a resumed agent run to its end.
     ``dropped_spans`` counts the spans telemetry export dropped, for ``/metrics`` (by
     default the runtime's telemetry, when it exports);
-    ``metrics_token`` makes ``/metrics`` ask for a token that sees every tenant.
+    ``/metrics`` asks for a token that sees every tenant unless ``public_metrics``.
+    The session cookie is ``Secure`` unless ``insecure_http``: the pages are served over
+    plain HTTP on loopback, on purpose (``proctor serve --insecure-http-on-loopback``).
+    Every answer carries security headers (see ``headers.py``).
     """
     resumer = Resumer(tools=resume_runs, agent=agent)
     telemetry = runtime.telemetry
@@ -58,14 +63,17 @@ def create_app(
         summary="Runs, approvals, costs and the audit log of a proctor deployment.",
         version="1",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # added below, with a Content-Security-Policy that admits it
         redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.resumer = resumer
+    app.state.insecure_http = insecure_http
+    app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     app.include_router(router)
-    install_metrics(app, runtime, dropped_spans=dropped_spans, require_token=metrics_token)
+    install_docs(app, "/api/v1/docs", "/api/v1/openapi.json")
+    install_metrics(app, runtime, dropped_spans=dropped_spans, require_token=not public_metrics)
     install_pages(app)  # the HTML pages at /, with their session cookie and /static
 
     @app.get(

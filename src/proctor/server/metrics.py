@@ -11,9 +11,9 @@ written since the last one (see ``RunningTally``). The rest are small ``GROUP BY
 queries over indexed columns.
 
 Only aggregates leave: counts, sums and histograms by tenant, state, reason, tool and
-model. No run id, argument, result or person's name is exposed. ``/metrics`` needs no
-token by default, as Prometheus scrapes it; ``create_app(..., metrics_token=True)``
-asks for a token that sees every tenant.
+model. No run id, argument, result or person's name is exposed. ``/metrics`` needs a
+token that sees every tenant (Prometheus sends it as ``bearer_token``), unless the
+service is built with ``create_app(..., public_metrics=True)``.
 """
 
 from __future__ import annotations
@@ -363,7 +363,7 @@ def install_metrics(
     runtime: Runtime,
     *,
     dropped_spans: Callable[[], int] | None = None,
-    require_token: bool = False,
+    require_token: bool = True,
 ) -> None:
     """Mount ``GET /metrics`` on ``app``, with a registry of its own.
 

@@ -21,6 +21,14 @@ from proctor.server import queries, views
 from proctor.server.auth import Auditor, Caller, Decider, RuntimeDep
 from proctor.server.deciding import Resumer, decide_and_resume
 from proctor.server.errors import ErrorBody
+from proctor.server.params import (
+    Identifier,
+    MomentQuery,
+    Offset,
+    TenantQuery,
+    UsdQuery,
+    WorkflowQuery,
+)
 from proctor.server.schemas import (
     ApprovalOut,
     AuditProblem,
@@ -69,15 +77,15 @@ def _scope(token: ApiToken, asked: str | None) -> str | None:
 def list_runs(
     runtime: RuntimeDep,
     token: Caller,
-    tenant: str | None = None,
-    workflow: str | None = None,
+    tenant: TenantQuery = None,
+    workflow: WorkflowQuery = None,
     state: RunState | None = None,
     reason: Reason | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    cost_above: Annotated[Decimal | None, Query(ge=0, description="USD")] = None,
+    since: MomentQuery = None,
+    until: MomentQuery = None,
+    cost_above: UsdQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> RunPage:
     if token.tenant is not None and tenant not in (None, token.tenant):
         return RunPage(items=[], total=0, limit=limit, offset=offset)
@@ -91,7 +99,7 @@ def list_runs(
 
 
 @router.get("/runs/{run_id}", summary="One run: steps, decisions, approvals, tokens and cost")
-def get_run(run_id: str, runtime: RuntimeDep, token: Caller) -> RunDetail:
+def get_run(run_id: Identifier, runtime: RuntimeDep, token: Caller) -> RunDetail:
     with runtime.store.read() as conn:
         tenant = run_tenant(conn, run_id)
         if tenant is None or not token.sees(tenant):
@@ -104,7 +112,7 @@ def get_run(run_id: str, runtime: RuntimeDep, token: Caller) -> RunDetail:
 
 @router.get("/approvals", summary="Pending approval requests, oldest first")
 def list_approvals(
-    runtime: RuntimeDep, token: Caller, tenant: str | None = None
+    runtime: RuntimeDep, token: Caller, tenant: TenantQuery = None
 ) -> list[ApprovalOut]:
     if token.tenant is not None and tenant not in (None, token.tenant):
         return []
@@ -117,7 +125,7 @@ def list_approvals(
     summary="Approve a call, as the token's name; nobody approves a request they raised",
 )
 async def approve(
-    approval_id: str, body: Decide, runtime: RuntimeDep, resumer: ResumerDep, token: Decider
+    approval_id: Identifier, body: Decide, runtime: RuntimeDep, resumer: ResumerDep, token: Decider
 ) -> DecisionResult:
     return await decide_and_resume(
         runtime, resumer, approval_id, token, body.reason, body.role, ApprovalStatus.APPROVED
@@ -126,7 +134,7 @@ async def approve(
 
 @router.post("/approvals/{approval_id}/deny", summary="Deny a call: it never runs")
 async def deny(
-    approval_id: str, body: Decide, runtime: RuntimeDep, resumer: ResumerDep, token: Decider
+    approval_id: Identifier, body: Decide, runtime: RuntimeDep, resumer: ResumerDep, token: Decider
 ) -> DecisionResult:
     return await decide_and_resume(
         runtime, resumer, approval_id, token, body.reason, body.role, ApprovalStatus.DENIED
@@ -137,9 +145,9 @@ async def deny(
 def get_costs(
     runtime: RuntimeDep,
     token: Caller,
-    tenant: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    tenant: TenantQuery = None,
+    since: MomentQuery = None,
+    until: MomentQuery = None,
     top: Annotated[int, Query(ge=1, le=100, description="How many costly runs")] = 10,
 ) -> Costs:
     if token.tenant is not None and tenant not in (None, token.tenant):
@@ -190,7 +198,7 @@ def list_evals(runtime: RuntimeDep, token: Caller) -> list[EvalReportInfo]:
 
 
 @router.get("/evals/{name}", summary="One eval report, as `proctor eval run` wrote it")
-def get_eval(name: str, runtime: RuntimeDep, token: Caller) -> Report:
+def get_eval(name: Identifier, runtime: RuntimeDep, token: Caller) -> Report:
     entry = views.load_report(_reports_home(runtime, token), name)
     if entry is None:
         raise ReportNotFound(f"no eval report {name}; GET /api/v1/evals lists them")

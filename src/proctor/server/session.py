@@ -12,8 +12,9 @@ request looks the token up again (see ``tokens.live_token``), so revoking a toke
 changing its role, takes effect at the next request. Sessions end after
 ``LIFETIME`` in any case, or after ``IDLE`` without a request.
 
-The cookie is HttpOnly, SameSite=Lax, Path=/, and Secure when the page is served over
-https. Lax rather than Strict so that a link to an approval (in a chat message or an
+The cookie is HttpOnly, SameSite=Lax, Path=/, and Secure, unless the service was built
+to serve plain HTTP on loopback (``proctor serve --insecure-http-on-loopback``). Lax
+rather than Strict so that a link to an approval (in a chat message or an
 e-mail) opens it while logged in; every change is a POST, which Lax never carries
 across sites, and every POST also checks a per-session CSRF token (constant-time) and
 the Origin or Referer header when the browser sends one.
@@ -132,14 +133,18 @@ def set_cookie(response: Response, request: Request, name: str, value: str, max_
         path="/",
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=_secure(request),
     )
 
 
 def clear_cookie(response: Response, request: Request, name: str) -> None:
-    response.delete_cookie(
-        name, path="/", httponly=True, samesite="lax", secure=request.url.scheme == "https"
-    )
+    response.delete_cookie(name, path="/", httponly=True, samesite="lax", secure=_secure(request))
+
+
+def _secure(request: Request) -> bool:
+    """Secure unless the operator serves plain HTTP on loopback on purpose: behind a proxy
+    that ends TLS the service sees http while the browser speaks https."""
+    return not getattr(request.app.state, "insecure_http", False)
 
 
 def check_origin(request: Request) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from proctor.errors import TokenError, TokenNotFound
+from proctor.ids import identity_key, name_problem
 from proctor.store import Store
 from proctor.store.tables import api_tokens
 
@@ -92,8 +93,12 @@ def create_token(
     policy_roles: Sequence[str] = (),
 ) -> tuple[str, ApiToken]:
     """A new token: returns its secret (shown once, never stored) and its record."""
-    if not name.strip():
+    if not identity_key(name):
         raise TokenError("give the token a name; it is the identity its holder acts under")
+    for value, what in ((name, "token name"), (tenant, "tenant")):
+        problem = None if value is None else name_problem(value, what)
+        if problem is not None:
+            raise TokenError(problem)
     roles = tuple(dict.fromkeys(r.strip() for r in policy_roles))
     if any(not r for r in roles):
         raise TokenError("a policy role cannot be empty; name it as the bundle does (supervisor)")
@@ -103,10 +108,14 @@ def create_token(
         )
     secret = PREFIX + secrets.token_urlsafe(32)
     with store.write() as conn:
-        taken = conn.execute(sa.select(api_tokens.c.name).where(api_tokens.c.name == name)).first()
-        if taken is not None:
+        # Names are identities (approvals compare them so): one token per person, however
+        # the name is spelled; the table is small enough to compare in Python.
+        key = identity_key(name)
+        names = conn.execute(sa.select(api_tokens.c.name)).scalars()
+        taken = [n for n in names if identity_key(n) == key]
+        if taken:
             raise TokenError(
-                f"a token named {name} already exists (revoked tokens keep their name); "
+                f"a token named {taken[0]} already exists (revoked tokens keep their name); "
                 "choose another name"
             )
         conn.execute(

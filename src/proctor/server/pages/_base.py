@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 from proctor.errors import ProctorError
 from proctor.runtime import Runtime
 from proctor.server import views
+from proctor.server.params import checked_moment, name_or_problem
 from proctor.server.session import (
     COOKIE,
     CsrfRejected,
@@ -272,4 +273,17 @@ def asked_moment(raw: str | None, what: str) -> datetime | None:
         moment = datetime.fromisoformat(raw)
     except ValueError:
         raise PageProblem(400, f"{what} {raw!r} is not a date (YYYY-MM-DD)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        return checked_moment(moment)
+    except ValueError as exc:
+        raise PageProblem(400, f"{what}: {exc}") from None
+
+
+def asked_name(raw: str | None, what: str) -> str | None:
+    """A tenant or workflow from a filter form; empty means any."""
+    if not raw:
+        return None
+    try:
+        return name_or_problem(raw, what)
+    except ValueError as exc:
+        raise PageProblem(400, str(exc)) from None

@@ -16,11 +16,13 @@ from proctor.server.pages._base import (
     PageUser,
     User,
     asked_moment,
+    asked_name,
     render_page,
     router,
     runtime_of,
     tenant_scope,
 )
+from proctor.server.params import Identifier
 
 # -- costs --------------------------------------------------------------------------------
 
@@ -39,7 +41,7 @@ def costs_page(
     with runtime_of(request).store.read() as conn:
         view = views.cost_view(
             conn,
-            tenant_scope(token, tenant or None),
+            tenant_scope(token, asked_name(tenant, "tenant")),
             asked_moment(since, "since"),
             asked_moment(until, "until"),
         )
@@ -87,12 +89,12 @@ def _report(request: Request, user: PageUser, name: str) -> views.ReportEntry:
 
 
 @router.get("/evals/{name}")
-def eval_page(request: Request, user: User, name: str) -> HTMLResponse:
+def eval_page(request: Request, user: User, name: Identifier) -> HTMLResponse:
     return render_page(request, user, "eval.html", e=_report(request, user, name))
 
 
 @router.get("/evals/{name}/report.html")
-def eval_html(request: Request, user: User, name: str) -> Response:
+def eval_html(request: Request, user: User, name: Identifier) -> Response:
     entry = _report(request, user, name)
     if entry.html_path is None:
         raise PageProblem(404, f"eval report {name} has no HTML report beside it")
@@ -105,7 +107,7 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @router.get("/evals/{name}/runs/{run_id}")
-def eval_run_link(name: str, run_id: str) -> RedirectResponse:
+def eval_run_link(name: Identifier, run_id: Identifier) -> RedirectResponse:
     """The HTML report links runs relatively (``runs/ID``): send them to the timeline."""
     if not _RUN_ID.match(run_id):
         raise PageProblem(404, f"no run {run_id}")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 
 from proctor.errors import RunNotFound
@@ -18,12 +19,14 @@ from proctor.server.pages._base import (
     User,
     asked_choice,
     asked_moment,
+    asked_name,
     render_fragment,
     render_page,
     router,
     runtime_of,
     tenant_scope,
 )
+from proctor.server.params import MAX_OFFSET, MAX_USD, Identifier
 from proctor.server.schemas import RunPage
 from proctor.states import Reason, RunState
 
@@ -41,7 +44,7 @@ def runs_page(
     since: str | None = None,
     until: str | None = None,
     cost_above: str | None = None,
-    page: int = 1,
+    page: Annotated[int, Query(le=MAX_OFFSET // PAGE_SIZE)] = 1,
 ) -> HTMLResponse:
     page = max(page, 1)
     threshold: Decimal | None = None
@@ -52,10 +55,12 @@ def runs_page(
             threshold = Decimal(-1)
         if not threshold.is_finite() or threshold < 0:
             raise PageProblem(400, f"cost above {cost_above!r} is not an amount in USD")
+        if threshold > MAX_USD:
+            raise PageProblem(400, f"cost above: at most {MAX_USD} USD")
     token = user.token
     f = RunFilter(
-        tenant_scope(token, tenant or None),
-        workflow or None,
+        tenant_scope(token, asked_name(tenant, "tenant")),
+        asked_name(workflow, "workflow"),
         asked_choice(RunState, state, "state"),
         asked_choice(Reason, reason, "reason"),
         asked_moment(since, "since"),
@@ -104,10 +109,10 @@ def _timeline(request: Request, user: PageUser, run_id: str) -> views.Timeline:
 
 
 @router.get("/runs/{run_id}")
-def run_page(request: Request, user: User, run_id: str) -> HTMLResponse:
+def run_page(request: Request, user: User, run_id: Identifier) -> HTMLResponse:
     return render_page(request, user, "run.html", t=_timeline(request, user, run_id))
 
 
 @router.get("/runs/{run_id}/live")
-def run_live(request: Request, user: User, run_id: str) -> HTMLResponse:
+def run_live(request: Request, user: User, run_id: Identifier) -> HTMLResponse:
     return render_fragment(request, "_timeline.html", t=_timeline(request, user, run_id))
