@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ids", "clock", "jsonvalue", "states", "errors", "settings", "sealing"),
     ("store",),
     ("audit", "redaction", "telemetry", "retention"),
-    ("policy", "budgets", "models", "tools", "services", "runs", "approvals"),
+    ("policy", "budgets", "models", "arguments", "tools", "services", "runs", "approvals"),
     ("runtime", "app", "agent", "evals", "evidence", "testing"),
     ("examples",),
     ("server", "cli", "bench", "__main__", ""),

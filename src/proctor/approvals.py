@@ -26,6 +26,9 @@ from proctor.services import Services
 from proctor.states import ApprovalStatus, RunState
 from proctor.store.tables import approvals, runs
 
+REQUESTER = "requester"
+"""The role in which whoever asked for a run refuses a call held in it."""
+
 
 @dataclass(frozen=True)
 class Approver:
@@ -201,7 +204,7 @@ class ApprovalQueue:
                 expired = True
                 ended = self._expire(conn, request)
             else:
-                self._check_approver(request, approver)
+                self._check_approver(request, approver, verdict)
                 # A person's words: stored, so redacted.
                 reason = self._s.redaction.text(request.tenant, reason)
                 self._mark(conn, request, verdict, now, approver, reason)
@@ -221,9 +224,12 @@ class ApprovalQueue:
         return self.get(approval_id)
 
     @staticmethod
-    def _check_approver(request: ApprovalRequest, approver: Approver) -> None:
+    def _check_approver(
+        request: ApprovalRequest, approver: Approver, verdict: ApprovalStatus
+    ) -> None:
         """Separation of duties, on names compared in their normal form (``ids.identity_key``):
-        ``Alice``, `` alice `` and a full-width alice are all the requester."""
+        ``Alice``, `` alice `` and a full-width alice are all the requester. The requester
+        may refuse a call held in their own run, in any role; never approve it."""
         if not identity_key(approver.name):
             raise NotAllowedToApprove("an approver needs a name; it goes into the audit log")
         if same_identity(approver.name, request.agent):
@@ -231,6 +237,8 @@ class ApprovalQueue:
                 f"{approver.name} is the agent that proposed this call; an agent never approves"
             )
         if same_identity(approver.name, request.requester):
+            if verdict is ApprovalStatus.DENIED:
+                return  # a refusal of one's own request: it only ever stops a call
             raise NotAllowedToApprove(
                 f"{approver.name} requested run {request.run_id}; nobody approves their own request"
             )

@@ -12,19 +12,26 @@ whether its output can be trusted, and which fields are sensitive.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
+import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from enum import StrEnum
-from typing import Any, get_type_hints
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ValidationError
 
+from proctor.arguments import (
+    args_model,
+    field_of,
+    invalid_action,
+    numbers_beyond_policy,
+    problems,
+)
 from proctor.errors import InvalidAction, ToolDefinitionError, TransientToolError
-from proctor.jsonvalue import canonical_json, to_plain
+from proctor.jsonvalue import canonical_json, digest, to_plain
 from proctor.policy import ResourceRef
-from proctor.policy._cedar import number_problem
 
 
 class Effect(StrEnum):
@@ -32,11 +39,19 @@ class Effect(StrEnum):
 
     READ = "read"
     WRITE = "write"
+    DESTRUCTIVE = "destructive"
+    """It deletes, revokes, cancels or removes something."""
     IRREVERSIBLE = "irreversible"
 
 
 class Trust(StrEnum):
-    """Whether the tool's output is trusted, or third-party text that may carry injections."""
+    """Whose words a tool's result carries.
+
+    ``TRUSTED``: records of a system the deployment trusts (ids, statuses, amounts);
+    its values make an argument ``known``. ``UNTRUSTED``: outside content (an email, a
+    web page, a file, a chat message) that may carry injected instructions. A tool whose
+    records hold outside content in some fields names those fields with ``untrusted=``.
+    """
 
     TRUSTED = "trusted"
     UNTRUSTED = "untrusted"
@@ -78,7 +93,24 @@ class ToolStillRunning(TimeoutError):
     """A synchronous tool passed its timeout; its thread goes on and may still take effect."""
 
 
-ResourceFn = Callable[[BaseModel], ResourceRef | Awaitable[ResourceRef]]
+@dataclass(frozen=True)
+class RunView:
+    """What a resource hook may know of the run deciding a call: read-only."""
+
+    run_id: str
+    tenant: str
+    workflow: str
+    agent: str
+    requester: str
+    facts: Mapping[str, Any]
+    """Facts tools established earlier in the run (``facts=`` on a tool)."""
+
+
+ResourceFn = (
+    Callable[[BaseModel], ResourceRef | Awaitable[ResourceRef]]
+    | Callable[[BaseModel, RunView], ResourceRef | Awaitable[ResourceRef]]
+)
+FactsFn = Callable[[Any], Mapping[str, Any]]
 ReconcileFn = Callable[[BaseModel, ToolContext], Reconciliation | Awaitable[Reconciliation]]
 
 
@@ -92,8 +124,24 @@ class Tool:
     effect: Effect
     args_model: type[BaseModel]
     resource: ResourceFn | None = None
+    """What a call touches, for policies: from its arguments, and the run if it takes it."""
+    facts: FactsFn | None = None
+    """Facts a successful call establishes from its result (``verified_customer``...),
+    which later decisions see as ``context.run.facts``."""
     scopes: frozenset[str] = frozenset()
-    trust: Trust = Trust.TRUSTED
+    trust: Trust | None = None
+    """``None``: not declared; read as records, and ``proctor policy check`` warns."""
+    untrusted: tuple[str, ...] = ()
+    """Paths of the result's fields that carry outside content (``body``,
+    ``messages[].text``); the rest of the result is records."""
+    identifiers: tuple[str, ...] = ()
+    """Paths of the record fields that identify something (an id, an address on file):
+    a value equal to one is ``known`` even where outside content repeats it. Fields
+    named ``id`` or ending in ``_id`` are identifiers too."""
+    sinks: frozenset[str] = frozenset()
+    """Arguments that say who or where the effect goes (recipients, payees, URLs)."""
+    targets: frozenset[str] = frozenset()
+    """Arguments that say what the effect destroys or changes (a file id, an email id)."""
     sensitive: frozenset[str] = frozenset()
     """Argument and result fields that are masked before anything is stored."""
     idempotent: bool = False
@@ -105,6 +153,11 @@ class Tool:
 
     def __post_init__(self) -> None:
         self.is_async = inspect.iscoroutinefunction(self.fn)
+
+    @property
+    def reads_outside_content(self) -> bool:
+        """Whether some of its result is outside content that may carry injections."""
+        return self.trust is Trust.UNTRUSTED or bool(self.untrusted)
 
     def reconcile(self, fn: ReconcileFn) -> ReconcileFn:
         """Decorator: the hook that asks the system of record whether an effect happened."""
@@ -128,16 +181,17 @@ class Tool:
 
     def validate_json(self, raw: str | bytes) -> BaseModel:
         """Strict parsing: no coercion, no missing or extra fields; and every number one the
-        policy engine holds exactly (see ``_numbers_beyond_policy``)."""
+        policy engine holds exactly (see ``arguments.numbers_beyond_policy``)."""
         try:
             args = self.args_model.model_validate_json(raw, strict=True)
         except ValidationError as exc:
-            raise _invalid_action(self, _problems(self, exc)) from None
-        beyond = list(_numbers_beyond_policy(args, ()))
+            raise invalid_action(
+                self.name, self.args_model, problems(self.name, self.args_model, exc)
+            ) from None
+        beyond = list(numbers_beyond_policy(args, ()))
         if beyond:
-            raise _invalid_action(
-                self, [(_field_of(loc), f"field {_field_of(loc)!r}: {why}") for loc, why in beyond]
-            )
+            found = [(field_of(loc), f"field {field_of(loc)!r}: {why}") for loc, why in beyond]
+            raise invalid_action(self.name, self.args_model, found)
         return args
 
     def json_schema(self) -> dict[str, Any]:
@@ -167,11 +221,38 @@ class Tool:
             ) from None
         return to_plain(result)
 
-    async def resource_of(self, args: BaseModel) -> ResourceRef | None:
+    async def resource_of(self, args: BaseModel, run: RunView) -> ResourceRef | None:
         if self.resource is None:
             return None
-        ref = self.resource(args)
+        if len(inspect.signature(self.resource).parameters) >= 2:
+            ref = self.resource(args, run)  # type: ignore[call-arg]
+        else:
+            ref = self.resource(args)  # type: ignore[call-arg]
         return await ref if inspect.isawaitable(ref) else ref
+
+    def established(self, result: Any) -> dict[str, Any]:
+        """The facts a successful call with ``result`` establishes."""
+        return {} if self.facts is None else dict(self.facts(result))
+
+    def declaration(self) -> dict[str, Any]:
+        """What the tool declares, as policies and the audit log depend on it."""
+        hooks = {
+            name: _source(fn)
+            for name, fn in (("resource", self.resource), ("facts", self.facts))
+            if fn is not None
+        }
+        return {
+            "name": self.name,
+            "schema": self.json_schema(),
+            "effect": self.effect.value,
+            "trust": None if self.trust is None else self.trust.value,
+            "untrusted": list(self.untrusted),
+            "identifiers": list(self.identifiers),
+            "sinks": sorted(self.sinks),
+            "targets": sorted(self.targets),
+            "scopes": sorted(self.scopes),
+            "hooks": hooks,
+        }
 
     async def reconciled(self, args: BaseModel, ctx: ToolContext) -> Reconciliation | None:
         if self.reconcile_fn is None:
@@ -185,119 +266,17 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-def _field_of(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(arguments)"
-
-
-def _numbers_beyond_policy(
-    value: object, loc: tuple[int | str, ...]
-) -> Iterator[tuple[tuple[int | str, ...], str]]:
-    """Every number in ``value`` that Cedar would round or refuse, with where it is.
-
-    Cedar's ``decimal`` keeps four places and its ``long`` 64 bits; a policy deciding on
-    ``100.00005`` would see ``100.0000``, and the tool would receive more than was allowed.
-    Such a call is invalid, so the tool never receives a value the policy did not see.
-    """
-    if isinstance(value, bool):
-        return
-    if isinstance(value, int | float | Decimal):
-        problem = number_problem(value)
-        if problem is not None:
-            yield loc, problem
-    elif isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            yield from _numbers_beyond_policy(getattr(value, name), (*loc, name))
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _numbers_beyond_policy(item, (*loc, str(key)))
-    elif isinstance(value, list | tuple | set | frozenset):
-        for index, item in enumerate(value):
-            yield from _numbers_beyond_policy(item, (*loc, index))
-
-
-def _invalid_action(tool: Tool, problems: list[tuple[str, str]]) -> InvalidAction:
-    first_field, first = problems[0]
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    allowed = ", ".join(type_summary(tool.args_model))
-    return InvalidAction(
-        tool.name,
-        f"invalid call to {tool.name}: {first}{more}. {tool.name} takes: {allowed}.",
-        field=first_field,
-        problems=tuple(problems),
-    )
-
-
-def _problems(tool: Tool, exc: ValidationError) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
-    for error in exc.errors(include_url=False, include_input=False):
-        name = _field_of(error["loc"])
-        kind = error["type"]
-        if kind == "json_invalid":
-            message = f"arguments are not valid JSON ({error['msg']})"
-        elif kind == "missing":
-            message = f"field {name!r} is required ({_expected(tool, name)})"
-        elif kind == "extra_forbidden":
-            message = f"field {name!r} is not an argument of {tool.name}"
-        else:
-            message = f"field {name!r}: {error['msg']} ({_expected(tool, name)})"
-        problems.append((name, message))
-    return problems
-
-
-def _expected(tool: Tool, name: str) -> str:
-    info = tool.args_model.model_fields.get(name.split(".")[0])
-    if info is None:
-        return "not an argument"
-    return f"expected {_type_name(info.annotation)}"
-
-
-def _type_name(annotation: Any) -> str:
-    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
-
-
-def type_summary(model: type[BaseModel]) -> list[str]:
-    """``name: type`` for each argument, ``?`` marking optional ones."""
-    out = []
-    for name, info in model.model_fields.items():
-        mark = "" if info.is_required() else "?"
-        out.append(f"{name}{mark}: {_type_name(info.annotation)}")
-    return out
-
-
-def _args_model(fn: Callable[..., Any], name: str) -> tuple[type[BaseModel], str | None]:
-    hints = get_type_hints(fn)
-    fields: dict[str, Any] = {}
-    context_param = None
-    for param in inspect.signature(fn).parameters.values():
-        annotation = hints.get(param.name)
-        if annotation is ToolContext:
-            context_param = param.name
-            continue
-        if annotation is None:
-            raise ToolDefinitionError(
-                f"tool {name}: parameter {param.name!r} needs a type annotation "
-                "so its arguments can be validated"
-            )
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise ToolDefinitionError(
-                f"tool {name}: *args/**kwargs cannot be validated; declare each argument"
-            )
-        default = ... if param.default is inspect.Parameter.empty else param.default
-        fields[param.name] = (annotation, default)
-    model = create_model(
-        f"{name}_args",
-        __config__=ConfigDict(extra="forbid", strict=True, frozen=True),
-        **fields,
-    )
-    return model, context_param
-
-
 def tool(
     *,
     effect: Effect,
     resource: ResourceFn | None = None,
+    facts: FactsFn | None = None,
     scopes: Sequence[str] = (),
-    trust: Trust = Trust.TRUSTED,
+    trust: Trust | None = None,
+    untrusted: Sequence[str] = (),
+    identifiers: Sequence[str] = (),
+    sinks: Sequence[str] = (),
+    targets: Sequence[str] = (),
     sensitive: Sequence[str] = (),
     idempotent: bool | None = None,
     timeout_s: float = 30.0,
@@ -322,7 +301,15 @@ def tool(
             raise ToolDefinitionError(
                 f"tool {tool_name}: timeout_s must be > 0 and max_retries >= 0"
             )
-        model, context_param = _args_model(fn, tool_name)
+        model, context_param = args_model(fn, tool_name, ToolContext)
+        _check_declared(tool_name, model, "sinks", sinks)
+        _check_declared(tool_name, model, "targets", targets)
+        for path in (*untrusted, *identifiers):
+            if not _PATH.fullmatch(path):
+                raise ToolDefinitionError(
+                    f"tool {tool_name}: result field {path!r} is not a field path; write "
+                    "names joined by dots, with [] after a list (e.g. 'messages[].body')"
+                )
         return Tool(
             name=tool_name,
             description=description or inspect.getdoc(fn) or "",
@@ -330,8 +317,13 @@ def tool(
             effect=Effect(effect),
             args_model=model,
             resource=resource,
+            facts=facts,
             scopes=frozenset(scopes),
-            trust=Trust(trust),
+            trust=None if trust is None else Trust(trust),
+            untrusted=tuple(untrusted),
+            identifiers=tuple(identifiers),
+            sinks=frozenset(sinks),
+            targets=frozenset(targets),
             sensitive=frozenset(sensitive),
             idempotent=effect is Effect.READ if idempotent is None else idempotent,
             timeout_s=timeout_s,
@@ -340,6 +332,28 @@ def tool(
         )
 
     return wrap
+
+
+_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[\])?(\.[A-Za-z_][A-Za-z0-9_]*(\[\])?)*")
+
+
+def _source(fn: Callable[..., Any]) -> str:
+    """A hook's source, so that a changed hook changes the tools' version."""
+    try:
+        return inspect.getsource(fn)
+    except (OSError, TypeError):
+        return getattr(fn, "__qualname__", repr(fn))
+
+
+def _check_declared(
+    tool_name: str, model: type[BaseModel], what: str, names: Sequence[str]
+) -> None:
+    unknown = sorted(set(names) - set(model.model_fields))
+    if unknown:
+        raise ToolDefinitionError(
+            f"tool {tool_name}: {what} {', '.join(unknown)} are not arguments of it "
+            f"(it takes {', '.join(model.model_fields) or 'none'})"
+        )
 
 
 class ToolRegistry:
@@ -358,6 +372,7 @@ class ToolRegistry:
         if t.name in self._tools:
             raise ToolDefinitionError(f"tool {t.name} is registered twice")
         self._tools[t.name] = t
+        self.__dict__.pop("version", None)  # the set of tools changed
         return t
 
     def get(self, name: str) -> Tool:
@@ -377,6 +392,13 @@ class ToolRegistry:
 
     def __len__(self) -> int:
         return len(self._tools)
+
+    @functools.cached_property
+    def version(self) -> str:
+        """A digest of every tool's declaration and hooks: recorded beside the bundle
+        version with each decision, so a changed declaration or hook shows."""
+        ordered = sorted(self._tools.values(), key=lambda t: t.name)
+        return digest([t.declaration() for t in ordered])[:16]
 
     def effects(self) -> dict[str, str]:
         """Tool name to effect class, for the permission matrix."""

@@ -67,3 +67,25 @@ def test_different_people_stay_different() -> None:
     assert not same_identity("alice", "alicia")
     assert not same_identity("", "")  # nobody is nobody's namesake
     assert not same_identity("al ice", "alice")  # inner spaces are part of a name
+
+
+async def test_the_requester_refuses_a_call_held_in_their_run_and_the_run_goes_on(
+    env: Env,
+) -> None:
+    from proctor import CallStatus, RunState
+
+    rt = env.runtime()
+    run = await rt.start_run(env.spec())
+    held = await run.call("refund", {"order_id": "A-1", "amount": "500.00"})
+    assert held.status is CallStatus.AWAITING_APPROVAL
+    with pytest.raises(NotAllowedToApprove, match="nobody approves their own request"):
+        rt.approvals.approve(held.approval_id or "", Approver("alice", "requester"), "mine")
+
+    refused = await run.refuse("I did not ask for that")
+    assert refused is not None
+    assert refused.status is CallStatus.DENIED
+    assert run.state is RunState.RUNNING  # one call: refused, and the run goes on
+    request = rt.approvals.get(held.approval_id or "")
+    assert (request.decided_by, request.decider_role) == ("alice", "requester")
+    assert env.ledger.effects("refund") == []
+    assert (await run.call("lookup", {"order_id": "A-1"})).status is CallStatus.EXECUTED

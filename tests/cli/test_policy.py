@@ -100,3 +100,13 @@ def test_matrix_json_parses(cli: Cli) -> None:
         "refund-needs-supervisor",
         "refund-within-total",
     ]
+
+
+def test_check_warns_about_tools_that_do_not_declare_trust(cli: Cli) -> None:
+    from .conftest import DEMO_BUNDLE, SHOP_APP
+
+    result = cli("policy", "check", str(DEMO_BUNDLE), "--app", SHOP_APP)
+    assert result.exit_code == 0, result.output
+    assert "warning: tool lookup_order does not declare trust" in result.stderr
+    declared = cli("policy", "check", str(DEMO_BUNDLE), "--app", "proctor.examples.support:app")
+    assert "does not declare trust" not in declared.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 import typer
 from typer.testing import CliRunner
 
@@ -12,6 +13,7 @@ from proctor import CallStatus
 from proctor.cli.evals import policy_replay
 from proctor.evals.replay import replay_decisions
 from proctor.policy import DecisionEffect, PolicyBundle
+from proctor.store.tables import steps
 from tests import conftest as kernel
 from tests.shop import POLICY, Env, make_tools, write_bundle
 
@@ -108,13 +110,39 @@ async def test_since_and_unknown_tools(env: Env) -> None:
     assert blind.transitions[(ALLOW, DENY)] >= 1
 
 
-async def test_policies_reading_the_resource_are_flagged(env: Env) -> None:
+GUARDED = POLICY + (
+    '\n@id("delivered-only")\nforbid(principal, action == Action::"refund", resource)\n'
+    'unless { resource has status && resource.status == "delivered" };\n'
+)
+
+
+async def test_decisions_are_replayed_on_what_they_were_decided_on(env: Env) -> None:
     await record_runs(env)
-    guarded = POLICY + (
-        '\n@id("delivered-only")\nforbid(principal, action == Action::"refund", resource)\n'
-        'unless { resource has status && resource.status == "delivered" };\n'
-    )
-    bundle = PolicyBundle.load(write_bundle(env.tmp / "guarded", guarded))
+    unchanged = PolicyBundle.load(env.bundle)
+    guarded = PolicyBundle.load(write_bundle(env.tmp / "guarded", GUARDED))
+    with env.runtimes[0].store.read() as conn:
+        same = replay_decisions(conn, unchanged, tools=make_tools(env.ledger))
+        report = replay_decisions(conn, guarded, tools=make_tools(env.ledger))
+    assert (same.steps, same.changes) == (5, [])
+    # The orders were delivered when the refunds were decided: the recorded resource says so.
+    assert [c for c in report.changes if c.tool == "refund"] == []
+
+
+async def test_policies_reading_the_resource_are_flagged_for_decisions_without_inputs(
+    env: Env,
+) -> None:
+    await record_runs(env)
+    with env.runtimes[0].store.write() as conn:  # as an older proctor stored them
+        for run_id, idx, decision in conn.execute(
+            sa.select(steps.c.run_id, steps.c.idx, steps.c.decision)
+        ).all():
+            older = {k: v for k, v in decision.items() if k != "inputs"}
+            conn.execute(
+                sa.update(steps)
+                .where(steps.c.run_id == run_id, steps.c.idx == idx)
+                .values(decision=older)
+            )
+    bundle = PolicyBundle.load(write_bundle(env.tmp / "guarded", GUARDED))
     with env.runtimes[0].store.read() as conn:
         report = replay_decisions(conn, bundle, tools=make_tools(env.ledger))
     assert report.resource_policies == ("delivered-only",)
@@ -152,3 +180,24 @@ async def test_cli_policy_replay(env: Env, monkeypatch: pytest.MonkeyPatch) -> N
     assert "Replayed 0 recorded decision(s)" in result.stdout
     missing = CliRunner().invoke(commands(), ["policy", "replay", str(env.tmp / "nope")])
     assert missing.exit_code == 2
+
+
+async def test_a_call_whose_resource_could_not_be_looked_up_replays_unchanged(env: Env) -> None:
+    from proctor import Effect, ResourceRef, tool
+    from proctor.testing import TestEnvironment
+
+    def missing(args: object) -> ResourceRef:
+        raise LookupError("no such order")
+
+    @tool(effect=Effect.READ, resource=missing)
+    def lookup(order_id: str) -> str:
+        """A look-up whose resource is gone."""
+        return order_id
+
+    async with TestEnvironment(POLICY, tools=[lookup]) as kit:
+        run = await kit.start_run()
+        denied = await run.call("lookup", {"order_id": "A-404"})
+        assert denied.status is CallStatus.DENIED
+        with kit.runtime.store.read() as conn:
+            report = replay_decisions(conn, PolicyBundle.load(kit.bundle), tools=[lookup])
+    assert (report.steps, report.unchanged, report.changes) == (1, 1, [])

@@ -40,8 +40,15 @@ def test_the_tools_and_their_declarations(world: World) -> None:
         "update_account_email": "irreversible",
         "delete_customer_data": "irreversible",
     }
-    assert tools.get("lookup_order").trust is Trust.UNTRUSTED
-    assert tools.get("lookup_customer").trust is Trust.TRUSTED
+    # Every tool says whose words its result carries: the customer's note is theirs.
+    assert all(t.trust is Trust.TRUSTED for t in tools)
+    assert tools.get("lookup_order").untrusted == ("customer_note",)
+    assert tools.get("lookup_order").reads_outside_content
+    assert not tools.get("lookup_customer").reads_outside_content
+    assert tools.get("send_email").sinks == {"to"}
+    assert tools.get("update_account_email").sinks == {"new_email"}
+    assert tools.get("issue_refund").targets == {"order_id"}
+    assert tools.get("delete_customer_data").targets == {"customer_id"}
     assert tools.get("issue_refund").scopes == {"payments:refund"}
     assert tools.get("send_email").sensitive == {"to"}
     assert tools.get("update_account_email").sensitive == {"new_email"}

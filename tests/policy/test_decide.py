@@ -214,7 +214,10 @@ def test_unknown_effect_class_denies(support: PolicyBundle) -> None:
     decision = support.decide(call("get_order", "reads"))
 
     assert decision.effect is DecisionEffect.DENY
-    assert "effect_class: `reads` is not one of read, write, irreversible" in decision.errors[0]
+    assert (
+        "effect_class: `reads` is not one of read, write, destructive, irreversible"
+        in decision.errors[0]
+    )
 
 
 def test_extra_context_cannot_replace_args(support: PolicyBundle) -> None:

@@ -217,6 +217,9 @@ async def test_the_queue_shows_the_call_its_policy_and_the_run_so_far(world: Wor
     assert world.held_run in page.text
     assert 'data-count="1"' in live.text
     assert f'id="approval-{world.approval}"' in live.text
+    # Why the call was held: where each argument came from.
+    assert "Where the arguments came from" in page.text
+    assert '<code>amount</code> <span class="badge s-unknown">unknown</span>' in page.text
 
 
 async def test_approving_in_the_page_resumes_the_run(world: World) -> None:

@@ -37,7 +37,6 @@ from proctor.policy.settings import Tier
 from proctor.runs import CallOutcome, CallStatus, Proposal, Run, RunSpec
 from proctor.runtime import Runtime
 from proctor.states import Mode, Reason, RunState
-from proctor.tools import Trust
 
 DEFAULT_SYSTEM_PROMPT = (
     "You act through the tools you are given. Propose tool calls to do what the request "
@@ -355,7 +354,7 @@ class Agent:
         )
 
     def _trusted(self, tool: str) -> bool:
-        return tool in self.runtime.tools and self.runtime.tools.get(tool).trust is Trust.TRUSTED
+        return tool in self.runtime.tools and not self.runtime.tools.get(tool).reads_outside_content
 
 
 def _normalised(arguments: str) -> str:

@@ -24,8 +24,14 @@ _STYLE = {
 
 @app.command("check")
 @fails_clearly
-def check(bundle: Path = typer.Argument(..., help="The bundle folder.")) -> None:
-    """Report syntax, schema and settings errors with file and line; exit 1 if there are any."""
+def check(
+    bundle: Path = typer.Argument(..., help="The bundle folder."),
+    app_ref: str | None = typer.Option(
+        None, "--app", help="Also check the app's tool declarations (module:attr)."
+    ),
+) -> None:
+    """Report syntax, schema and settings errors with file and line; exit 1 if there are any.
+    With ``--app``, warn about tools that do not say whose words their result carries."""
     issues = check_bundle(bundle)
     if issues:
         for issue in issues:
@@ -33,6 +39,15 @@ def check(bundle: Path = typer.Argument(..., help="The bundle folder.")) -> None
         err_console.print(f"{len(issues)} problem(s) in {bundle}.")
         raise typer.Exit(1)
     loaded = PolicyBundle.load(bundle)
+    if app_ref:
+        for t in load_app(app_ref).tools:
+            if t.trust is None:
+                err_console.print(
+                    f"[yellow]warning[/]: tool {t.name} does not declare trust: its result is "
+                    "read as records. If it returns outside content (an email, a page, a "
+                    "message, a file), say so with trust=Trust.UNTRUSTED or untrusted=[fields].",
+                    highlight=False,
+                )
     console.print(
         f"[green]OK[/]: {bundle} — {len(loaded.policies)} policies, version {loaded.version}."
     )

@@ -9,19 +9,21 @@ mode) is decided again with the recorded tool and stored arguments, and the
 run facts rebuilt from the run's earlier executed steps (calls, calls per
 tool, numeric totals, taint).
 
-What cannot be reconstructed, and so where a replayed decision may differ
-from what the live runtime would decide (``ReplayReport.limits`` says so too):
+A decision recorded with its inputs (the resource with its attributes, the
+run facts and the other context entries, provenance included, as they were
+when it was made) is decided again on exactly those. What a replay cannot
+know, and so where a replayed decision may differ from what the live runtime
+would decide (``ReplayReport.limits`` says so too):
 
-- **Resources.** Resource attributes are looked up live and not recorded; the
-  replay passes no resource (policies see ``Tool::"<tool>"``). Changes that
-  involve a policy reading ``resource`` are flagged ``resource_dependent``.
-- **DecisionEffect classes, numeric fields, trust** come from ``tools``; a tool not
-  given is decided with effect class ``unknown`` and counted in
-  ``unknown_tools``.
 - **Masked arguments.** Sensitive fields are stored masked; the policy sees
   the mask. Changes on such steps are flagged ``masked_args``.
-- **Provenance** (``context.provenance``) is not recorded and not passed.
-- **Mode.** The run's mode is stored as it is now, not as it was at each step.
+- **Effect classes and argument types** come from ``tools``; a tool not given
+  is decided with effect class ``unknown`` and counted in ``unknown_tools``.
+- **Decisions recorded without their inputs** (by an older proctor): the run
+  facts are rebuilt from the run's earlier executed steps, with the run's mode
+  as stored now; no resource is passed (policies see ``Tool::"<tool>"``, and
+  changes that involve a policy reading ``resource`` are flagged
+  ``resource_dependent``); provenance is not passed.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import sqlalchemy as sa
 
 from proctor.errors import InvalidAction
 from proctor.policy import Decision, DecisionEffect, PolicyBundle, PolicyRequest, Principal
+from proctor.policy.decision import request_from_inputs
 from proctor.redaction import MASK
 from proctor.runs.facts import RunFacts
 from proctor.runs.views import RunFilter, RunView, StepView, runs_with_steps
@@ -49,11 +52,9 @@ EXAMPLES_PER_TRANSITION = 5
 _READS_RESOURCE = re.compile(r"\bresource\s*(\.|==|\bin\b|\bis\b|\bhas\b)")
 
 LIMITS = (
-    "resource attributes are not recorded: calls are replayed with no resource "
-    '(Tool::"<tool>"), so decisions of policies reading `resource` may differ',
     "masked (sensitive) arguments are replayed masked",
-    "context.provenance is not recorded and not passed",
-    "the run's mode is taken as stored now, not as it was at each step",
+    "decisions recorded without their inputs are replayed with rebuilt run facts, the "
+    "run's mode as stored now, no resource and no provenance",
 )
 
 Transition = tuple[DecisionEffect, DecisionEffect]
@@ -184,17 +185,26 @@ def _replay_step(
     if t is None:
         report.unknown_tools.add(step.tool)
     recorded = step.decision
-    if recorded is not None:
-        decision = candidate.decide(
-            PolicyRequest(
+    if recorded is not None and recorded.inputs and "resource_error" in recorded.inputs:
+        report.steps += 1  # never decided by a policy: its resource could not be looked up
+        report.unchanged += 1
+    elif recorded is not None:
+        effect_class = t.effect.value if t is not None else UNKNOWN_EFFECT_CLASS
+        args = _typed_args(t, stored)
+        if recorded.inputs is not None:  # decided again on exactly what it was decided on
+            request = request_from_inputs(
+                recorded.inputs, replay.principal, step.tool, effect_class, args
+            )
+        else:  # recorded before decisions kept their inputs: rebuilt, without a resource
+            request = PolicyRequest(
                 principal=replay.principal,
                 tool=step.tool,
-                effect_class=t.effect.value if t is not None else UNKNOWN_EFFECT_CLASS,
+                effect_class=effect_class,
                 resource=None,
-                args=_typed_args(t, stored),
+                args=args,
                 run=replay.facts.snapshot(),
             )
-        )
+        decision = candidate.decide(request)
         _compare(report, run_id, step, recorded, decision, _has_mask(stored))
     if step.status is StepStatus.SUCCEEDED:
         replay.executed(t, step.tool, stored)

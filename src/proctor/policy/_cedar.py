@@ -21,7 +21,7 @@ from uuid import UUID
 
 from proctor.policy.decision import PolicyRequest, Principal
 
-EFFECT_CLASSES: Final = ("read", "write", "irreversible")
+EFFECT_CLASSES: Final = ("read", "write", "destructive", "irreversible")
 """Action groups: every tool's action is a member of the group of its effect class."""
 
 _LONG_MIN: Final = -(2**63)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -88,6 +89,10 @@ class Decision:
     """Evaluation errors; any error makes the decision a deny (fail closed)."""
     reason: str
     """A short explanation a person can read, e.g. ``permitted by refund-small``."""
+    inputs: Mapping[str, Any] | None = None
+    """What it was decided on, as recorded with it: ``resource`` (type, id, attributes),
+    ``run`` (``context.run``) and ``context`` (the other context entries: provenance and
+    its sets). ``proctor policy replay`` decides again on these."""
 
     def __post_init__(self) -> None:
         needs_roles = self.effect is DecisionEffect.REQUIRE_APPROVAL
@@ -102,7 +107,7 @@ class Decision:
         """True when the call may run without anyone's approval."""
         return self.effect is DecisionEffect.ALLOW
 
-    def to_json(self) -> dict[str, JSONValue]:
+    def to_json(self) -> dict[str, Any]:
         """The decision as a JSON object, for audit payloads."""
         return {
             "effect": self.effect.value,
@@ -112,6 +117,7 @@ class Decision:
             "latency_us": self.latency_us,
             "errors": list(self.errors),
             "reason": self.reason,
+            **({} if self.inputs is None else {"inputs": dict(self.inputs)}),
         }
 
     @classmethod
@@ -125,4 +131,67 @@ class Decision:
             latency_us=float(stored["latency_us"]),
             errors=tuple(stored.get("errors", ())),
             reason=stored.get("reason", ""),
+            inputs=stored.get("inputs"),
         )
+
+
+_DECIMAL = "__decimal__"
+
+
+def _tagged(value: Any) -> Any:
+    """JSON that keeps decimals decimals (policies compare them as Cedar decimals)."""
+    if isinstance(value, Decimal):
+        return {_DECIMAL: str(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _tagged(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_tagged(v) for v in value]
+    return value
+
+
+def _untagged(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        if set(value) == {_DECIMAL}:
+            return Decimal(value[_DECIMAL])
+        return {k: _untagged(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_untagged(v) for v in value]
+    return value
+
+
+def inputs_of(request: PolicyRequest) -> dict[str, Any]:
+    """What a decision of ``request`` is recorded with, in JSON form."""
+    resource = request.resource
+    tagged: dict[str, Any] = _tagged(
+        {
+            "resource": None
+            if resource is None
+            else {"type": resource.type, "id": resource.id, "attrs": dict(resource.attrs)},
+            "run": dict(request.run),
+            "context": dict(request.extra_context),
+        }
+    )
+    return tagged
+
+
+def request_from_inputs(
+    inputs: Mapping[str, Any],
+    principal: Principal,
+    tool: str,
+    effect_class: str,
+    args: Mapping[str, JSONValue],
+) -> PolicyRequest:
+    """The request a decision was made on, from its recorded inputs."""
+    inputs = _untagged(inputs)
+    resource = inputs.get("resource")
+    return PolicyRequest(
+        principal=principal,
+        tool=tool,
+        effect_class=effect_class,
+        resource=None
+        if resource is None
+        else ResourceRef(resource["type"], resource["id"], resource.get("attrs", {})),
+        args=args,
+        run=inputs.get("run", {}),
+        extra_context=inputs.get("context", {}),
+    )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from proctor.runs.model import RunSpec
-from proctor.tools import Tool, ToolRegistry, Trust
+from proctor.tools import Tool, ToolRegistry
 
 _NUMERIC = (int, float, Decimal)
 
@@ -38,6 +38,8 @@ class RunFacts:
     tainted: bool
     untrusted: frozenset[str]
     numeric: dict[str, list[str]]
+    established: dict[str, Any] = field(default_factory=dict)
+    """Facts tools established from their results (``facts=``): ``context.run.facts``."""
 
     @classmethod
     def of(cls, tools: ToolRegistry, spec: RunSpec) -> RunFacts:
@@ -54,7 +56,7 @@ class RunFacts:
             calls_by_tool={t.name: 0 for t in tools},
             totals={name: dict.fromkeys(fields, Decimal(0)) for name, fields in numeric.items()},
             tainted=False,
-            untrusted=frozenset(t.name for t in tools if t.trust is Trust.UNTRUSTED),
+            untrusted=frozenset(t.name for t in tools if t.reads_outside_content),
             numeric=numeric,
         )
 
@@ -71,6 +73,10 @@ class RunFacts:
         if t.name in self.untrusted:
             self.tainted = True
 
+    def establish(self, facts: dict[str, Any]) -> None:
+        """Facts a successful call established; a later one may replace a fact."""
+        self.established.update(facts)
+
     def snapshot(self) -> dict[str, Any]:
         return {
             **self.base,
@@ -78,4 +84,5 @@ class RunFacts:
             "calls_by_tool": dict(self.calls_by_tool),
             "totals": {name: dict(fields) for name, fields in self.totals.items()},
             "tainted": self.tainted,
+            "facts": dict(self.established),
         }

@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
-
-from pydantic import BaseModel
 
 from proctor.budgets import run_cap_breach
 from proctor.errors import BudgetExceeded, InvalidAction, TooManyInvalidActions
 from proctor.ids import new_id
 from proctor.policy import Decision, DecisionEffect, PolicyRequest
+from proctor.policy.decision import inputs_of
 from proctor.runs.leases import heartbeat
 from proctor.runs.live import LiveRun
 from proctor.runs.model import CallOutcome, CallStatus, StepRecord
-from proctor.runs.provenance import UNTRUSTED
-from proctor.runs.steps import Outcome
+from proctor.runs.provenance import flagged
+from proctor.runs.steps import NewStep, Outcome, Proposal
 from proctor.services import Services
 from proctor.states import Mode, StepStatus
 from proctor.tools import Effect, Tool, ToolContext, ToolStillRunning, TransientToolError
@@ -42,16 +41,6 @@ STATUS_OF_STEP = {
     StepStatus.OUTCOME_UNKNOWN: CallStatus.OUTCOME_UNKNOWN,
     StepStatus.AWAITING_APPROVAL: CallStatus.AWAITING_APPROVAL,
 }
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """A call that fits its tool: the typed arguments, and their JSON form and hash."""
-
-    tool: Tool
-    parsed: BaseModel
-    args: dict[str, Any]
-    args_hash: str
 
 
 # -- validate ----------------------------------------------------------------------------
@@ -126,7 +115,7 @@ async def decide(live: LiveRun, proposal: Proposal, provenance: dict[str, str]) 
     """What policy says of this call now, with the run's facts and each argument's origin."""
     t, s = proposal.tool, live.services
     try:
-        resource = await t.resource_of(proposal.parsed)
+        resource = await t.resource_of(proposal.parsed, live.view())
     except Exception as exc:
         # A call whose resource cannot be looked up cannot be decided: fail closed.
         error = s.redaction.text(live.tenant, f"{type(exc).__name__}: {exc}")
@@ -138,6 +127,7 @@ async def decide(live: LiveRun, proposal: Proposal, provenance: dict[str, str]) 
             latency_us=0.0,
             errors=(f"resource lookup failed: {error}",),
             reason=f"cannot decide: the resource of {t.name} could not be looked up",
+            inputs={"resource_error": error, "tools": s.tools.version},
         )
     request = PolicyRequest(
         principal=live.principal,
@@ -146,9 +136,25 @@ async def decide(live: LiveRun, proposal: Proposal, provenance: dict[str, str]) 
         resource=resource,
         args=proposal.parsed.model_dump(),
         run=live.facts.snapshot(),
-        extra_context={"provenance": provenance},
+        extra_context={
+            "provenance": provenance,
+            **flagged(provenance, t),
+            "now": moment(s.clock.now()),
+        },
     )
-    return s.policy.decide(request)
+    decision = s.policy.decide(request)
+    return replace(decision, inputs={**inputs_of(request), "tools": s.tools.version})
+
+
+def moment(now: datetime) -> dict[str, Any]:
+    """``context.now``: the time of the decision, in UTC, in the parts policies compare."""
+    return {
+        "iso": now.isoformat(timespec="seconds"),
+        "epoch": int(now.timestamp()),
+        "date": now.date().isoformat(),
+        "hour": now.hour,
+        "weekday": now.strftime("%a").lower(),
+    }
 
 
 # -- the three ways on -------------------------------------------------------------------
@@ -162,12 +168,11 @@ async def governed(live: LiveRun, proposal: Proposal, reason: str | None) -> Cal
     check_budget(live)
     budget_done = clock.monotonic()
     provenance = live.provenance.of(proposal.args)
+    safe_before(live, proposal.tool, provenance)
     decision = previewed(live, proposal) or await decide(live, proposal, provenance)
     decided = clock.monotonic()
     timings = {"budget": (budget_done - started) * 1e6, "decide": (decided - budget_done) * 1e6}
-    step = live.recorder.new_step(
-        record, proposal.tool, proposal.args, proposal.args_hash, decision, reason
-    )
+    step = NewStep.of(record, proposal, decision, reason, s.redaction, s.sealer)
     live.cursor += 1
     if decision.effect is DecisionEffect.DENY:
         denied = live.recorder.denied(record, step)
@@ -188,7 +193,7 @@ async def governed(live: LiveRun, proposal: Proposal, reason: str | None) -> Cal
         notify_intent(live, executing)
         timings["record_intent"] = (clock.monotonic() - decided) * 1e6
         outcome = await execute_and_record(live, proposal, executing, timings)
-    route_after(live, proposal.tool, decision, provenance)
+    safe_after(live, proposal.tool, decision)
     return outcome
 
 
@@ -197,20 +202,28 @@ def notify_intent(live: LiveRun, step: StepRecord) -> None:
         observer.after_intent(live.id, step.idx, step.tool)
 
 
-def route_after(live: LiveRun, t: Tool, decision: Decision, provenance: dict[str, str]) -> None:
-    """Governance routes too: what this call met puts the rest of the run in safe mode."""
+def safe_before(live: LiveRun, t: Tool, provenance: dict[str, str]) -> None:
+    """A call whose sink or target came from outside content puts the run in safe mode
+    before it is decided: the call itself is decided in safe mode."""
+    if live.record.spec.mode is Mode.SAFE:
+        return
+    if live.services.policy.settings.routing.safe_after_untrusted_argument:
+        flags = flagged(provenance, t)
+        named = flags["untrusted_sinks"] + flags["untrusted_targets"]
+        if named:
+            enter_safe_mode(
+                live, f"{t.name} has arguments from outside content: {', '.join(sorted(named))}"
+            )
+
+
+def safe_after(live: LiveRun, t: Tool, decision: Decision) -> None:
+    """A denial puts the rest of the run in safe mode."""
     record = live.record
     if record.spec.mode is Mode.SAFE or record.state.terminal:
         return
     routing = live.services.policy.settings.routing
     if routing.safe_after_denial and decision.effect is DecisionEffect.DENY:
         enter_safe_mode(live, f"policy denied {t.name}")
-    elif routing.safe_after_untrusted_argument:
-        untrusted = sorted(name for name, p in provenance.items() if p == UNTRUSTED)
-        if untrusted:
-            enter_safe_mode(
-                live, f"{t.name} had arguments from untrusted content: {', '.join(untrusted)}"
-            )
 
 
 def enter_safe_mode(live: LiveRun, reason: str) -> None:

@@ -7,6 +7,7 @@ Only the recorder writes; this keeps the in-memory view in step with it.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, NoReturn
 
 from proctor.errors import RunFailure, RunTerminated
@@ -18,7 +19,7 @@ from proctor.runs.provenance import Provenance
 from proctor.runs.recorder import Recorder
 from proctor.services import Services
 from proctor.states import Reason, RunState, StepStatus
-from proctor.tools import Tool, Trust
+from proctor.tools import RunView, Tool
 
 EXECUTED = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED})
 """Steps whose tool ran: they count against the run's tool-call cap."""
@@ -36,8 +37,6 @@ class LiveRun:
         self.principal = Principal(record.spec.agent, record.spec.role, record.spec.tenant)
         self.facts = RunFacts.of(services.tools, record.spec)
         self.provenance = Provenance()
-        self.trusted_results: list[Any] = []
-        """Results of trusted tools, kept until the request is known: they ground arguments."""
         self.generation = 0
         """Counts what the run learnt that a decision depends on (facts, provenance, mode)."""
         self.previewed: tuple[int, Any, Decision] | None = None
@@ -56,6 +55,18 @@ class LiveRun:
     def tenant(self) -> str:
         return self.record.spec.tenant
 
+    def view(self) -> RunView:
+        """The run as a resource hook may see it."""
+        spec = self.record.spec
+        return RunView(
+            self.id,
+            spec.tenant,
+            spec.workflow,
+            spec.agent,
+            spec.requester,
+            MappingProxyType(dict(self.facts.established)),
+        )
+
     def ensure_live(self) -> None:
         if self.record.state.terminal:
             raise RunTerminated(
@@ -66,26 +77,17 @@ class LiveRun:
     # -- what the run learns from its calls --------------------------------------------
 
     def learn(self, t: Tool, step: StepRecord, result: Any) -> None:
-        """A call of ``t`` succeeded: count it, and note where its result's values stand."""
+        """A call of ``t`` succeeded: count it, and note what its result said, and whose
+        words those were."""
         self.generation += 1
         self.facts.count(t, step.args)
-        if t.trust is Trust.UNTRUSTED:
-            self.provenance.distrust(result)
-        elif self.provenance.grounding:
-            self.provenance.trust(result)
-        else:
-            self.trusted_results.append(result)
+        self.facts.establish(t.established(result))
+        self.provenance.observe(t, result)
 
     def trust(self, text: str) -> None:
-        """Text from whoever the run acts for; results of trusted tools ground arguments
-        from then on."""
+        """Words of whoever the run acts for: values found in them are ``trusted``."""
         self.generation += 1
-        first = not self.provenance.grounding
-        self.provenance.trust(text)
-        if first:
-            for result in self.trusted_results:
-                self.provenance.trust(result)
-            self.trusted_results.clear()
+        self.provenance.requester(text)
 
     # -- ending --------------------------------------------------------------------------
 

@@ -30,7 +30,6 @@ from proctor.audit.events import (
 )
 from proctor.errors import InvalidAction, LeaseLost, RunStateError
 from proctor.jsonvalue import digest
-from proctor.policy import Decision
 from proctor.redaction import redact_fields
 from proctor.runs import journal
 from proctor.runs.model import RunRecord, RunSpec, StepRecord, Usage
@@ -141,30 +140,6 @@ class Recorder:
         self._s.run_ended(run.id)
 
     # -- steps ---------------------------------------------------------------------------
-
-    def new_step(
-        self,
-        run: RunRecord,
-        tool: Tool,
-        args: dict[str, Any],
-        args_hash: str,
-        decision: Decision,
-        reason: str | None,
-    ) -> NewStep:
-        """The next step of ``run``, redacted for storage: the arguments with the tool's
-        sensitive fields declared, the stated reason as text."""
-        tenant, redaction = run.spec.tenant, self._s.redaction
-        stored = redaction.value(tenant, args, tool.sensitive)
-        return NewStep(
-            run_id=run.id,
-            idx=len(run.steps),
-            tool=tool,
-            args=stored,
-            sealed_args=None if stored == args else self._s.sealer.seal(args),
-            args_hash=args_hash,
-            reason=None if reason is None else redaction.text(tenant, reason),
-            decision=decision,
-        )
 
     def denied(self, run: RunRecord, step: NewStep) -> StepRecord:
         record = step.record(StepStatus.DENIED)

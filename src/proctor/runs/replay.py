@@ -11,10 +11,10 @@ from __future__ import annotations
 from proctor.approvals import ApprovalQueue
 from proctor.errors import ReplayMismatch
 from proctor.runs import gate
-from proctor.runs.gate import STATUS_OF_STEP, Proposal
+from proctor.runs.gate import STATUS_OF_STEP
 from proctor.runs.live import LiveRun
 from proctor.runs.model import CallOutcome, StepRecord
-from proctor.runs.steps import Outcome
+from proctor.runs.steps import Outcome, Proposal
 from proctor.states import ApprovalStatus, StepStatus
 from proctor.tools import Effect
 

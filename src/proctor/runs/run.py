@@ -12,15 +12,15 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from proctor.approvals import ApprovalQueue
+from proctor.approvals import REQUESTER, ApprovalQueue, Approver
 from proctor.errors import RunStateError
 from proctor.models import Model, ModelRequest, ModelResponse
 from proctor.policy import Decision
 from proctor.runs import gate, replay, spend
-from proctor.runs.gate import Proposal
 from proctor.runs.live import LiveRun
 from proctor.runs.model import CallOutcome, StepRecord, Usage
-from proctor.states import Mode, Reason, RunState
+from proctor.runs.steps import Proposal
+from proctor.states import Mode, Reason, RunState, StepStatus
 
 
 class Run:
@@ -117,6 +117,20 @@ class Run:
     async def resume_pending(self) -> CallOutcome | None:
         """Run the step that waited for approval, if it was approved. ``None`` if nothing waits."""
         return await replay.resume_pending(self._live, self._approvals)
+
+    async def refuse(self, reason: str) -> CallOutcome | None:
+        """The requester refuses the call this run waits on: it is denied, and the run goes
+        on without it, in one call. ``None`` if nothing waits."""
+        waiting = [
+            s.approval_id
+            for s in self._live.record.steps
+            if s.status is StepStatus.AWAITING_APPROVAL and s.approval_id
+        ]
+        if not waiting:
+            return None
+        requester = Approver(self._live.record.spec.requester, REQUESTER)
+        self._approvals.deny(waiting[-1], requester, reason)
+        return await self.resume_pending()
 
     def seek(self, step: int) -> None:
         """Continue after ``step`` journaled calls instead of replaying them (for code that

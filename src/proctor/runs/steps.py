@@ -7,16 +7,30 @@ request or intent all read from it, so they can never disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+
+from pydantic import BaseModel
 
 from proctor.audit.events import ActionApprovalRequested, ActionDenial, ActionIntent
 from proctor.ids import idempotency_key
 from proctor.policy import Decision
-from proctor.runs.model import StepRecord
+from proctor.redaction.policy import Redaction
+from proctor.runs.model import RunRecord, StepRecord
+from proctor.sealing import Sealer
 from proctor.states import STEP_STARTS, StepStatus
 from proctor.tools import Tool
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A call that fits its tool: the typed arguments, and their JSON form and hash."""
+
+    tool: Tool
+    parsed: BaseModel
+    args: dict[str, Any]
+    args_hash: str
 
 
 @dataclass(frozen=True)
@@ -34,6 +48,34 @@ class NewStep:
     reason: str | None
     """The proposer's stated reason, redacted."""
     decision: Decision
+
+    @classmethod
+    def of(
+        cls,
+        run: RunRecord,
+        proposal: Proposal,
+        decision: Decision,
+        reason: str | None,
+        redaction: Redaction,
+        sealer: Sealer,
+    ) -> NewStep:
+        """The next step of ``run``, redacted for storage once: the arguments with the
+        tool's sensitive fields declared, the stated reason as text, what the decision was
+        made on (resource attributes may name people)."""
+        tenant = run.spec.tenant
+        stored = redaction.value(tenant, proposal.args, proposal.tool.sensitive)
+        if decision.inputs is not None:
+            decision = replace(decision, inputs=redaction.value(tenant, decision.inputs))
+        return cls(
+            run_id=run.id,
+            idx=len(run.steps),
+            tool=proposal.tool,
+            args=stored,
+            sealed_args=None if stored == proposal.args else sealer.seal(proposal.args),
+            args_hash=proposal.args_hash,
+            reason=None if reason is None else redaction.text(tenant, reason),
+            decision=decision,
+        )
 
     @property
     def idempotency_key(self) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from fastapi.concurrency import run_in_threadpool
 
 from proctor.agent import Agent
-from proctor.approvals import ApprovalRequest, Approver
+from proctor.approvals import REQUESTER, ApprovalRequest, Approver
 from proctor.errors import (
     ApprovalError,
     ApprovalNotFound,
@@ -28,6 +28,7 @@ from proctor.errors import (
     ProctorError,
     RunBusy,
 )
+from proctor.ids import same_identity
 from proctor.runs.views import load_run
 from proctor.runtime import Runtime
 from proctor.server.schemas import ApprovalOut, DecisionResult
@@ -135,7 +136,10 @@ def _decide(
     request = runtime.approvals.get(approval_id)
     if not token.sees(request.tenant):
         raise ApprovalNotFound(f"no approval request {approval_id}")
-    approver = Approver(token.name, decider_role(request, token, role))
+    if verdict is ApprovalStatus.DENIED and same_identity(token.name, request.requester):
+        approver = Approver(token.name, REQUESTER)  # refusing a call of one's own run
+    else:
+        approver = Approver(token.name, decider_role(request, token, role))
     if verdict is ApprovalStatus.APPROVED:
         return runtime.approvals.approve(approval_id, approver, reason)
     return runtime.approvals.deny(approval_id, approver, reason)

@@ -198,13 +198,14 @@ def _answer(found: Any, shape: Any) -> Reconciliation:
 
 
 def _lookup_tools(world: World) -> list[Tool]:
-    """The read tools. ``lookup_order`` is untrusted: it returns the customer's own note."""
+    """The read tools: records, except the note a customer left on an order (their words)."""
 
     @tool(
         effect=Effect.READ,
         resource=_order_of(world),
         scopes=["orders:read"],
-        trust=Trust.UNTRUSTED,
+        trust=Trust.TRUSTED,
+        untrusted=["customer_note"],
     )
     async def lookup_order(order_id: str) -> dict[str, Any]:
         """Look up an order by id (like "A-1001"): its customer, status, total, what was
@@ -216,6 +217,8 @@ def _lookup_tools(world: World) -> list[Tool]:
         effect=Effect.READ,
         resource=_customer_of(world),
         scopes=["customers:read"],
+        trust=Trust.TRUSTED,
+        identifiers=["email", "orders"],  # the address on file, the customer's orders
         sensitive=["email", "phone"],
     )
     async def lookup_customer(customer_id: str) -> dict[str, Any]:
@@ -233,6 +236,9 @@ def _ticket_tools(world: World) -> list[Tool]:
         effect=Effect.WRITE,
         resource=_customer_of(world),
         scopes=["tickets:write"],
+        trust=Trust.TRUSTED,
+        untrusted=["subject"],  # the model's words, which may quote outside content
+        targets=["customer_id"],
     )
     async def create_ticket(
         customer_id: str, subject: str, body: str, ctx: ToolContext
@@ -248,6 +254,9 @@ def _ticket_tools(world: World) -> list[Tool]:
         effect=Effect.WRITE,
         resource=_customer_of(world),
         scopes=["email:draft"],
+        trust=Trust.TRUSTED,
+        untrusted=["subject"],
+        targets=["customer_id"],
     )
     async def draft_email(
         customer_id: str, subject: str, body: str, ctx: ToolContext
@@ -260,7 +269,9 @@ def _ticket_tools(world: World) -> list[Tool]:
     def draft_saved(args: Any, ctx: ToolContext) -> Reconciliation:
         return _answer(world.email(ctx.idempotency_key), email_result)
 
-    @tool(effect=Effect.WRITE, scopes=["tickets:escalate"])
+    @tool(
+        effect=Effect.WRITE, scopes=["tickets:escalate"], trust=Trust.TRUSTED, untrusted=["reason"]
+    )
     async def escalate(
         reason: str, ctx: ToolContext, customer_id: str | None = None
     ) -> dict[str, Any]:
@@ -279,6 +290,8 @@ def _payment_tools(world: World) -> list[Tool]:
         effect=Effect.IRREVERSIBLE,
         resource=_order_of(world),
         scopes=[REFUND_SCOPE],
+        trust=Trust.TRUSTED,
+        targets=["order_id"],
     )
     async def issue_refund(
         order_id: str, amount: Decimal, reason: str, ctx: ToolContext
@@ -304,6 +317,9 @@ def _account_tools(world: World) -> list[Tool]:
         effect=Effect.IRREVERSIBLE,
         resource=_recipient_of(world),
         scopes=["email:send"],
+        trust=Trust.TRUSTED,
+        untrusted=["subject"],
+        sinks=["to"],
         sensitive=["to"],
     )
     async def send_email(to: str, subject: str, body: str, ctx: ToolContext) -> dict[str, Any]:
@@ -318,6 +334,9 @@ def _account_tools(world: World) -> list[Tool]:
         effect=Effect.IRREVERSIBLE,
         resource=_customer_of(world),
         scopes=["accounts:write"],
+        trust=Trust.TRUSTED,
+        sinks=["new_email"],
+        targets=["customer_id"],
         sensitive=["new_email"],
     )
     async def update_account_email(
@@ -335,6 +354,8 @@ def _account_tools(world: World) -> list[Tool]:
         effect=Effect.IRREVERSIBLE,
         resource=_customer_of(world),
         scopes=["privacy:erase"],
+        trust=Trust.TRUSTED,
+        targets=["customer_id"],
     )
     async def delete_customer_data(customer_id: str, ctx: ToolContext) -> dict[str, Any]:
         """Erase a customer's personal data (a GDPR erasure request). Orders are kept."""

@@ -31,7 +31,22 @@ def _queue(request: Request, user: PageUser) -> dict[str, Any]:
     pending = runtime.approvals.list(tenant=user.token.tenant, status=ApprovalStatus.PENDING)
     with runtime.store.read() as conn:
         items = views.approval_queue(conn, pending, user.token)
-    return {"items": items, "version": views.queue_version(pending), "csrf": user.session.csrf}
+    return {
+        "items": items,
+        "version": views.queue_version(pending),
+        "csrf": user.session.csrf,
+        "verdict_help": VERDICT_HELP,
+    }
+
+
+VERDICT_HELP = {
+    "trusted": "the requester's own words",
+    "known": "a record the deployment trusts",
+    "untrusted": "outside content: an email, a page, a message, a file",
+    "ungrounded": "in nothing the run was given: the model made it up",
+    "unknown": "too short to say",
+}
+"""What each provenance verdict tells an approver."""
 
 
 @router.get("/approvals")
