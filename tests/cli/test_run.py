@@ -86,7 +86,8 @@ def test_an_injected_refund_never_runs_on_its_own(home: Path) -> None:
     refund = summary["steps"][-1]
     assert (refund["tool"], refund["status"]) == ("issue_refund", "awaiting_approval")
     assert "untrusted-amount-needs-supervisor" in refund["policy_ids"]
-    assert summary["mode"] == "safe"
+    # An amount is neither a sink nor a target: the call is held, the run's mode stays.
+    assert summary["mode"] == "normal"
 
 
 def test_a_bad_fault_name_is_a_clear_error(home: Path) -> None:
