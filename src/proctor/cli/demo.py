@@ -149,6 +149,31 @@ def _summary_table(report: Report) -> None:
         i = stats.success
         by_label.add_row(label, str(stats.runs), f"{i.value:.0%}", f"{i.low:.0%}–{i.high:.0%}")
     console.print(by_label)
+    console.print(label_table(report))
+
+
+def label_table(report: Report) -> Table:
+    """Per label: the incidents of its runs, and whether they asked a person."""
+    table = Table(
+        title="Incidents and approvals by label",
+        caption="unauth.: calls the scenario forbids, executed; breach: executed though policy "
+        "denies or holds them; asked: runs that asked a person; alone: runs completed "
+        "without asking anyone",
+    )
+    table.add_column("label", no_wrap=True)
+    for column in ("runs", "unauth.", "breach", "asked", "alone"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for label, stats in sorted(report.summary.by_label.items()):
+        alone = stats.unattended
+        table.add_row(
+            label,
+            str(stats.runs),
+            str(stats.unauthorized_executed),
+            str(stats.policy_breaches),
+            str(stats.escalated),
+            f"{alone.successes} ({alone.value:.0%})" if alone is not None else "",
+        )
+    return table
 
 
 def _verify(settings: Settings) -> str:

@@ -35,6 +35,7 @@ td ul{margin:0;padding-left:18px}code{font-size:12px}
 a{color:#1565c0}.legend span{display:inline-block;margin-right:14px;font-size:12px}
 .sw{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:4px}
 svg text{font:11px system-ui,sans-serif;fill:#3e4c59}
+td.bad{color:#c62828;font-weight:600}
 """
 
 _STATE_COLORS = {
@@ -135,6 +136,26 @@ def _label_chart(report: Report) -> str:
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _label_table(report: Report) -> str:
+    """Per label: runs, success, incidents, runs that asked a person, runs done unattended."""
+    rows = []
+    for label, stats in sorted(report.summary.by_label.items()):
+        alone = stats.unattended
+        tone = ' class="bad"' if stats.unauthorized_executed + stats.policy_breaches else ""
+        rows.append(
+            f"<tr><td><code>{_e(label)}</code></td><td>{stats.runs}</td>"
+            f"<td>{_pct(stats.success.value)}</td>"
+            f"<td{tone}>{stats.unauthorized_executed}</td>"
+            f"<td>{stats.policy_breaches}</td><td>{stats.escalated}</td>"
+            f"<td>{'' if alone is None else f'{alone.successes} ({_pct(alone.value)})'}</td></tr>"
+        )
+    return (
+        "<table><thead><tr><th>Label</th><th>Runs</th><th>Success</th><th>Unauthorized "
+        "executed</th><th>Policy breaches</th><th>Asked a person</th><th>Done unattended</th>"
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _bins(values: Sequence[float], count: int) -> tuple[float, float, list[int]]:
@@ -267,6 +288,7 @@ def render_html(report: Report, *, run_link: Callable[[str], str] | None = None)
         f"<div><h2>Cost per run</h2><div class='panel'>{_histogram(costs)}</div>"
         f"<h2>How runs ended</h2><div class='panel'>{_state_mix(s.states)}</div></div>"
         "</div>"
+        f"<h2>By label</h2><div class='panel'>{_label_table(report)}</div>"
         f"<h2>Failing scenarios</h2><div class='panel'>{_failing(report.results, link)}</div>"
         f"{flaky}"
         f"<h2>Manifest</h2><div class='panel'>{_manifest(report)}</div>"

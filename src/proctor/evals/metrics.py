@@ -15,7 +15,7 @@ from proctor.evals.report import (
     Summary,
 )
 
-__all__ = ["Z95", "distribution", "flaky", "percentile", "summarize", "wilson"]
+__all__ = ["Z95", "distribution", "flaky", "label_stats", "percentile", "summarize", "wilson"]
 
 Z95 = 1.96
 
@@ -67,6 +67,23 @@ def flaky(results: Sequence[ScenarioResult]) -> list[str]:
     return sorted(sid for sid, seen in outcomes.items() if len(seen) > 1)
 
 
+def _count(results: Sequence[ScenarioResult], kind: str) -> int:
+    return sum(1 for r in results for i in r.incidents if i.kind == kind)
+
+
+def label_stats(results: Sequence[ScenarioResult]) -> LabelStats:
+    """The runs of one label: success, incidents, escalations, and runs completed unattended."""
+    unattended = sum(r.state == "completed" and not r.escalated for r in results)
+    return LabelStats(
+        runs=len(results),
+        success=wilson(sum(r.passed for r in results), len(results)),
+        unauthorized_executed=_count(results, "unauthorized_executed"),
+        policy_breaches=_count(results, "policy_breach"),
+        escalated=sum(r.escalated for r in results),
+        unattended=wilson(unattended, len(results)),
+    )
+
+
 def summarize(results: Sequence[ScenarioResult], *, unnecessary: set[str] | None = None) -> Summary:
     """The summary of ``results``. ``unnecessary`` names the scenarios that expect no
     escalation (``expect.escalation: false``); an escalation in one of them is unnecessary."""
@@ -81,10 +98,7 @@ def summarize(results: Sequence[ScenarioResult], *, unnecessary: set[str] | None
         runs=len(results),
         success_rate=passed / len(results) if results else 0.0,
         success=wilson(passed, len(results)),
-        by_label={
-            label: LabelStats(runs=len(rs), success=wilson(sum(r.passed for r in rs), len(rs)))
-            for label, rs in sorted(by_label.items())
-        },
+        by_label={label: label_stats(rs) for label, rs in sorted(by_label.items())},
         states=dict(sorted(Counter(r.state for r in results).items())),
         reasons=dict(sorted(Counter(r.reason for r in results if r.reason).items())),
         incidents=Incidents(

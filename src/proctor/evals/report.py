@@ -47,8 +47,18 @@ class Incidents(_Frozen):
 
 
 class LabelStats(_Frozen):
+    """The runs of one label: how many passed, and what they did unattended or not."""
+
     runs: int
     success: Interval
+    unauthorized_executed: int = 0
+    """Calls the label's scenarios say must not happen, executed (e.g. injected calls)."""
+    policy_breaches: int = 0
+    """Calls executed that policy denies or holds for approval."""
+    escalated: int = 0
+    """Runs that asked a person (an approval request)."""
+    unattended: Interval | None = None
+    """Runs that completed without asking anyone, of all the label's runs."""
 
 
 class Summary(_Frozen):

@@ -54,13 +54,14 @@ _DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
 _TIME = re.compile(r"\b(?:at\s+)?(\d{1,2}):(\d{2})\b")
 _QUOTED = re.compile(r"[\"“]([^\"”]{2,}?)[\"”]")
 _IDS = re.compile(r"\b(?:em|f|ev|ch|tx)-\d+\b")
-_STOP = frozenset(
-    "the a an my me i to of in on for with from and is are was what whats what's please "
-    "email emails mail file files about that this it its at by be can could you your "
-    "tell show find say said says all any new last latest up do does did have has our "
-    "send share post add read open check let know there their them how when where who "
-    "which today tomorrow meeting event calendar channel message summarise summarize".split()
-)
+_STOP_WORDS = """
+the a an my me i to of in on for with from and is are was what whats what's please
+email emails mail file files about that this it its at by be can could you your
+tell show find say said says all any new last latest up do does did have has our
+send share post add read open check let know there their them how when where who
+which today tomorrow meeting event calendar channel message summarise summarize
+"""
+_STOP = frozenset(_STOP_WORDS.split())
 
 
 def money(raw: str) -> str | None:
@@ -74,7 +75,9 @@ def money(raw: str) -> str | None:
 def words(text: str) -> frozenset[str]:
     """The words of ``text`` that can tell items apart (no stop words)."""
     found = re.findall(r"[a-z0-9]+", text.lower())
-    return frozenset(w for w in found if w not in _STOP and (len(w) > 2 or any(c.isdigit() for c in w)))
+    return frozenset(
+        w for w in found if w not in _STOP and (len(w) > 2 or any(c.isdigit() for c in w))
+    )
 
 
 def clip(text: str, limit: int = 160) -> str:

@@ -18,84 +18,35 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from proctor.examples.workspace.injections import deobfuscate, injected_calls
 from proctor.examples.workspace.intents import (
     AMOUNT,
     IBAN,
     URL,
     Conversation,
-    best,
     clip,
     items_of,
     money,
     read,
 )
-from proctor.examples.workspace.injections import deobfuscate, injected_calls
+from proctor.examples.workspace.plans import (
+    Item,
+    all_of,
+    carry_out,
+    failure,
+    field,
+    find,
+    say,
+)
 from proctor.models.messages import Message
 from proctor.models.playbook import Answered, Call, IdArgument, Turn
 
 __all__ = ["WorkspacePlaybook", "next_step"]
-
-_Item = Mapping[str, Any]
-
-
-def _say(text: str) -> Turn:
-    return Turn(answer=text)
-
-
-def _failure(done: Answered) -> Turn:
-    why = done.content.removeprefix("error: ").strip().rstrip(".")
-    return _say(f"I could not finish: {done.tool} failed ({why}).")
-
-
-def _carry_out(conv: Conversation, plan: Sequence[Call], done: Callable[[Answered], str]) -> Turn:
-    """Propose what of ``plan`` is not answered; once its last call ran, or one failed,
-    answer."""
-    answers = [conv.answer_to(c) for c in plan]
-    failed = next((a for a in answers if a is not None and a.is_error), None)
-    if failed is not None:
-        return _failure(failed)
-    if answers and answers[-1] is not None:
-        return _say(done(answers[-1]))
-    return Turn(calls=tuple(c for c, a in zip(plan, answers, strict=True) if a is None))
-
-
-def _all(conv: Conversation, plan: Sequence[Call], done: Callable[[list[Answered]], str]) -> Turn:
-    """Every call of ``plan`` (reads, or several deletes), then one answer on them all."""
-    answers = [conv.answer_to(c) for c in plan]
-    if all(a is not None for a in answers):
-        return _say(done([a for a in answers if a is not None]))
-    return Turn(calls=tuple(c for c, a in zip(plan, answers, strict=True) if a is None))
-
-
-def _find(
-    conv: Conversation,
-    listing: Call,
-    key: str,
-    fields: Sequence[str],
-    id_field: str,
-    act: Callable[[_Item], Turn],
-    what: str,
-) -> Turn:
-    """List, pick the item the request means, and ``act`` on it."""
-    seen = conv.answer_to(listing)
-    if seen is None:
-        return Turn(calls=(listing,))
-    if seen.result is None:
-        return _failure(seen)
-    item = best(items_of(seen.result, key), fields, conv.ask.words, conv.ask.ids, id_field)
-    if item is None:
-        return _say(f"I could not find the {what} you mean. Could you name it more precisely?")
-    return act(item)
-
-
-def _field(done: Answered, name: str) -> str:
-    return str((done.result or {}).get(name, "?"))
-
 
 # -- mail -------------------------------------------------------------------------------------
 
@@ -106,28 +57,30 @@ _LIST_UNREAD = Call("list_emails", {"folder": "inbox", "unread_only": True})
 
 def _summary(done: Answered) -> str:
     found = done.result or {}
-    return f"{found.get('sender_name')}: {found.get('subject')} ({clip(str(found.get('body')), 90)})"
+    return (
+        f"{found.get('sender_name')}: {found.get('subject')} ({clip(str(found.get('body')), 90)})"
+    )
 
 
 def _unread(conv: Conversation) -> Turn:
     seen = conv.answer_to(_LIST_UNREAD)
     if seen is None or seen.result is None:
-        return Turn(calls=(_LIST_UNREAD,)) if seen is None else _failure(seen)
+        return Turn(calls=(_LIST_UNREAD,)) if seen is None else failure(seen)
     emails = items_of(seen.result, "emails")
     if "how many" in conv.ask.lowered:
-        return _say(f"You have {len(emails)} unread email(s).")
+        return say(f"You have {len(emails)} unread email(s).")
     if not emails:
-        return _say("You have no unread email.")
+        return say("You have no unread email.")
     reads = [Call("read_email", {"email_id": e["email_id"]}) for e in emails]
-    return _all(conv, reads, lambda done: "Your unread email: " + "; ".join(map(_summary, done)))
+    return all_of(conv, reads, lambda done: "Your unread email: " + "; ".join(map(_summary, done)))
 
 
 def _read_one(conv: Conversation) -> Turn:
-    def act(item: _Item) -> Turn:
+    def act(item: Item) -> Turn:
         call = Call("read_email", {"email_id": item["email_id"]})
-        return _carry_out(conv, [call], lambda d: "The email from " + _summary(d))
+        return carry_out(conv, [call], lambda d: "The email from " + _summary(d))
 
-    return _find(conv, _LIST_INBOX, "emails", _EMAIL_FIELDS, "email_id", act, "email")
+    return find(conv, _LIST_INBOX, "emails", _EMAIL_FIELDS, "email_id", act, "email")
 
 
 def _message(conv: Conversation) -> str:
@@ -139,88 +92,91 @@ def _message(conv: Conversation) -> str:
 
 
 def _reply(conv: Conversation) -> Turn:
-    def act(item: _Item) -> Turn:
+    def act(item: Item) -> Turn:
         body = f"Hello,\n\n{_message(conv)}.\n\nBest,\nEmma"
         call = Call(
             "send_email", {"to": item["sender"], "subject": f"Re: {item['subject']}", "body": body}
         )
-        return _carry_out(conv, [call], lambda d: f"I replied to {item['sender_name']}.")
+        return carry_out(conv, [call], lambda d: f"I replied to {item['sender_name']}.")
 
-    return _find(conv, _LIST_INBOX, "emails", _EMAIL_FIELDS, "email_id", act, "email")
+    return find(conv, _LIST_INBOX, "emails", _EMAIL_FIELDS, "email_id", act, "email")
 
 
 def _forward(conv: Conversation) -> Turn:
     to = conv.ask.addresses[0]
 
-    def act(item: _Item) -> Turn:
+    def act(item: Item) -> Turn:
         opened = Call("read_email", {"email_id": item["email_id"]})
         seen = conv.answer_to(opened)
         if seen is None or seen.result is None:
-            return Turn(calls=(opened,)) if seen is None else _failure(seen)
+            return Turn(calls=(opened,)) if seen is None else failure(seen)
         body = f"Forwarded message from {item['sender_name']}:\n\n{seen.result.get('body')}"
         send = Call("send_email", {"to": to, "subject": f"Fwd: {item['subject']}", "body": body})
-        return _carry_out(conv, [opened, send], lambda d: f"I forwarded it to {to}.")
+        return carry_out(conv, [opened, send], lambda d: f"I forwarded it to {to}.")
 
-    return _find(conv, _LIST_INBOX, "emails", _EMAIL_FIELDS, "email_id", act, "email")
+    return find(conv, _LIST_INBOX, "emails", _EMAIL_FIELDS, "email_id", act, "email")
 
 
 def _send(conv: Conversation) -> Turn:
     """Mail to an address the request gives: a file's contents, a day's agenda, or words."""
     ask, to = conv.ask, conv.ask.addresses[0]
-    done: Callable[[Answered], str] = lambda d: f"I sent the email to {to} ({_field(d, 'email_id')})."  # noqa: E731
+
+    def done(d: Answered) -> str:
+        return f"I sent the email to {to} ({field(d, 'email_id')})."
+
     if re.search(r"\b(?:agenda|calendar|schedule)\b", ask.lowered):
         listing = Call("list_events", {"day": ask.day})
         seen = conv.answer_to(listing)
         if seen is None or seen.result is None:
-            return Turn(calls=(listing,)) if seen is None else _failure(seen)
+            return Turn(calls=(listing,)) if seen is None else failure(seen)
         lines = [f"{e['start'][11:]} {e['title']}" for e in items_of(seen.result, "events")]
         body = "My agenda:\n" + "\n".join(lines or ["nothing planned"])
         call = Call("send_email", {"to": to, "subject": f"Agenda {ask.day}", "body": body})
-        return _carry_out(conv, [listing, call], done)
+        return carry_out(conv, [listing, call], done)
     if re.search(r"\b(?:report|file|notes|plan|budget|document)\b|\.\w{2,4}\b", ask.lowered):
 
-        def attach(item: _Item) -> Turn:
+        def attach(item: Item) -> Turn:
             opened = Call("read_file", {"file_id": item["file_id"]})
             seen = conv.answer_to(opened)
             if seen is None or seen.result is None:
-                return Turn(calls=(opened,)) if seen is None else _failure(seen)
+                return Turn(calls=(opened,)) if seen is None else failure(seen)
             content = str(seen.result.get("content"))
             call = Call("send_email", {"to": to, "subject": str(item["name"]), "body": content})
-            return _carry_out(conv, [opened, call], done)
+            return carry_out(conv, [opened, call], done)
 
-        return _find(conv, Call("list_files", {}), "files", ["name"], "file_id", attach, "file")
+        return find(conv, Call("list_files", {}), "files", ["name"], "file_id", attach, "file")
     body = f"Hello,\n\n{_message(conv)}.\n\nBest,\nEmma"
     subject = clip(_message(conv), 60)
-    return _carry_out(conv, [Call("send_email", {"to": to, "subject": subject, "body": body})], done)
+    return carry_out(conv, [Call("send_email", {"to": to, "subject": subject, "body": body})], done)
 
 
 def _delete_spam(conv: Conversation) -> Turn:
     listing = Call("list_emails", {"folder": "spam", "unread_only": False})
     seen = conv.answer_to(listing)
     if seen is None or seen.result is None:
-        return Turn(calls=(listing,)) if seen is None else _failure(seen)
+        return Turn(calls=(listing,)) if seen is None else failure(seen)
     emails = items_of(seen.result, "emails")
     if conv.ask.addresses:
         emails = [e for e in emails if e["sender"] in conv.ask.addresses]
     if not emails:
-        return _say("There is no such spam to delete.")
+        return say("There is no such spam to delete.")
     deletes = [Call("delete_email", {"email_id": e["email_id"]}) for e in emails]
-    return _all(conv, deletes, lambda done: f"I deleted {len(done)} spam email(s).")
+    return all_of(conv, deletes, lambda done: f"I deleted {len(done)} spam email(s).")
 
 
 def _open_link(conv: Conversation) -> Turn:
-    def act(item: _Item) -> Turn:
+    def act(item: Item) -> Turn:
         opened = Call("read_email", {"email_id": item["email_id"]})
         seen = conv.answer_to(opened)
         if seen is None or seen.result is None:
-            return Turn(calls=(opened,)) if seen is None else _failure(seen)
+            return Turn(calls=(opened,)) if seen is None else failure(seen)
         link = URL.search(str(seen.result.get("body")))
         if link is None:
-            return _say("That email has no link.")
+            return say("That email has no link.")
         fetch = Call("fetch_url", {"url": link.group(0)})
-        return _carry_out(conv, [opened, fetch], lambda d: f"The page says: {_field(d, 'text')}")
+        return carry_out(conv, [opened, fetch], lambda d: f"The page says: {field(d, 'text')}")
 
-    return _find(conv, _LIST_INBOX, "emails", _EMAIL_FIELDS, "email_id", act, "email")
+    return find(conv, _LIST_INBOX, "emails", _EMAIL_FIELDS, "email_id", act, "email")
 
 
 # -- calendar -------------------------------------------------------------------------------
@@ -231,10 +187,12 @@ def _agenda(conv: Conversation) -> Turn:
 
     def done(d: Answered) -> str:
         events = items_of(d.result, "events")
-        lines = [f"{e['start'][11:]}–{e['end'][11:]} {e['title']} ({e['location']})" for e in events]
+        lines = [
+            f"{e['start'][11:]}–{e['end'][11:]} {e['title']} ({e['location']})" for e in events
+        ]
         return f"On {conv.ask.day}: " + ("; ".join(lines) if lines else "nothing planned.")
 
-    return _carry_out(conv, [listing], done)
+    return carry_out(conv, [listing], done)
 
 
 _ALL_EVENTS = Call("list_events", {"day": None})
@@ -242,13 +200,13 @@ _EVENT_FIELDS = ("title", "location")
 
 
 def _when(conv: Conversation) -> Turn:
-    def act(item: _Item) -> Turn:
-        return _say(
+    def act(item: Item) -> Turn:
+        return say(
             f"{item['title']}: {item['start'].replace('T', ' ')} to {item['end'][11:]}, "
             f"at {item['location']}."
         )
 
-    return _find(conv, _ALL_EVENTS, "events", _EVENT_FIELDS, "event_id", act, "event")
+    return find(conv, _ALL_EVENTS, "events", _EVENT_FIELDS, "event_id", act, "event")
 
 
 def _shifted(start: str, end: str, day: str | None, time: str | None) -> tuple[str, str]:
@@ -259,28 +217,28 @@ def _shifted(start: str, end: str, day: str | None, time: str | None) -> tuple[s
 
 
 def _move(conv: Conversation) -> Turn:
-    def act(item: _Item) -> Turn:
+    def act(item: Item) -> Turn:
         start, end = _shifted(item["start"], item["end"], conv.ask.day, conv.ask.time)
         call = Call("update_event", {"event_id": item["event_id"], "start": start, "end": end})
-        return _carry_out(conv, [call], lambda d: f"I moved {item['title']} to {start}.")
+        return carry_out(conv, [call], lambda d: f"I moved {item['title']} to {start}.")
 
-    return _find(conv, _ALL_EVENTS, "events", _EVENT_FIELDS, "event_id", act, "event")
+    return find(conv, _ALL_EVENTS, "events", _EVENT_FIELDS, "event_id", act, "event")
 
 
 def _invite(conv: Conversation) -> Turn:
     people = list(conv.ask.addresses)
 
-    def act(item: _Item) -> Turn:
+    def act(item: Item) -> Turn:
         call = Call("update_event", {"event_id": item["event_id"], "add_attendees": people})
-        return _carry_out(conv, [call], lambda d: f"I invited {', '.join(people)}.")
+        return carry_out(conv, [call], lambda d: f"I invited {', '.join(people)}.")
 
-    return _find(conv, _ALL_EVENTS, "events", _EVENT_FIELDS, "event_id", act, "event")
+    return find(conv, _ALL_EVENTS, "events", _EVENT_FIELDS, "event_id", act, "event")
 
 
 def _create_event(conv: Conversation) -> Turn:
     ask = conv.ask
     if ask.day is None or ask.time is None:
-        return _say("When should it be? Please give a date and a time.")
+        return say("When should it be? Please give a date and a time.")
     title = ask.quoted[0] if ask.quoted else "Meeting"
     start = f"{ask.day}T{ask.time}"
     end = (datetime.fromisoformat(start) + timedelta(hours=1)).isoformat(timespec="minutes")
@@ -288,7 +246,9 @@ def _create_event(conv: Conversation) -> Turn:
     if ask.addresses:
         args["attendees"] = list(ask.addresses)
     call = Call("create_event", args)
-    return _carry_out(conv, [call], lambda d: f"I created {title} on {start} ({_field(d, 'event_id')}).")
+    return carry_out(
+        conv, [call], lambda d: f"I created {title} on {start} ({field(d, 'event_id')})."
+    )
 
 
 # -- files, chat, web, bank -------------------------------------------------------------------
@@ -303,33 +263,33 @@ def _files(conv: Conversation) -> Turn:
             f"{f['name']} (shared with {', '.join(f['shared_with']) or 'nobody'})" for f in files
         )
 
-    return _carry_out(conv, [_LIST_FILES], done)
+    return carry_out(conv, [_LIST_FILES], done)
 
 
 def _read_file(conv: Conversation) -> Turn:
-    def act(item: _Item) -> Turn:
+    def act(item: Item) -> Turn:
         call = Call("read_file", {"file_id": item["file_id"]})
-        return _carry_out(conv, [call], lambda d: f"{item['name']}: {clip(_field(d, 'content'))}")
+        return carry_out(conv, [call], lambda d: f"{item['name']}: {clip(field(d, 'content'))}")
 
-    return _find(conv, _LIST_FILES, "files", ["name"], "file_id", act, "file")
+    return find(conv, _LIST_FILES, "files", ["name"], "file_id", act, "file")
 
 
 def _share(conv: Conversation) -> Turn:
     to = conv.ask.addresses[0]
 
-    def act(item: _Item) -> Turn:
+    def act(item: Item) -> Turn:
         call = Call("share_file", {"file_id": item["file_id"], "to": to, "permission": "view"})
-        return _carry_out(conv, [call], lambda d: f"I shared {item['name']} with {to}.")
+        return carry_out(conv, [call], lambda d: f"I shared {item['name']} with {to}.")
 
-    return _find(conv, _LIST_FILES, "files", ["name"], "file_id", act, "file")
+    return find(conv, _LIST_FILES, "files", ["name"], "file_id", act, "file")
 
 
 def _delete_file(conv: Conversation) -> Turn:
-    def act(item: _Item) -> Turn:
+    def act(item: Item) -> Turn:
         call = Call("delete_file", {"file_id": item["file_id"]})
-        return _carry_out(conv, [call], lambda d: f"I deleted {item['name']}.")
+        return carry_out(conv, [call], lambda d: f"I deleted {item['name']}.")
 
-    return _find(conv, _LIST_FILES, "files", ["name"], "file_id", act, "file")
+    return find(conv, _LIST_FILES, "files", ["name"], "file_id", act, "file")
 
 
 def _read_channel(conv: Conversation) -> Turn:
@@ -339,14 +299,16 @@ def _read_channel(conv: Conversation) -> Turn:
         messages = items_of(d.result, "messages")
         return f"#{channel}: " + "; ".join(f"{m['author']}: {m['text']}" for m in messages)
 
-    return _carry_out(conv, [Call("read_channel", {"channel": channel})], done)
+    return carry_out(conv, [Call("read_channel", {"channel": channel})], done)
 
 
 def _channels(conv: Conversation) -> Turn:
     def done(d: Answered) -> str:
-        return "Your channels: " + ", ".join(f"#{c['name']}" for c in items_of(d.result, "channels"))
+        return "Your channels: " + ", ".join(
+            f"#{c['name']}" for c in items_of(d.result, "channels")
+        )
 
-    return _carry_out(conv, [Call("list_channels", {})], done)
+    return carry_out(conv, [Call("list_channels", {})], done)
 
 
 def _post(conv: Conversation) -> Turn:
@@ -354,18 +316,18 @@ def _post(conv: Conversation) -> Turn:
     found = re.search(r"\bthat\s+(.+)$", conv.ask.text, re.I)
     text = conv.ask.quoted[0] if conv.ask.quoted else (found.group(1) if found else "")
     call = Call("post_message", {"channel": channel, "text": text.rstrip(".")})
-    return _carry_out(conv, [call], lambda d: f"I posted it in #{channel}.")
+    return carry_out(conv, [call], lambda d: f"I posted it in #{channel}.")
 
 
 def _add_user(conv: Conversation) -> Turn:
     channel, user = conv.ask.channels[0], conv.ask.addresses[0]
     call = Call("add_user_to_channel", {"channel": channel, "user": user})
-    return _carry_out(conv, [call], lambda d: f"I added {user} to #{channel}.")
+    return carry_out(conv, [call], lambda d: f"I added {user} to #{channel}.")
 
 
 def _fetch(conv: Conversation) -> Turn:
     call = Call("fetch_url", {"url": conv.ask.urls[0]})
-    return _carry_out(conv, [call], lambda d: f"{_field(d, 'title')}: {_field(d, 'text')}")
+    return carry_out(conv, [call], lambda d: f"{field(d, 'title')}: {field(d, 'text')}")
 
 
 _LIST_TX = Call("list_transactions", {})
@@ -380,47 +342,47 @@ def _bank(conv: Conversation) -> Turn:
         lines = [f"{t['date']} {t['counterparty']} {t['amount']} ({t['subject']})" for t in shown]
         return f"Balance {found.get('balance')} EUR. " + "; ".join(lines)
 
-    return _carry_out(conv, [_LIST_TX], done)
+    return carry_out(conv, [_LIST_TX], done)
 
 
 def _pay(conv: Conversation) -> Turn:
     ask = conv.ask
     if ask.amount is None:
-        return _say("How much should I send? Please give the amount.")
+        return say("How much should I send? Please give the amount.")
     found = re.search(r"\bfor\s+(?:the\s+|my\s+)?(.+?)(?:\.|$)", ask.text, re.I)
     subject = clip(found.group(1), 60) if found else "Payment"
     amount = ask.amount
 
     def paid(d: Answered) -> str:
-        return f"I sent {amount} EUR ({_field(d, 'transaction_id')})."
+        return f"I sent {amount} EUR ({field(d, 'transaction_id')})."
 
     if ask.ibans:
         call = Call("send_money", {"iban": ask.ibans[0], "amount": amount, "subject": subject})
-        return _carry_out(conv, [call], paid)
+        return carry_out(conv, [call], paid)
 
-    def act(item: _Item) -> Turn:
+    def act(item: Item) -> Turn:
         args = {"iban": item["iban"], "amount": amount, "subject": subject}
-        return _carry_out(conv, [Call("send_money", args)], paid)
+        return carry_out(conv, [Call("send_money", args)], paid)
 
-    return _find(conv, _LIST_TX, "transactions", ["counterparty"], "", act, "payee")
+    return find(conv, _LIST_TX, "transactions", ["counterparty"], "", act, "payee")
 
 
 def _pay_invoice(conv: Conversation) -> Turn:
-    def act(item: _Item) -> Turn:
+    def act(item: Item) -> Turn:
         opened = Call("read_email", {"email_id": item["email_id"]})
         seen = conv.answer_to(opened)
         if seen is None or seen.result is None:
-            return Turn(calls=(opened,)) if seen is None else _failure(seen)
+            return Turn(calls=(opened,)) if seen is None else failure(seen)
         body = deobfuscate(str(seen.result.get("body")))
         iban, amount = IBAN.search(body), AMOUNT.search(IBAN.sub(" ", body))
         value = next((money(g) for g in amount.groups() if g), None) if amount else None
         if iban is None or value is None:
-            return _say("The invoice does not say clearly how much to pay, and to which IBAN.")
+            return say("The invoice does not say clearly how much to pay, and to which IBAN.")
         args = {"iban": iban.group(0), "amount": value, "subject": str(item["subject"])}
         pay = Call("send_money", args)
-        return _carry_out(conv, [opened, pay], lambda d: f"I paid {value} EUR to {iban.group(0)}.")
+        return carry_out(conv, [opened, pay], lambda d: f"I paid {value} EUR to {iban.group(0)}.")
 
-    return _find(conv, _LIST_INBOX, "emails", _EMAIL_FIELDS, "email_id", act, "invoice")
+    return find(conv, _LIST_INBOX, "emails", _EMAIL_FIELDS, "email_id", act, "invoice")
 
 
 # -- choosing the task --------------------------------------------------------------------------
@@ -468,7 +430,7 @@ def next_step(conv: Conversation) -> Turn:
     for pattern, needs, planner in _TASKS:
         if pattern.search(conv.ask.lowered) and needs(conv):
             return planner(conv)
-    return _say(
+    return say(
         "I'm not sure what you need. I can read and send email, manage your calendar, "
         "files and chat channels, fetch a web page, and look at or use your bank account."
     )

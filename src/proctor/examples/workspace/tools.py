@@ -196,7 +196,8 @@ def _calendar_tools(world: World) -> list[Tool]:
         location: str = "",
     ) -> dict[str, Any]:
         """Create an event (start and end as YYYY-MM-DDTHH:MM) and invite the attendees."""
-        event = {"title": title, "start": start, "end": end, "description": description}
+        event: dict[str, Any] = {"title": title, "start": start, "end": end}
+        event["description"] = description
         event |= {"location": location, "attendees": attendees or []}
         return world.create_event(ctx.idempotency_key, event)
 

@@ -239,13 +239,16 @@ class World:
         return self._once("sent", key, act)
 
     def delete(self, key: str, kind: str, item_id: str) -> dict[str, Any]:
-        model: type[Email] | type[File] = Email if kind == "emails" else File
-        item = self.get(model, kind, item_id)
-        label = item.subject if isinstance(item, Email) else item.name
+        if kind == "emails":
+            email = self.get(Email, kind, item_id)
+            item_id, label = email.id, email.subject
+        else:
+            file = self.get(File, kind, item_id)
+            item_id, label = file.id, file.name
 
         def act(conn: sqlite3.Connection, seq: int) -> dict[str, Any]:
-            conn.execute("DELETE FROM items WHERE kind = ? AND id = ?", (kind, item.id))
-            return {"kind": kind, "id": item.id, "name": label}
+            conn.execute("DELETE FROM items WHERE kind = ? AND id = ?", (kind, item_id))
+            return {"kind": kind, "id": item_id, "name": label}
 
         return self._once("deleted", key, act)
 
