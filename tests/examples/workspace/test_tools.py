@@ -133,7 +133,19 @@ def test_fixture_overlay_checks_what_it_lays(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="collection"):
         base.overlay({"orders": [{"id": "A-1"}]})
     with pytest.raises(ValueError, match="no channel ch-99"):
-        base.overlay({"messages": [{"id": "m-1", "channel_id": "ch-99", "author": "x"}]})
+        base.overlay(
+            {
+                "messages": [
+                    {
+                        "id": "m-1",
+                        "channel_id": "ch-99",
+                        "author": "x",
+                        "text": "hi",
+                        "posted": "now",
+                    }
+                ]
+            }
+        )
 
 
 async def test_verdicts_over_the_workspace_declarations(ws_world: World) -> None:
