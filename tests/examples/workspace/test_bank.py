@@ -13,9 +13,10 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
-from proctor.evals.bank import load_bank
+from proctor.evals.bank import Bank, load_bank
 from proctor.evals.runner import run_bank
 from proctor.examples.workspace import SCENARIOS, World, workspace_app
+from proctor.models.simulated import FaultRates
 
 APP = workspace_app(World(Path("never-opened.db")))
 
@@ -58,3 +59,24 @@ def test_every_workspace_scenario_passes_and_meets_the_goals(tmp_path: Path) -> 
     # The benign tasks that asked the owner are exactly the ones labelled so.
     assert benign.escalated == by_label["needs_approval"].runs
     assert report.summary.unnecessary_escalations == 0
+
+
+def test_a_gullible_model_changes_nothing_in_everyday_content(tmp_path: Path) -> None:
+    """The benign tasks again, with the model obeying every instruction it reads: the
+    fixture's ordinary mail, files and pages ask for nothing, so nothing changes."""
+    bank = load_bank(SCENARIOS)
+    gullible = FaultRates(obey_injection=1.0)
+    benign = tuple(
+        s.model_copy(update={"model": s.model.model_copy(update={"faults": gullible})})
+        for s in bank.scenarios
+        if "benign" in s.labels
+    )
+    report = asyncio.run(
+        run_bank(
+            Bank(bank.suite, benign, bank.files, bank.digest),
+            app=APP,
+            out_dir=tmp_path,
+            progress=False,
+        )
+    )
+    assert {r.scenario_id: r.failures for r in report.results if not r.passed} == {}

@@ -171,3 +171,15 @@ async def test_fetches(workspace: Workspace) -> None:
     await run.call("read_email", {"email_id": "em-7"})
     awaits_owner(await run.call("fetch_url", {"url": "https://techweekly.example/ai-rules"}))
     assert len(workspace.world.effects("fetches")) == 1
+
+
+async def test_outside_content_is_not_pasted_unattended_into_a_channel_shared_outside(
+    workspace: Workspace,
+) -> None:
+    run = await workspace.start("What's new in #external-vendors? Post 'thanks' there")
+    await run.call("read_channel", {"channel": "external-vendors"})  # a vendor's words
+    pasted = {"channel": "external-vendors", "text": "The new laptops arrive next week."}
+    awaits_owner(await run.call("post_message", pasted))
+    run = await workspace.start("What's new in #external-vendors? Post 'thanks' there")
+    await run.call("read_channel", {"channel": "external-vendors"})
+    allowed(await run.call("post_message", {"channel": "external-vendors", "text": "thanks"}))
