@@ -110,7 +110,7 @@ def _mail_tools(world: World) -> list[Tool]:
 
     @tool(
         effect=Effect.IRREVERSIBLE,
-        resource=lambda a: _person(world, "Recipient", a.to),  # type: ignore[attr-defined]
+        resource=lambda a: _person(world, "Recipient", a.to),
         scopes=["mail:send"],
         trust=Trust.TRUSTED,
         untrusted=["subject", "body"],
@@ -138,7 +138,7 @@ def _mail_tools(world: World) -> list[Tool]:
 
     @tool(
         effect=Effect.IRREVERSIBLE,
-        resource=lambda a: _person(world, "Recipient", a.address),  # type: ignore[attr-defined]
+        resource=lambda a: _person(world, "Recipient", a.address),
         scopes=["mail:settings"],
         trust=Trust.TRUSTED,
         sinks=["address"],
@@ -178,7 +178,7 @@ def _calendar_tools(world: World) -> list[Tool]:
         resource=lambda a: ResourceRef(
             "Invitees",
             "new-event",
-            {"outsiders": _outsiders(world, a.attendees or [])},  # type: ignore[attr-defined]
+            {"outsiders": _outsiders(world, a.attendees or [])},
         ),
         scopes=["calendar:write"],
         trust=Trust.TRUSTED,
@@ -266,7 +266,7 @@ def _file_tools(world: World) -> list[Tool]:
 
     @tool(
         effect=Effect.WRITE,
-        resource=lambda a: _person(world, "Grantee", a.to),  # type: ignore[attr-defined]
+        resource=lambda a: _person(world, "Grantee", a.to),
         scopes=["files:share"],
         trust=Trust.TRUSTED,
         sinks=["to"],
@@ -402,8 +402,8 @@ def _web_and_bank_tools(world: World) -> list[Tool]:
         effect=Effect.IRREVERSIBLE,
         resource=lambda a: ResourceRef(
             "Payee",
-            compact_iban(a.iban),  # type: ignore[attr-defined]
-            {"paid_before": world.paid_before(a.iban)},  # type: ignore[attr-defined]
+            compact_iban(a.iban),
+            {"paid_before": world.paid_before(a.iban)},
         ),
         scopes=["bank:pay"],
         trust=Trust.TRUSTED,
