@@ -1,0 +1,119 @@
+"""Phone numbers: candidates of bounded length, confirmed by libphonenumber's metadata.
+
+A candidate is a ``+`` or a digit, then at most 26 digits and separators, ending
+on a digit. Numbers written with a ``+`` are confirmed in every region
+libphonenumber knows; national numbers (no ``+``) must carry a separator and are
+confirmed in :data:`NATIONAL_REGIONS`, with the trunk prefix (``0``) where the
+region has one. A candidate that is not a number gives back its trailing groups
+(``020 7946 0958 4111`` is a number and a figure) when it starts like a number
+(``+``, a trunk ``0``, a bracket); the search moves on past it, so each character
+belongs to one candidate and the work is linear.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Final
+
+import phonenumbers
+
+from proctor.redaction._span import Span
+
+__all__ = ["NATIONAL_REGIONS", "find_phones"]
+
+NATIONAL_REGIONS: Final = (
+    "US", "GB", "DE", "FR", "IT", "ES", "NL", "BE", "AT", "CH", "IE", "SE", "AU", "NZ", "IN",
+    "JP", "ZA",
+)  # fmt: skip
+"""Regions whose numbers are also recognised in national format (without ``+``)."""
+
+# A ``#``, ``/``, word character or hyphen just before marks a reference, not a phone;
+# a national number is not a part of an amount, a decimal, a time, an assignment, or
+# the tail of a longer run of digit groups (a tracking number).
+_CANDIDATE = re.compile(
+    r"(?:(?<![\w+#])\+|(?<![\w+#/.,:=$€£%-])(?<!\d[ ./-]))\(?\d[\d ()./-]{4,24}\d(?!\w|[.,/-]\d)"
+)
+_SEPARATORS = re.compile(r"[ ()./-]+")
+# Shapes of other things: an IPv4 address, a date, a US social security number.
+_NOT_PHONE = re.compile(
+    r"\d{1,3}(?:\.\d{1,3}){3}|\d{1,2}([/.-])\d{1,2}\1\d{2,4}|\d{4}([/.-])\d{1,2}\2\d{1,2}"
+    r"|\d{3}([ -])\d{2}\3\d{4}"
+)
+# Where a candidate may give back groups: a number marked as one (``+``, a trunk ``0``,
+# an area code in brackets, the NANP ``1``).
+_MARKED = re.compile(r"[+0(]|1[ .-]")
+_TRIMS: Final = 3
+_MIN_DIGITS, _MAX_DIGITS = 7, 15
+
+
+def _national_table() -> tuple[tuple[str, str, frozenset[int]], ...]:
+    table = []
+    for region in NATIONAL_REGIONS:
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        assert metadata is not None
+        assert metadata.general_desc is not None
+        lengths = frozenset(metadata.general_desc.possible_length or ())
+        table.append((region, metadata.national_prefix or "", lengths))
+    return tuple(table)
+
+
+_NATIONAL: Final = _national_table()
+
+
+def _valid(candidate: str, region: str | None) -> bool:
+    """A valid number of ``region``; with a ``+`` (``region`` None), a possible one: the
+    ``+`` says it is a phone number, and fictional or newly opened ranges count too."""
+    try:
+        number = phonenumbers.parse(candidate, region)
+    except phonenumbers.NumberParseException:
+        return False
+    if region is None:
+        return phonenumbers.is_possible_number(number)
+    return phonenumbers.is_valid_number(number)
+
+
+@lru_cache(maxsize=4096)
+def _is_number(candidate: str) -> bool:
+    digits = "".join(c for c in candidate if c.isdigit())
+    if not _MIN_DIGITS <= len(digits) <= _MAX_DIGITS:
+        return False
+    if candidate.startswith("+"):
+        return _valid(candidate, None)
+    groups = _SEPARATORS.split(candidate.strip("()"))
+    if len(groups) < 2 or groups[0] == "0" or _NOT_PHONE.fullmatch(candidate):
+        return False  # a bare run of digits, an ISBN-10, an address, a date, an SSN
+    for region, trunk, lengths in _NATIONAL:
+        if trunk == "0" and not digits.startswith("0"):
+            continue
+        national = digits[len(trunk) :] if trunk and digits.startswith(trunk) else digits
+        if len(national) in lengths and _valid(candidate, region):
+            return True
+    return False
+
+
+def _number_in(candidate: str) -> str | None:
+    """The longest number ``candidate`` starts with, giving back at most a few groups."""
+    trims = _TRIMS if _MARKED.match(candidate) else 0
+    for _ in range(trims + 1):
+        if _is_number(candidate):
+            return candidate
+        cut = _SEPARATORS.search(candidate[::-1])
+        if cut is None:
+            return None
+        candidate = candidate[: len(candidate) - cut.end()]
+    return None
+
+
+def find_phones(text: str) -> list[Span]:
+    """Numbers with a ``+`` of every region; national ones of :data:`NATIONAL_REGIONS`."""
+    found: list[Span] = []
+    m = _CANDIDATE.search(text)
+    while m is not None:
+        number = _number_in(m.group())
+        if number is not None:
+            found.append(Span(m.start(), m.start() + len(number), "phone"))
+            m = _CANDIDATE.search(text, m.start() + len(number))
+            continue
+        m = _CANDIDATE.search(text, m.end())
+    return found
