@@ -32,7 +32,8 @@ NATIONAL_REGIONS: Final = (
 # a national number is not a part of an amount, a decimal, a time, an assignment, or
 # the tail of a longer run of digit groups (a tracking number).
 _CANDIDATE = re.compile(
-    r"(?:(?<![\w+#])\+|(?<![\w+#/.,:=$€£%-])(?<!\d[ ./-]))\(?\d[\d ()./-]{4,24}\d(?!\w|[.,/-]\d)"
+    r"(?=[+(\d])(?:(?<![\w+#])\+|(?<![\w+#/.,:=$€£%-])(?<!\d[ ./-]))"
+    r"\(?\d[\d ()./-]{4,24}\d(?!\w|[.,/:-]\d)"
 )
 _SEPARATORS = re.compile(r"[ ()./-]+")
 # Shapes of other things: an IPv4 address, a date, a US social security number.
@@ -45,6 +46,7 @@ _NOT_PHONE = re.compile(
 _MARKED = re.compile(r"[+0(]|1[ .-]")
 _TRIMS: Final = 3
 _MIN_DIGITS, _MAX_DIGITS = 7, 15
+_MIN_NATIONAL_DIGITS = 9  # shorter runs of grouped digits are part numbers, not phones
 
 
 def _national_table() -> tuple[tuple[str, str, frozenset[int]], ...]:
@@ -81,8 +83,14 @@ def _is_number(candidate: str) -> bool:
     if candidate.startswith("+"):
         return _valid(candidate, None)
     groups = _SEPARATORS.split(candidate.strip("()"))
-    if len(groups) < 2 or groups[0] == "0" or _NOT_PHONE.fullmatch(candidate):
-        return False  # a bare run of digits, an ISBN-10, an address, a date, an SSN
+    if (
+        len(digits) < _MIN_NATIONAL_DIGITS
+        or len(groups) < 2
+        or (len(groups[0]) == 1 and groups[0] != "1")
+        or len(groups[-1]) == 1
+        or _NOT_PHONE.fullmatch(candidate)
+    ):
+        return False  # a part number, a bare run of digits, an ISBN-10, an address, a date, an SSN
     for region, trunk, lengths in _NATIONAL:
         if trunk == "0" and not digits.startswith("0"):
             continue

@@ -31,7 +31,7 @@ __all__ = ["find_passwords", "find_secrets", "password_key"]
 # --- vendor keys -------------------------------------------------------------
 
 _VENDOR = re.compile(
-    r"(?<![\w-])(?:"
+    r"(?=[\w])(?<![\w-])(?:"
     r"sk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d\d-)?[A-Za-z0-9_-]{20,}"  # OpenAI, Anthropic
     r"|(?:[sr]k|pk)_(?:live|test)_[A-Za-z0-9]{16,}|whsec_[A-Za-z0-9]{24,}"  # Stripe
     r"|(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}"  # AWS access key id
@@ -88,7 +88,7 @@ def _private_keys(text: str) -> list[Span]:
         else:
             body = _PEM_BODY.match(text, m.end(), min(len(text), m.end() + PEM_MAX_CHARS))
             end = body.end() if body else m.end()
-            while end > m.end() and text[end - 1] in "\n\r\t -":
+            while end > m.end() and text[end - 1] in "\n\r\t ":
                 end -= 1
         found.append(Span(m.start(), end, "secret"))
         at = end
@@ -113,7 +113,10 @@ _KEYWORD = (
     r"|(?:access|refresh|auth|api|bearer|session|client)[_-]?token|credentials?"
 )
 _PASSWORD_KEY = re.compile(rf"(?i:{_KEYWORD})")
+# Each pattern opens with a look-ahead for its first character: the engine rejects most
+# positions on one character-class test instead of trying every alternative.
 _ASSIGNED = re.compile(
+    r"(?=[abcdekmprsuABCDEKMPRSU][a-zA-Z])"
     rf"(?i:(?:{_KEYWORD})[\w.-]{{0,24}})[\"']?"
     r"(?:\s{0,3}(?::=|=>|=)\s{0,3}|(?P<colon>\s{0,3}:\s{0,3}))"
     r"(?:\"(?P<dq>[^\"\\\n]{1,256})\"|'(?P<sq>[^'\\\n]{1,256})'"
@@ -124,13 +127,16 @@ _URL_PASSWORD = re.compile(
     r"(?=[\w\[])"
 )
 _AUTHORIZATION = re.compile(
-    r"(?i:\b(?P<scheme>basic|bearer)\s{1,3})(?P<cred>[A-Za-z0-9._~+/-]{8,4096}=*)(?![\w.~+/=-])"
+    r"(?=[bB][aAeE])(?i:\b(?P<scheme>basic|bearer)\s{1,3})(?P<cred>[A-Za-z0-9._~+/-]{8,4096}=*)(?![\w.~+/=-])"
 )
+# Masks, references to a variable or a template, and words that stand for a value.
 _PLACEHOLDER = re.compile(
-    r"[*x•.#_-]*|\[.*|\$.*|%.*|<.*|\{.*|(?i:none|null|nil|true|false|undefined|redacted|required"
-    r"|optional|string|changeme|example|hidden|masked|secret|password|\*+|n/?a)"
+    r"[*x•.#_$%-]*|\[.*\]|\$\{.*\}|\$\(.*\)|\$[A-Z_][A-Z0-9_]*|%\(?\w+\)?s|%\w+%|<[^>]*>"
+    r"|\{\{.*\}\}|\{[\w.]*\}"
+    r"|(?i:none|null|nil|true|false|undefined|redacted|required|optional|string|changeme"
+    r"|example|hidden|masked|secret|password|n/?a)"
 )
-_NATURAL_WORD = re.compile(r"[A-Za-z]+")
+_NATURAL_WORD = re.compile(r"[A-Za-z][a-z]*")
 
 
 def password_key(name: str) -> bool:
@@ -166,7 +172,8 @@ def _authorization(text: str) -> list[Span]:
             except (binascii.Error, ValueError):
                 ok = False
         else:
-            ok = any(c.isdigit() for c in cred) and not _NATURAL_WORD.fullmatch(cred)
+            mixed = any(c.isdigit() for c in cred) or (not cred.islower() and not cred.isupper())
+            ok = mixed and not _NATURAL_WORD.fullmatch(cred)
         if ok:
             found.append(Span(m.start("cred"), m.end("cred"), "password"))
     return found

@@ -23,7 +23,7 @@ from proctor.redaction._span import Span
 __all__ = ["find_ibans", "find_ssns", "iban_valid"]
 
 _IBAN_DB = numdb.get("iban")
-_IBAN_START = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}")
+_IBAN_START = re.compile(r"(?=[A-Za-z])(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}")
 _FIELD = re.compile(r"(\d+)!?[nac]")
 
 
@@ -83,9 +83,10 @@ def find_ibans(text: str) -> list[Span]:
 
 
 _SSN = re.compile(
-    r"(?<![\w-])\d{3}([- ])\d{2}\1\d{4}(?![\w-])"
-    r"|(?i:\b(?:ssn|ss\#|social(?:[ -]security)?(?:[ -](?:number|no\.?|\#))?|soc\.? sec\.?))"
-    r"[^\w\n]{0,3}(?:(?:is|was|number|no|of)\b[^\w\n]{0,3}){0,2}(?P<bare>\d{9})(?![\w-])"
+    r"(?=\d)(?<![\w+-])(?<!\d[ .-])\d{3}([- ])\d{2}\1\d{4}(?![\w-]|[ .-]\d)"
+    r"|(?=[sS])(?i:\b(?:ssn|ss\#|soc\.? sec\.?"
+    r"|social(?:[ -]security)?(?:[ -](?:number|no\.?|\#))?))"
+    r"[^\w\n]{0,4}(?:(?:is|was|number|no|of)\b[^\w\n]{0,3}){0,2}(?P<bare>\d{9})(?![\w-])"
 )
 
 

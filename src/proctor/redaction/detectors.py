@@ -87,9 +87,10 @@ def find_emails(text: str) -> list[Span]:
 
 # A group just after an IBAN's ``CC00`` belongs to the IBAN.
 _CARD = re.compile(
-    r"(?<![\w-])(?<![A-Z]{2}\d\d[ -])(?:"
+    r"(?=\d)(?<![\w-])(?<![A-Z]{2}\d\d[ -])(?:"
     r"\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?"  # 4-4-4-4(-3)
     r"|\d{4}([ -])\d{6}\2\d{4,5}"  # 4-6-5 (Amex), 4-6-4 (Diners)
+    r"|\d{4}([ -])\d{4}\3\d{5}"  # 4-4-5 (13-digit Visa)
     r"|\d{13,19}"
     r")(?![\w-])"
 )
@@ -136,7 +137,7 @@ def find_cards(text: str) -> list[Span]:
 # a line break or a space). Parts are separated by dots, outside their class, so
 # the match never backtracks within a part.
 _JWT = re.compile(
-    r"(?<![\w.-])e[wy][A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
+    r"(?=e)(?<![\w.-])e[wy][A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
     r"(?:\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+)?(?![\w-])"
 )
 
@@ -157,8 +158,11 @@ def find_jwts(text: str) -> list[Span]:
 
 # --- high-entropy tokens -----------------------------------------------------
 
-_TOKEN = re.compile(r"(?<![A-Za-z0-9_+/-])[A-Za-z0-9_+/-]{24,}={0,2}(?![A-Za-z0-9_+/=-])")
-_RUN = re.compile(r"[A-Za-z0-9+=]{16,}")
+_TOKEN = re.compile(
+    r"(?=[A-Za-z0-9_+/-])(?<![A-Za-z0-9_+/-])[A-Za-z0-9_+/-]{24,}={0,2}(?![A-Za-z0-9_+/=-])"
+)
+# A long unbroken run, or a shorter one that mixes cases (``ERUeBKaAEU-G76rx…``).
+_RUN = re.compile(r"[A-Za-z0-9+=]{16,}|(?=[A-Z0-9+=]*[a-z])(?=[a-z0-9+=]*[A-Z])[A-Za-z0-9+=]{10,}")
 _HEX_DIGEST = re.compile(r"[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}|[0-9a-f]{128}")
 _PROCTOR_ID = re.compile(r"(?:run|apr|aud|wrk|mc)_[0-9a-f]+(?:/[0-9]+)?")  # ids, idempotency keys
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
