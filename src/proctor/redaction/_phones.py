@@ -13,7 +13,7 @@ belongs to one candidate and the work is linear.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Final
 
 import phonenumbers
@@ -49,30 +49,57 @@ _MIN_DIGITS, _MAX_DIGITS = 7, 15
 _MIN_NATIONAL_DIGITS = 9  # shorter runs of grouped digits are part numbers, not phones
 
 
-def _national_table() -> tuple[tuple[str, str, frozenset[int]], ...]:
+# The numbers are built from the metadata directly: ``phonenumbers.parse`` costs more
+# than the rest of the detection together, and a candidate is already digits.
+def _national_table() -> tuple[tuple[int, str, frozenset[int]], ...]:
     table = []
     for region in NATIONAL_REGIONS:
         metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
         assert metadata is not None
         assert metadata.general_desc is not None
+        assert metadata.country_code is not None
         lengths = frozenset(metadata.general_desc.possible_length or ())
-        table.append((region, metadata.national_prefix or "", lengths))
+        table.append((metadata.country_code, metadata.national_prefix or "", lengths))
     return tuple(table)
 
 
 _NATIONAL: Final = _national_table()
 
 
-def _valid(candidate: str, region: str | None) -> bool:
-    """A valid number of ``region``; with a ``+`` (``region`` None), a possible one: the
-    ``+`` says it is a phone number, and fictional or newly opened ranges count too."""
-    try:
-        number = phonenumbers.parse(candidate, region)
-    except phonenumbers.NumberParseException:
-        return False
-    if region is None:
-        return phonenumbers.is_possible_number(number)
-    return phonenumbers.is_valid_number(number)
+@cache
+def _calling_code(cc: int) -> tuple[frozenset[int], str] | None:
+    """Possible national lengths and trunk prefix of calling code ``cc``, None if unassigned."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(cc)
+    if not regions:
+        return None
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(cc, regions[0])
+    if metadata is None or metadata.general_desc is None:
+        return None
+    return frozenset(metadata.general_desc.possible_length or ()), metadata.national_prefix or ""
+
+
+def _possible_international(digits: str) -> bool:
+    """A calling code then a national number of a length its country issues (a trunk
+    prefix after the calling code, as in ``+44 (0)20``, is left out, as libphonenumber does).
+    The ``+`` says it is a phone number: fictional and newly opened ranges count too."""
+    for n in (1, 2, 3):
+        found = _calling_code(int(digits[:n]))
+        if found is not None:
+            lengths, trunk = found
+            national = digits[n:]
+            if trunk and national.startswith(trunk) and len(national) not in lengths:
+                national = national[len(trunk) :]
+            return len(national) in lengths
+    return False
+
+
+def _valid_national(cc: int, national: str) -> bool:
+    number = phonenumbers.PhoneNumber(country_code=cc, national_number=int(national))
+    zeros = len(national) - len(national.lstrip("0"))
+    if zeros:  # Italy keeps its leading zero
+        number.italian_leading_zero = True
+        number.number_of_leading_zeros = zeros
+    return bool(phonenumbers.is_valid_number(number))
 
 
 @lru_cache(maxsize=4096)
@@ -81,7 +108,7 @@ def _is_number(candidate: str) -> bool:
     if not _MIN_DIGITS <= len(digits) <= _MAX_DIGITS:
         return False
     if candidate.startswith("+"):
-        return _valid(candidate, None)
+        return _possible_international(digits)
     groups = _SEPARATORS.split(candidate.strip("()"))
     if (
         len(digits) < _MIN_NATIONAL_DIGITS
@@ -91,11 +118,11 @@ def _is_number(candidate: str) -> bool:
         or _NOT_PHONE.fullmatch(candidate)
     ):
         return False  # a part number, a bare run of digits, an ISBN-10, an address, a date, an SSN
-    for region, trunk, lengths in _NATIONAL:
+    for cc, trunk, lengths in _NATIONAL:
         if trunk == "0" and not digits.startswith("0"):
             continue
         national = digits[len(trunk) :] if trunk and digits.startswith(trunk) else digits
-        if len(national) in lengths and _valid(candidate, region):
+        if len(national) in lengths and _valid_national(cc, national):
             return True
     return False
 
