@@ -41,6 +41,7 @@ catch at the level they need. Three families matter to code that runs agents:
     │   └── Forbidden            a token whose role may not do this
     ├── TokenError               a token that cannot be created or revoked
     │   └── TokenNotFound
+    ├── PayloadTooLarge          a tool argument or result over the redaction size limit
     ├── StoreUnavailable         the store does not answer
     └── ReportError              an eval report that cannot be read
         └── ReportNotFound
@@ -296,3 +297,26 @@ class TransientToolError(Exception):
     A signal, not an error: only tools that are idempotent are retried, and only a
     bounded number of times; past that the call fails.
     """
+
+
+class PayloadTooLarge(ProctorError):
+    """A tool argument set or result over the size limit of the tenant's redaction settings.
+
+    Raised before the payload is redacted, stored or executed: detectors read every
+    byte of what is stored, and untrusted text must not buy unbounded work.
+    ``what`` names the payload (``arguments of refund``), ``size`` and ``limit`` are
+    bytes of UTF-8 JSON, ``setting`` is the ``proctor.yaml`` key that raises the limit.
+    """
+
+    http_status = 413
+    exit_code = 5
+
+    def __init__(self, what: str, size: int, limit: int, setting: str) -> None:
+        self.what = what
+        self.size = size
+        self.limit = limit
+        self.setting = setting
+        super().__init__(
+            f"{what} is {size:,} bytes, over the limit of {limit:,} bytes; "
+            f"send less, or raise `{setting}` in the bundle's proctor.yaml"
+        )

@@ -112,3 +112,53 @@ def test_short_values_without_digits_are_still_found(value: str) -> None:
     for _ in range(2):
         assert value not in r.text(value)
         assert r.text("refund-needs-supervisor") == "refund-needs-supervisor"
+
+
+def test_sensitive_keys_are_redacted_like_values() -> None:
+    r = Redactor({}, "k")
+    value = {"alice@example.com": 3, "nested": [{"4111 1111 1111 1111": "x"}], "plain": 1, 7: "y"}
+    assert r.value(value) == {
+        "[redacted:email]": 3,
+        "nested": [{"[redacted:card]": "x"}],
+        "plain": 1,
+        7: "y",
+    }
+    hashed = Redactor({"email": "hash"}, "k").value({"alice@example.com": 3})
+    assert list(hashed) == [Redactor({"email": "hash"}, "k").text("alice@example.com")]
+
+
+def test_a_declared_field_under_a_sensitive_key_name_is_masked_too() -> None:
+    r = Redactor({}, "k", fields=frozenset({"bob@example.com"}))
+    assert r.value({"bob@example.com": "x"}) == {"[redacted:email]": MASK}
+
+
+def test_strings_under_credential_keys_are_redacted_whole() -> None:
+    r = Redactor({}, "k")
+    value = {
+        "password": "hunter2",
+        "db": {"clientSecret": "abc", "api_key": "k-1", "token_count": 12},
+        "password_hint": "",
+        "user_password": "[redacted]",
+        "note": "no secret here",
+    }
+    assert r.value(value) == {
+        "password": "[redacted:password]",
+        "db": {"clientSecret": "[redacted:password]", "api_key": "[redacted:password]",
+               "token_count": 12},
+        "password_hint": "",
+        "user_password": "[redacted]",
+        "note": "no secret here",
+    }  # fmt: skip
+    assert Redactor({"password": "keep"}, "k").value({"password": "hunter2"}) == {
+        "password": "hunter2"
+    }
+    assert Redactor({"password": "drop"}, "k").value({"password": "hunter2", "a": 1}) == {"a": 1}
+
+
+def test_redacting_twice_changes_nothing_more() -> None:
+    r = Redactor({}, "k")
+    text = 'password=hunter2, {"api_key": "abc123"}, mail maria@example.com, +44 20 7946 0958'
+    once = r.text(text)
+    assert r.text(once) == once
+    value = {"password": "hunter2", "maria@example.com": 1}
+    assert r.value(r.value(value)) == r.value(value)

@@ -29,6 +29,12 @@ def bench(
     corpus: Path | None = typer.Option(
         None, help=f"Labelled corpus for `redaction` (default: the repository's {CORPUS})."
     ),
+    mb: list[float] = typer.Option(
+        [1, 10, 50],
+        "--mb",
+        min=0.001,
+        help="For `redaction`: sizes in MB of the adversarial inputs (repeat the option).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     calls: int = typer.Option(10_000, min=100, help="Governed calls per repeat."),
     repeats: int = typer.Option(3, min=1, help="Fresh stores to repeat on; figures are medians."),
@@ -44,7 +50,7 @@ def bench(
     if what == "redaction":
         from proctor.bench import redaction as redaction_bench
 
-        _print(redaction_bench.measure(_corpus(corpus), repeats), "Redaction detectors", as_json)
+        _redaction(redaction_bench, _corpus(corpus), repeats, mb, as_json)
         return
     if what == "telemetry":  # span export to a local OTLP receiver: throughput, drops
         telemetry_bench = _optional("proctor.bench.telemetry", "otel")
@@ -87,6 +93,21 @@ def _service(
                 figures = service_bench.measure(runs, clients, requests, repeats, db_url)
     except service_bench.BenchError as exc:
         raise typer.BadParameter(str(exc)) from None
+    _print(figures, title, as_json)
+
+
+def _redaction(
+    redaction_bench: Any, corpus: Path, repeats: int, sizes: list[float], as_json: bool
+) -> None:
+    title = (
+        f"Redaction detectors (corpus {corpus}; adversarial MB/s at "
+        f"{', '.join(f'{s:g}' for s in sizes)} MB, medians of {repeats})"
+    )
+    if as_json:
+        figures = redaction_bench.measure(corpus, repeats, sizes)
+    else:
+        with console.status(f"Measuring: {title}…"):
+            figures = redaction_bench.measure(corpus, repeats, sizes)
     _print(figures, title, as_json)
 
 

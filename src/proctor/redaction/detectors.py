@@ -1,12 +1,20 @@
-"""Detectors of sensitive values in free text, each returning spans.
+"""Detectors of sensitive values in free text, each returning spans, in linear time.
 
-Standard library only, on purpose. ``presidio`` needs spaCy models fetched from
-the network, which proctor must not do at run time; ``phonenumbers`` and
-``python-stdnum`` are sound but would be new dependencies for what a few
-regular expressions and checksums (Luhn, ISO 7064 mod 97) do here. Every
-detector favours precision on what proctor itself stores: sha256 digests,
-proctor ids (``run_…``), UUIDs, order ids, amounts, dates and tracking numbers
-are left alone.
+Text reaching a detector is often untrusted (a customer's message, a web page, a
+tool's answer), so every detector is linear in its input: each pattern either
+starts only at the edge of a run of its characters (a look-behind of the same
+class) or has bounded quantifiers and bounded look-behind, and every candidate
+is checked on a window of bounded size. Overlaps are resolved by merging
+sorted lists, never by comparing every pair.
+
+Candidates are found by patterns and confirmed by the libraries made for each
+format: ``phonenumbers`` (libphonenumber's metadata, every region) for phone
+numbers and ``python-stdnum`` for IBANs (the SWIFT registry's formats and the
+ISO 7064 mod 97 check) and US social security numbers. Credentials follow the
+keyword list and vendor prefixes of ``detect-secrets``, written as linear
+patterns. Everything favours precision on what proctor itself stores: sha256
+digests, proctor ids (``run_…``), UUIDs, order ids, amounts, dates, versions and
+tracking numbers are left alone.
 
 A detector is a function ``str -> list[Span]``. :func:`detect` runs them all in
 priority order and keeps, of overlapping spans, the one found first.
@@ -20,8 +28,13 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
-from typing import Final, NamedTuple
+from collections.abc import Iterable
+from typing import Final
+
+from proctor.redaction._phones import find_phones
+from proctor.redaction._secrets import find_passwords, find_secrets
+from proctor.redaction._span import Detector, Span, always, spans
+from proctor.redaction._stdnum import find_ibans, find_ssns, iban_valid
 
 __all__ = [
     "DETECTORS",
@@ -32,6 +45,7 @@ __all__ = [
     "find_emails",
     "find_ibans",
     "find_jwts",
+    "find_passwords",
     "find_phones",
     "find_secrets",
     "find_ssns",
@@ -42,98 +56,41 @@ __all__ = [
 ]
 
 
-class Span(NamedTuple):
-    """A sensitive value at ``text[start:end]``."""
-
-    start: int
-    end: int
-    kind: str
-
-
-Detector = Callable[[str], list[Span]]
-
-
-def _spans(
-    pattern: re.Pattern[str], text: str, kind: str, keep: Callable[[str], bool]
-) -> list[Span]:
-    """Matches that pass ``keep``; after a rejected match the search resumes just past its start."""
-    found: list[Span] = []
-    m = pattern.search(text)
-    while m is not None:
-        if keep(m.group()):
-            found.append(Span(m.start(), m.end(), kind))
-            m = pattern.search(text, m.end())
-        else:
-            m = pattern.search(text, m.start() + 1)
-    return found
-
-
-def _always(_: str) -> bool:
-    return True
-
-
 # --- email -------------------------------------------------------------------
 
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_EMAIL = re.compile(
-    rf"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{{0,63}}@(?:{_LABEL}\.)+[A-Za-z]{{2,24}}(?![\w-])"
+# RFC 5322 atext (less ``'``, ``=``, ``{``, ``|`` and ``}``, which in logs and code
+# quote or assign an address rather than belong to it), with RFC 6531's non-ASCII
+# letters and emoji; a quoted local part; a domain of at most ten labels, or an
+# address literal. The local part is at most 64 characters and starts at the edge
+# of a run of its characters, so no start is tried twice inside a run.
+# Combining marks of Latin, Indic and Thai scripts (``\w`` leaves them out).
+_MARKS = r"\u0300-\u036f\u0900-\u0dff\u0e00-\u0e7f"
+_ATEXT = rf"\w{_MARKS}!#$%&*+/?^`~\u2600-\u27bf\ufe0f\u200d\U0001f000-\U0001faff-"
+_LOCAL = rf"(?<![{_ATEXT}.])[{_ATEXT}](?:[{_ATEXT}.]{{0,63}})(?<!\.)" r'|"[^"\\\n]{1,62}"'
+_LABEL = rf"[^\W_](?:[\w{_MARKS}-]{{0,61}}(?:[^\W_]|[{_MARKS}]))?"
+_TLD = rf"(?:[^\W\d_]|[{_MARKS}]){{2,63}}|xn--[a-z0-9-]{{1,59}}"
+_DOMAIN = (
+    rf"(?:{_LABEL}\.){{1,10}}(?:{_TLD})(?![\w{_MARKS}-])"
+    r"|\[(?:IPv6:[0-9A-Fa-f:.]{2,45}|\d{1,3}(?:\.\d{1,3}){3})\]"
 )
+_EMAIL = re.compile(rf"(?:{_LOCAL})@(?:{_DOMAIN})")
 
 
 def find_emails(text: str) -> list[Span]:
-    """Addresses ``local@domain.tld``; a sentence's closing period is not taken."""
+    """Addresses ``local@domain.tld`` (RFC 5322 and 6531) or ``local@[address literal]``."""
     if "@" not in text:
         return []
-    return _spans(_EMAIL, text, "email", _always)
-
-
-# --- phone -------------------------------------------------------------------
-
-# Separators are required in national formats, so bare digit runs (order
-# numbers, tracking numbers, amounts) never match. A ``#``, ``/``, word
-# character or hyphen just before the number marks a reference, not a phone.
-_PHONE_INTL = re.compile(
-    r"(?<![\w#/+-])\+[1-9]\d{0,2}(?:[ .-]?\(\d{1,4}\)|[ .-]?\d{1,5}){1,6}(?![\w-]|[.]\d)"
-)
-_PHONE_NATIONAL = re.compile(
-    r"(?<![\w#/.+-])(?<!\d[ .-])(?:"
-    r"(?:1[ .-])?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}"  # NANP: (415) 555-0100, 415.555.0100
-    r"|0\d(?:[ .]\d{2}){4}"  # FR: 01 42 68 53 00
-    r"|0\d{2,4} \d{3,4} \d{3,4}"  # UK and others: 020 7946 0958
-    r")(?![\w-]|[.,]\d| \d)"
-)
-
-
-def _phone_digits_ok(candidate: str) -> bool:
-    return 8 <= sum(c.isdigit() for c in candidate) <= 15
-
-
-def _international(text: str) -> list[Span]:
-    found: list[Span] = []
-    for m in _PHONE_INTL.finditer(text):
-        candidate = m.group()
-        # Numbers that run on into the next figure: give back whole groups.
-        while sum(c.isdigit() for c in candidate) > 15 and " " in candidate:
-            candidate = candidate.rsplit(" ", 1)[0]
-        if _phone_digits_ok(candidate):
-            found.append(Span(m.start(), m.start() + len(candidate), "phone"))
-    return found
-
-
-def find_phones(text: str) -> list[Span]:
-    """International ``+CC …`` numbers (8–15 digits) and separated national formats."""
-    found = _international(text)
-    found += _spans(_PHONE_NATIONAL, text, "phone", _phone_digits_ok)
-    return found
+    return spans(_EMAIL, text, "email", always)
 
 
 # --- payment card ------------------------------------------------------------
 
 # A group just after an IBAN's ``CC00`` belongs to the IBAN.
 _CARD = re.compile(
-    r"(?<![\w-])(?<![A-Z]{2}\d\d[ -])(?:"
+    r"(?=\d)(?<![\w-])(?<![A-Z]{2}\d\d[ -])(?:"
     r"\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?"  # 4-4-4-4(-3)
-    r"|\d{4}([ -])\d{6}\2\d{4,5}"  # 4-6-5 (Amex, Diners)
+    r"|\d{4}([ -])\d{6}\2\d{4,5}"  # 4-6-5 (Amex), 4-6-4 (Diners)
+    r"|\d{4}([ -])\d{4}\3\d{5}"  # 4-4-5 (13-digit Visa)
     r"|\d{13,19}"
     r")(?![\w-])"
 )
@@ -145,8 +102,9 @@ _CARD_NETWORKS: Final = (
     (re.compile(r"6(?:011|4[4-9]|5)"), range(16, 20)),  # Discover
     (re.compile(r"35(?:2[89]|[3-8])"), range(16, 20)),  # JCB
     (re.compile(r"3(?:0[0-5]|[689])"), range(14, 20)),  # Diners
-    (re.compile(r"62"), range(16, 20)),  # UnionPay
+    (re.compile(r"62|81"), range(16, 20)),  # UnionPay
     (re.compile(r"5[06-8]|6[37]"), range(13, 20)),  # Maestro
+    (re.compile(r"220[0-4]"), range(16, 17)),  # Mir
 )
 
 
@@ -169,100 +127,19 @@ def _card_ok(candidate: str) -> bool:
 
 def find_cards(text: str) -> list[Span]:
     """13–19 digits, grouped by spaces or dashes or not at all: Luhn-valid, of a known network."""
-    return _spans(_CARD, text, "card", _card_ok)
+    return spans(_CARD, text, "card", _card_ok)
 
 
-# --- IBAN --------------------------------------------------------------------
+# --- JSON web tokens ---------------------------------------------------------
 
-_IBAN_LENGTHS: Final[dict[str, int]] = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22,
-    "BH": 22, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22,
-    "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27,
-    "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28,
-    "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
-    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24,
-    "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24,
-    "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SC": 31,
-    "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
-    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
-}  # fmt: skip
-_IBAN_START = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2})(\d{2})")
-
-
-def iban_valid(iban: str) -> bool:
-    """Country length and the ISO 7064 mod-97 check of a compact IBAN."""
-    if _IBAN_LENGTHS.get(iban[:2]) != len(iban) or not iban.isalnum():
-        return False
-    rearranged = iban[4:] + iban[:4]
-    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
-
-
-def _iban_end(text: str, start: int, length: int) -> int | None:
-    """Where an IBAN of ``length`` characters starting at ``start`` ends, single spaces allowed."""
-    count, i = 0, start
-    while count < length and i < len(text):
-        c = text[i]
-        if c.isascii() and (c.isdigit() or c.isupper()):
-            count += 1
-        elif not (c == " " and count >= 4 and i + 1 < len(text) and text[i + 1] != " "):
-            return None
-        i += 1
-    if count < length or (i < len(text) and text[i].isalnum()):
-        return None
-    return i
-
-
-def find_ibans(text: str) -> list[Span]:
-    """IBANs, compact or in groups of four, with a valid country length and check digits."""
-    found: list[Span] = []
-    for m in _IBAN_START.finditer(text):
-        length = _IBAN_LENGTHS.get(m.group(1))
-        if length is None:
-            continue
-        end = _iban_end(text, m.start(), length)
-        if end is not None and iban_valid(text[m.start() : end].replace(" ", "")):
-            found.append(Span(m.start(), end, "iban"))
-    return found
-
-
-# --- US SSN ------------------------------------------------------------------
-
-# Area 000, 666 and 900–999, group 00 and serial 0000 are never issued; two
-# numbers published in advertising are excluded too.
-_SSN = re.compile(
-    r"(?<![\w-])(?!000|666|9\d\d|078-05-1120|219-09-9999)"
-    r"\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\w-])"
+# A JWS (three parts, the last possibly empty for ``alg: none``) or a JWE (five);
+# the header is base64url JSON, so it starts ``ey`` (``{"``) or ``ew`` (``{`` and
+# a line break or a space). Parts are separated by dots, outside their class, so
+# the match never backtracks within a part.
+_JWT = re.compile(
+    r"(?=e)(?<![\w.-])e[wy][A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
+    r"(?:\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+)?(?![\w-])"
 )
-
-
-def find_ssns(text: str) -> list[Span]:
-    """US social security numbers ``AAA-GG-SSSS`` (dashes or spaces) in issuable ranges."""
-    return _spans(_SSN, text, "ssn", _always)
-
-
-# --- secrets -----------------------------------------------------------------
-
-_SECRET = re.compile(
-    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"
-    r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|[A-Za-z0-9+/=\s]*)"
-    r"|(?<![\w-])(?:"
-    r"sk-(?:proj-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{20,}"  # OpenAI, Anthropic
-    r"|[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"  # Stripe
-    r"|(?:AKIA|ASIA)[0-9A-Z]{16}"  # AWS access key id
-    r"|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}"  # GitHub
-    r"|xox[abprs]-[A-Za-z0-9-]{10,}"  # Slack
-    r"|AIza[0-9A-Za-z_-]{35}"  # Google API key
-    r"|glpat-[A-Za-z0-9_-]{20}"  # GitLab
-    r")(?![\w-])"
-)
-
-
-def find_secrets(text: str) -> list[Span]:
-    """Keys with a vendor prefix (``sk-``, ``AKIA``, ``ghp_``, ``xoxb-``…), PEM private keys."""
-    return [Span(m.start(), m.end(), "secret") for m in _SECRET.finditer(text)]
-
-
-_JWT = re.compile(r"(?<![\w-])eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*(?![\w-])")
 
 
 def _jwt_ok(candidate: str) -> bool:
@@ -275,15 +152,18 @@ def _jwt_ok(candidate: str) -> bool:
 
 
 def find_jwts(text: str) -> list[Span]:
-    """JSON web tokens: three base64url parts whose header decodes to JSON with ``alg``."""
-    return _spans(_JWT, text, "jwt", _jwt_ok)
+    """JSON web tokens (JWS and JWE) whose header decodes to JSON with ``alg``."""
+    return spans(_JWT, text, "jwt", _jwt_ok)
 
 
 # --- high-entropy tokens -----------------------------------------------------
 
-_TOKEN = re.compile(r"(?<![A-Za-z0-9_+/-])[A-Za-z0-9_+/-]{24,}={0,2}(?![A-Za-z0-9_+/=-])")
-_RUN = re.compile(r"[A-Za-z0-9+=]{16,}")
-_HEX_DIGEST = re.compile(r"[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}")
+_TOKEN = re.compile(
+    r"(?=[A-Za-z0-9_+/-])(?<![A-Za-z0-9_+/-])[A-Za-z0-9_+/-]{24,}={0,2}(?![A-Za-z0-9_+/=-])"
+)
+# A long unbroken run, or a shorter one that mixes cases (``ERUeBKaAEU-G76rx…``).
+_RUN = re.compile(r"[A-Za-z0-9+=]{16,}|(?=[A-Z0-9+=]*[a-z])(?=[a-z0-9+=]*[A-Z])[A-Za-z0-9+=]{10,}")
+_HEX_DIGEST = re.compile(r"[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}|[0-9a-f]{128}")
 _PROCTOR_ID = re.compile(r"(?:run|apr|aud|wrk|mc)_[0-9a-f]+(?:/[0-9]+)?")  # ids, idempotency keys
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 ENTROPY_THRESHOLD: Final = 3.7
@@ -317,7 +197,7 @@ def _token_ok(candidate: str) -> bool:
 
 def find_tokens(text: str) -> list[Span]:
     """Opaque tokens: 24+ base64-ish characters of high entropy, but not digests or ids."""
-    return _spans(_TOKEN, text, "token", _token_ok)
+    return spans(_TOKEN, text, "token", _token_ok)
 
 
 # --- all of them -------------------------------------------------------------
@@ -325,6 +205,7 @@ def find_tokens(text: str) -> list[Span]:
 DETECTORS: Final[dict[str, Detector]] = {
     "secret": find_secrets,
     "jwt": find_jwts,
+    "password": find_passwords,
     "iban": find_ibans,
     "card": find_cards,
     "ssn": find_ssns,
@@ -338,14 +219,26 @@ KINDS: Final = tuple(DETECTORS)
 """Every kind a detector reports."""
 
 
-def _resolve(spans: Iterable[Span]) -> list[Span]:
-    kept: list[Span] = []
-    for span in spans:
-        if all(span.end <= k.start or span.start >= k.end for k in kept):
-            kept.append(span)
-    return sorted(kept)
+def _merge(kept: list[Span], found: list[Span]) -> list[Span]:
+    """``kept`` (sorted, disjoint) with the spans of ``found`` that overlap nothing kept before."""
+    out: list[Span] = []
+    i = 0
+    for span in sorted(found):
+        while i < len(kept) and kept[i].end <= span.start:
+            out.append(kept[i])
+            i += 1
+        if (i < len(kept) and kept[i].start < span.end) or (out and out[-1].end > span.start):
+            continue
+        out.append(span)
+    out.extend(kept[i:])
+    return out
 
 
 def detect(text: str, detectors: Iterable[Detector] = DETECTORS.values()) -> list[Span]:
     """Non-overlapping spans of every sensitive value in ``text``, in order."""
-    return _resolve(span for d in detectors for span in d(text))
+    kept: list[Span] = []
+    for detector in detectors:
+        found = detector(text)
+        if found:
+            kept = _merge(kept, found)
+    return kept

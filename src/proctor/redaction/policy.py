@@ -11,6 +11,9 @@ import hashlib
 import hmac
 from typing import Any
 
+import orjson
+
+from proctor.errors import PayloadTooLarge
 from proctor.redaction.redactor import Redactor
 from proctor.redaction.settings import RedactionSettings
 
@@ -38,8 +41,39 @@ class Redaction:
             self._cache[(tenant, fields)] = found
         return found
 
+    def limit(self, tenant: str) -> int:
+        """The largest tool argument set or result ``tenant`` may send, in bytes."""
+        return self.settings.rule(tenant).payload_limit
+
+    def check_size(self, tenant: str, value: Any, what: str) -> int:
+        """The size of ``value`` in bytes (UTF-8, JSON for anything but a string); raises
+        :class:`~proctor.errors.PayloadTooLarge` when it is over the tenant's limit.
+
+        Call it on a tool's arguments before they are validated, and on its result
+        before it is recorded: ``what`` names the payload in the error
+        (``"arguments of refund"``, ``"result of refund"``).
+        """
+        limit = self.limit(tenant)
+        size = payload_size(value)
+        if size > limit:
+            own = self.settings.tenants.get(tenant)
+            scope = (
+                "default" if own is None or own.max_payload_bytes is None else f"tenants.{tenant}"
+            )
+            raise PayloadTooLarge(what, size, limit, f"redaction.{scope}.max_payload_bytes")
+        return size
+
     def text(self, tenant: str, text: str) -> str:
         return self.redactor(tenant).text(text)
 
     def value(self, tenant: str, value: Any, fields: frozenset[str] = frozenset()) -> Any:
         return self.redactor(tenant, fields).value(value)
+
+
+def payload_size(value: Any) -> int:
+    """Bytes of ``value``: UTF-8 for a string, else its JSON (other values as their ``str``)."""
+    if isinstance(value, str):
+        return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, bytes | bytearray):
+        return len(value)
+    return len(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))

@@ -24,7 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from proctor.redaction.detectors import DETECTORS, Detector, Span, detect
+from proctor.redaction._secrets import password_key, password_value
+from proctor.redaction._span import Detector, Span
+from proctor.redaction.detectors import DETECTORS, detect
 from proctor.redaction.fields import MASK
 
 __all__ = ["FIELD", "Mode", "Redactor"]
@@ -34,11 +36,15 @@ Mode = Literal["mask", "hash", "drop", "keep"]
 FIELD: Final = "field"
 """The kind under which declared sensitive fields are redacted."""
 
+PASSWORD: Final = "password"
+"""The kind of a credential's value, also a string under a key that names a credential."""
+
 _DIGEST_CHARS: Final = 12
 
-# Short text without a digit or an @ holds nothing any detector finds: every kind needs
-# digits or an @, except keys, which are 15 characters or more (``xoxb-`` and ten).
-_PLAIN: Final = re.compile(r"[^0-9@]{0,14}")
+# Short text without a digit, an @, = or : holds nothing any detector finds: every kind
+# needs one of them, except keys and ``Bearer`` credentials, which are 15 characters or
+# more (``xoxb-`` and ten).
+_PLAIN: Final = re.compile(r"[^0-9@=:]{0,14}")
 _CLEAN_MAX_CHARS: Final = 200
 _CLEAN_MAX_ENTRIES: Final = 4096
 
@@ -105,7 +111,13 @@ class Redactor:
         return "".join(parts)
 
     def value(self, value: Any) -> Any:
-        """A copy of a JSON-like ``value``: declared fields, then strings at any depth, redacted."""
+        """A copy of a JSON-like ``value``: declared fields, then strings at any depth, redacted.
+
+        Mapping keys are text too (``{"alice@example.com": 3}``): a key with a sensitive
+        value in it is redacted like any string (keys that become equal keep the last
+        value). A string under a key that names a credential (``password``, ``api_key``,
+        ``client_secret``…) is redacted whole, as kind ``password``.
+        """
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, Mapping):
@@ -113,13 +125,27 @@ class Redactor:
             for k, v in value.items():
                 if k in self.fields and v is not None:
                     if self.mode(FIELD) != "drop":
-                        out[k] = self._field(v)
+                        out[self._key_text(k)] = self._field(v)
+                elif isinstance(v, str) and self._credential(k, v):
+                    if self.mode(PASSWORD) != "drop":
+                        out[self._key_text(k)] = self._replacement(PASSWORD, v)
                 else:
-                    out[k] = self.value(v)
+                    out[self._key_text(k)] = self.value(v)
             return out
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]
         return value
+
+    def _key_text(self, key: Any) -> Any:
+        return self.text(key) if isinstance(key, str) else key
+
+    def _credential(self, key: Any, value: str) -> bool:
+        return (
+            isinstance(key, str)
+            and self.mode(PASSWORD) != "keep"
+            and password_key(key)
+            and password_value(value)
+        )
 
     def digest(self, kind: str, raw: str) -> str:
         """The keyed digest ``hash`` mode shows for ``raw`` of ``kind``."""

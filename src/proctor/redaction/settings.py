@@ -5,8 +5,9 @@
     redaction:
       default:
         mode: mask              # mask | hash | drop | keep, for every kind not listed
-        kinds: {email: hash}    # per kind: email phone card iban ssn secret jwt token field
+        kinds: {email: hash}    # email phone card iban ssn secret password jwt token field
         fields: [note]          # more argument/result keys whose whole value is sensitive
+        max_payload_bytes: 1048576  # largest tool argument or result accepted (UTF-8 JSON)
       tenants:
         acme: {mode: hash}      # over the default: mode replaced, kinds and fields added
 
@@ -17,15 +18,20 @@ key); ``drop`` removes them; ``keep`` turns a detector off. Declared fields
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from proctor.redaction.detectors import KINDS
 from proctor.redaction.redactor import FIELD, Mode
 
-Kind = Literal["email", "phone", "card", "iban", "ssn", "secret", "jwt", "token", "field"]
+Kind = Literal[
+    "email", "phone", "card", "iban", "ssn", "secret", "password", "jwt", "token", "field"
+]
 assert set(get_args(Kind)) == {*KINDS, FIELD}
+
+DEFAULT_MAX_PAYLOAD_BYTES: Final = 1 << 20
+"""1 MiB: the detectors read it in well under a second, whatever its shape."""
 
 
 class RedactionRule(BaseModel):
@@ -39,6 +45,9 @@ class RedactionRule(BaseModel):
     """A mode per kind, over ``mode``."""
     fields: tuple[str, ...] = ()
     """Mapping keys whose whole value is sensitive, in every tool's arguments and results."""
+    max_payload_bytes: int | None = Field(default=None, gt=0)
+    """The largest tool argument set or result accepted, in bytes of UTF-8 JSON; unset
+    means the default's (:data:`DEFAULT_MAX_PAYLOAD_BYTES`)."""
 
     def over(self, base: RedactionRule) -> RedactionRule:
         """This rule applied over ``base``."""
@@ -46,7 +55,13 @@ class RedactionRule(BaseModel):
             mode=self.mode or base.mode,
             kinds={**base.kinds, **self.kinds},
             fields=tuple(dict.fromkeys((*base.fields, *self.fields))),
+            max_payload_bytes=self.max_payload_bytes or base.max_payload_bytes,
         )
+
+    @property
+    def payload_limit(self) -> int:
+        """The size limit in force: :attr:`max_payload_bytes` or the default."""
+        return self.max_payload_bytes or DEFAULT_MAX_PAYLOAD_BYTES
 
 
 class RedactionSettings(BaseModel):
