@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from proctor.budgets import run_cap_breach
-from proctor.errors import BudgetExceeded, InvalidAction, TooManyInvalidActions
+from proctor.errors import BudgetExceeded, InvalidAction, PayloadTooLarge, TooManyInvalidActions
 from proctor.ids import new_id
 from proctor.policy import Decision, DecisionEffect, PolicyRequest
 from proctor.policy.decision import inputs_of
@@ -46,10 +46,17 @@ STATUS_OF_STEP = {
 # -- validate ----------------------------------------------------------------------------
 
 
-def proposal(services: Services, tool: str, args: Mapping[str, Any] | str | bytes) -> Proposal:
+def proposal(
+    services: Services, tenant: str, tool: str, args: Mapping[str, Any] | str | bytes
+) -> Proposal:
     """Parse the arguments strictly into the tool's model; ``InvalidAction`` if they do not
-    fit. Records nothing."""
+    fit, or are over the tenant's size limit (checked first: detectors and the parser
+    read every byte). Records nothing."""
     t = services.tools.get(tool)
+    try:
+        services.redaction.check_size(tenant, args, f"arguments of {tool}")
+    except PayloadTooLarge as exc:
+        raise InvalidAction(tool, str(exc)) from None
     parsed = t.validate(args) if isinstance(args, Mapping) else t.validate_json(args)
     dumped = parsed.model_dump(mode="json")
     return Proposal(t, parsed, dumped, services.sealer.mac([t.name, dumped]))
@@ -59,7 +66,7 @@ def validate(live: LiveRun, tool: str, args: Mapping[str, Any] | str | bytes) ->
     """A proposal; a misfit is recorded, counted against the run's tolerance, and raised
     as ``InvalidAction``."""
     try:
-        return proposal(live.services, tool, args)
+        return proposal(live.services, live.tenant, tool, args)
     except InvalidAction as exc:
         invalid(live, exc)
         raise
@@ -313,7 +320,7 @@ async def execute(live: LiveRun, proposal: Proposal, step: StepRecord) -> Outcom
         retry = t.idempotent and attempt <= t.max_retries
         try:
             result = await t.invoke(proposal.parsed, _context(live, t, step, attempt))
-            return Outcome(StepStatus.SUCCEEDED, result, None, attempt)
+            return _within_limit(live, t, Outcome(StepStatus.SUCCEEDED, result, None, attempt))
         except TransientToolError as exc:
             if not retry:
                 return Outcome(StepStatus.FAILED, None, _error_info(exc, "transient"), attempt)
@@ -328,6 +335,18 @@ async def execute(live: LiveRun, proposal: Proposal, step: StepRecord) -> Outcom
         except Exception as exc:
             return Outcome(StepStatus.FAILED, None, _error_info(exc, "error"), attempt)
         await asyncio.sleep(live.services.retry_backoff_s * 2 ** (attempt - 1))
+
+
+def _within_limit(live: LiveRun, t: Tool, outcome: Outcome) -> Outcome:
+    """A result over the tenant's size limit is not recorded: a read's call fails, and a
+    write's, whose effect happened, succeeds with a note in place of its result."""
+    try:
+        live.services.redaction.check_size(live.tenant, outcome.result, f"result of {t.name}")
+    except PayloadTooLarge as exc:
+        if t.effect is Effect.READ:
+            return Outcome(StepStatus.FAILED, None, _error_info(exc, "too_large"), outcome.attempts)
+        return Outcome(StepStatus.SUCCEEDED, {"omitted": str(exc)}, None, outcome.attempts)
+    return outcome
 
 
 async def reconcile(
@@ -358,7 +377,7 @@ async def reconcile(
             attempts,
         )
     if answer.happened:
-        return Outcome(StepStatus.SUCCEEDED, answer.result, None, attempts)
+        return _within_limit(live, t, Outcome(StepStatus.SUCCEEDED, answer.result, None, attempts))
     return Outcome(
         StepStatus.FAILED, None, error or {"kind": "not_applied", "message": detail}, attempts
     )

@@ -83,7 +83,7 @@ class Run:
     def propose(self, tool: str, args: Mapping[str, Any] | str | bytes) -> Proposal:
         """A call checked against its tool, recording nothing: ``submit`` it, or ``preview``
         it first. Raises ``InvalidAction`` (unrecorded) when it does not fit."""
-        return gate.proposal(self._live.services, tool, args)
+        return gate.proposal(self._live.services, self._live.tenant, tool, args)
 
     async def preview(self, proposal: Proposal) -> Decision:
         """What policy decides for this call now. Records nothing, runs nothing; a
