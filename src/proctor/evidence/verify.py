@@ -25,7 +25,8 @@ from typing import Any
 
 from proctor.audit.chain import Envelope
 from proctor.audit.keys import VerifyKey
-from proctor.audit.verify import Checkpoint, Purge, check_chain
+from proctor.audit.records import Checkpoint
+from proctor.audit.verify import Purge, check_chain
 from proctor.errors import ConfigError
 from proctor.evidence import format as fmt
 from proctor.policy.bundle import BundleVersion, bundle_digest
