@@ -200,3 +200,27 @@ async def test_a_payload_stored_as_bytes_is_named_not_a_crash(logged: Logged) ->
             TENANT, DENIED, entry_id, Tamper.MODIFIED, "its payload is stored as bytes, not text"
         )
     ]
+
+
+async def test_a_refusal_is_counted_in_the_services_metrics(logged: Logged) -> None:
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from proctor.server.app import create_app
+
+    async def refused_metric() -> dict[str, float]:
+        transport = httpx.ASGITransport(app=create_app(logged.rt))
+        async with httpx.AsyncClient(transport=transport, base_url="http://proctor.test") as c:
+            text = (await c.get("/metrics")).text
+        return {
+            s.labels["tenant"]: s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "proctor_audit_signatures_refused_total"
+        }
+
+    assert await refused_metric() == {TENANT: 0}
+    forge_denial(logged)
+    # Another worker (another process) ends a run over the forged chain.
+    await governed_run(logged.env, logged.env.runtime())
+    assert await refused_metric() == {TENANT: 1}
