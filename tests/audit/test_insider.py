@@ -224,3 +224,39 @@ async def test_a_refusal_is_counted_in_the_services_metrics(logged: Logged) -> N
     # Another worker (another process) ends a run over the forged chain.
     await governed_run(logged.env, logged.env.runtime())
     assert await refused_metric() == {TENANT: 1}
+
+
+async def test_checkpoints_signed_before_linking_still_verify_and_are_linked_onto(
+    logged: Logged,
+) -> None:
+    """A store from before schema 0009: its checkpoint signs the head only."""
+    from proctor.audit.chain import checkpoint_message
+
+    key = logged.rt.key
+    with logged.attacker.engine.connect() as conn:
+        seq, head, signed_at = conn.execute(
+            sa.select(
+                audit_checkpoints.c.seq,
+                audit_checkpoints.c.head_hash,
+                audit_checkpoints.c.signed_at,
+            )
+        ).one()
+    older = key.sign(checkpoint_message(TENANT, int(seq), head, signed_at, key.key_id))
+    logged.attacker.sql(
+        "UPDATE audit_checkpoints SET number = NULL, prev_hash = NULL, signature = :s", s=older
+    )
+    assert pinned(logged).ok
+    await governed_run(logged.env, logged.env.runtime())  # a process started after the upgrade
+    with logged.attacker.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(audit_checkpoints.c.seq, audit_checkpoints.c.number).order_by(
+                audit_checkpoints.c.seq
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [(LAST, None), (2 * LAST, 1)]
+    report = pinned(logged)
+    assert report.ok, report.problems
+    # The link covers the older checkpoint: removing it is named.
+    logged.attacker.sql("DELETE FROM audit_checkpoints WHERE seq = :s", s=LAST)
+    (problem,) = pinned(logged).problems
+    assert (problem.seq, problem.tamper) == (2 * LAST, Tamper.DELETED)

@@ -26,7 +26,6 @@ from proctor.audit.verify import (
     link_problem,
     purge_of,
     signed_form,
-    stored_checkpoints,
     stored_entries,
 )
 from proctor.store.tables import audit_checkpoints, audit_entries
@@ -154,7 +153,7 @@ def _unsigned(
 
 def _last_own_checkpoint(conn: sa.Connection, tenant: str, key: VerifyKey) -> Verified | Refusal:
     row = conn.execute(
-        stored_checkpoints(conn)
+        sa.select(audit_checkpoints)
         .where(audit_checkpoints.c.tenant == tenant, audit_checkpoints.c.key_id == key.key_id)
         .order_by(audit_checkpoints.c.seq.desc())
         .limit(1)
@@ -172,7 +171,7 @@ def _checkpoints_after(conn: sa.Connection, tenant: str, trusted: Verified) -> l
     return [
         Checkpoint.of_row(r)
         for r in conn.execute(
-            stored_checkpoints(conn)
+            sa.select(audit_checkpoints)
             .where(audit_checkpoints.c.tenant == tenant, audit_checkpoints.c.seq > after)
             .order_by(audit_checkpoints.c.seq)
         )

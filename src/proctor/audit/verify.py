@@ -532,6 +532,10 @@ def link_problem(prev: Checkpoint | None, cp: Checkpoint) -> tuple[Tamper, str] 
             return Tamper.INSERTED, f"checkpoint {number} repeats: it follows {after}"
         return Tamper.REORDERED, f"checkpoint {number} comes after {after}"
     if cp.prev_hash != (prev.hash if prev is not None else GENESIS):
+        if number == 1 and cp.prev_hash != GENESIS:
+            return Tamper.DELETED, (
+                "checkpoint 1 was signed after an older, unlinked checkpoint that is missing"
+            )
         return Tamper.INSERTED, (
             f"checkpoint {number} does not link to {after}: it was not signed after it"
         )

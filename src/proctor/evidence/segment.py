@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from proctor.audit.anchor import AnchorFile
 from proctor.audit.events import EntryKind
 from proctor.audit.records import Checkpoint, Envelope
-from proctor.audit.verify import check_chain, purge_of, stored_checkpoints, stored_entries
+from proctor.audit.verify import check_chain, purge_of, stored_entries
 from proctor.evidence import format as fmt
 from proctor.policy import Decision
 from proctor.runs.views import run_tenants
@@ -81,7 +81,7 @@ def segment(
         checkpoints = [
             Checkpoint.of_row(c)
             for c in conn.execute(
-                stored_checkpoints(conn)
+                sa.select(audit_checkpoints)
                 .where(
                     audit_checkpoints.c.tenant == tenant,
                     audit_checkpoints.c.seq >= first,
