@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from proctor import Runtime
 from proctor.audit import Problem, Tamper, VerifyReport, verify_store
 from proctor.audit.anchor import AnchorFile
-from proctor.store.tables import audit_checkpoints, audit_heads
+from proctor.store.tables import audit_checkpoints, audit_refusals
 
 from .conftest import LAST, TENANT, Attacker, Logged, governed_run
 from .test_tampering import DENIED, delete_entry, rewrite_from
@@ -44,9 +44,9 @@ def checkpoint_seqs(attacker: Attacker, tenant: str = TENANT) -> list[int]:
 def refused(attacker: Attacker, tenant: str = TENANT) -> int:
     with attacker.engine.connect() as conn:
         found = conn.execute(
-            sa.select(audit_heads.c.refused_signatures).where(audit_heads.c.tenant == tenant)
-        ).scalar_one()
-    return int(found)
+            sa.select(audit_refusals.c.refused).where(audit_refusals.c.tenant == tenant)
+        ).scalar()
+    return int(found or 0)
 
 
 def forge_denial(logged: Logged) -> None:

@@ -33,7 +33,13 @@ from proctor.clock import Clock
 from proctor.ids import new_id
 from proctor.jsonvalue import canonical_json, sha256_hex
 from proctor.store.prepared import Prepared
-from proctor.store.tables import audit_checkpoints, audit_entries, audit_heads, audit_payloads
+from proctor.store.tables import (
+    audit_checkpoints,
+    audit_entries,
+    audit_heads,
+    audit_payloads,
+    audit_refusals,
+)
 
 __all__ = [
     "GENESIS",
@@ -68,7 +74,7 @@ class AuditLog:
 
     Signs a checkpoint only over a chain it has verified (see ``proctor.audit.guard``);
     a chain that does not extend what it trusts is left unsigned, with an error logged
-    and the tenant's ``refused_signatures`` counted, while the caller's transaction goes
+    and the refusal counted in ``audit_refusals``, while the caller's transaction goes
     on. With ``anchor``, every checkpoint is also appended there once it commits.
     """
 
@@ -205,10 +211,19 @@ class AuditLog:
             seq,
             reason,
         )
+        values = {
+            "last_seq": seq,
+            "last_at": timestamp(self.clock.now()),
+            "last_reason": reason,
+        }
+        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
+            audit_refusals
+        )
         conn.execute(
-            audit_heads.update()
-            .where(audit_heads.c.tenant == tenant)
-            .values(refused_signatures=audit_heads.c.refused_signatures + 1)
+            insert.values(tenant=tenant, refused=1, **values).on_conflict_do_update(
+                index_elements=[audit_refusals.c.tenant],
+                set_={"refused": audit_refusals.c.refused + 1, **values},
+            )
         )
 
     def _anchored_head(self, tenant: str) -> Checkpoint | None:

@@ -158,8 +158,18 @@ audit_heads = sa.Table(
     sa.Column("tenant", sa.String(128), primary_key=True),
     sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False),
     sa.Column("head_hash", sa.String(64), nullable=False),
-    # Times the signer refused to sign this chain because it did not verify (/metrics).
-    sa.Column("refused_signatures", sa.Integer, nullable=False, server_default="0"),
+)
+
+audit_refusals = sa.Table(
+    "audit_refusals",
+    metadata,
+    # Times the signer refused to sign a tenant's chain because it did not verify
+    # (/metrics), and the last refusal: at which entry, when and why.
+    sa.Column("tenant", sa.String(128), primary_key=True),
+    sa.Column("refused", sa.Integer, nullable=False),
+    sa.Column("last_seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False),
+    sa.Column("last_at", sa.String(40), nullable=False),
+    sa.Column("last_reason", sa.Text, nullable=False),
 )
 
 audit_checkpoints = sa.Table(

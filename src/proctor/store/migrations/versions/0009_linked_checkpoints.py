@@ -21,10 +21,15 @@ def upgrade() -> None:
     with op.batch_alter_table("audit_checkpoints") as batch:
         batch.add_column(sa.Column("number", sa.BigInteger().with_variant(sa.Integer(), "sqlite")))
         batch.add_column(sa.Column("prev_hash", sa.String(length=64)))
-    with op.batch_alter_table("audit_heads") as batch:
-        batch.add_column(
-            sa.Column("refused_signatures", sa.Integer(), nullable=False, server_default="0")
-        )
+    op.create_table(
+        "audit_refusals",
+        sa.Column("tenant", sa.String(length=128), nullable=False),
+        sa.Column("refused", sa.Integer(), nullable=False),
+        sa.Column("last_seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("last_at", sa.String(length=40), nullable=False),
+        sa.Column("last_reason", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("tenant", name=op.f("pk_audit_refusals")),
+    )
     op.create_index(
         "ix_audit_entries_tenant_created_at",
         "audit_entries",
@@ -35,8 +40,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_audit_entries_tenant_created_at", table_name="audit_entries")
-    with op.batch_alter_table("audit_heads") as batch:
-        batch.drop_column("refused_signatures")
+    op.drop_table("audit_refusals")
     with op.batch_alter_table("audit_checkpoints") as batch:
         batch.drop_column("prev_hash")
         batch.drop_column("number")
