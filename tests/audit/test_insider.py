@@ -260,3 +260,23 @@ async def test_checkpoints_signed_before_linking_still_verify_and_are_linked_ont
     logged.attacker.sql("DELETE FROM audit_checkpoints WHERE seq = :s", s=LAST)
     (problem,) = pinned(logged).problems
     assert (problem.seq, problem.tamper) == (2 * LAST, Tamper.DELETED)
+
+
+async def test_a_fresh_signer_refuses_a_database_behind_its_anchor(
+    logged: Logged, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    anchor = tmp_path / "anchor.jsonl"
+    settings = logged.env.kit.settings.model_copy(update={"audit_anchor": anchor})
+    await governed_run(logged.env, logged.env.runtime(settings=settings))
+    attacker = logged.attacker
+    for seq in range(2 * LAST, LAST, -1):
+        delete_entry(attacker, seq)
+    attacker.sql("DELETE FROM audit_checkpoints WHERE seq > :s", s=LAST)
+    kept = attacker.entry(LAST).entry_hash
+    attacker.sql("UPDATE audit_heads SET seq = :s, head_hash = :h", s=LAST, h=kept)
+    with caplog.at_level(logging.ERROR, logger="proctor.audit"):
+        await governed_run(logged.env, logged.env.runtime(settings=settings))
+    assert checkpoint_seqs(attacker) == [LAST]
+    (line,) = [r.getMessage() for r in caplog.records if "refused to sign" in r.getMessage()]
+    assert f"the anchor holds a checkpoint at entry {2 * LAST}" in line
+    assert refused(attacker) == 1

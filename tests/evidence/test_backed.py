@@ -13,6 +13,7 @@ from proctor.evidence.verify import verify_evidence
 from tests.audit.conftest import LAST, Attacker, governed_run
 from tests.audit.test_insider import forge_denial
 from tests.audit.test_tampering import DENIED
+from tests.cli.conftest import Cli
 from tests.shop import Env
 
 from .conftest import SINCE, UNTIL, Exported, manifest_of, read_zip, resigned
@@ -35,6 +36,7 @@ async def test_an_approver_renamed_in_the_table_is_not_signed(exported: Exported
     assert sorted(d.field for d in summary.discrepancies) == ["decided_by", "decision_reason"]
     assert "mallory" not in read_zip(out)["approvals.jsonl"].decode()
     assert any("mallory" in d for d in manifest_of(read_zip(out))["discrepancies"])
+    assert b"Not backed by the audit chain" in read_zip(out)["index.html"]
     assert verify_evidence(out, exported.rt.key.verify_key).ok
 
 
@@ -110,3 +112,16 @@ async def test_the_anchored_heads_travel_with_the_bundle(env: Env) -> None:
         attacker.close()
     with pytest.raises(EvidenceError, match="anchored at entry 28"):
         export_evidence(rt, env.tmp / "cut.zip", since=SINCE, until=UNTIL)
+
+
+def test_the_export_command_warns_and_exits_1_when_a_table_disagrees(cli: Cli) -> None:
+    assert cli("demo", "--walkthrough").exit_code == 0
+    cli.sql("UPDATE approvals SET decided_by = 'mallory'")
+    out = cli.home.parent / "ev.zip"
+    result = cli("evidence", "export", "--since", "2020-01-01", "--out", str(out))
+    assert result.exit_code == 1, result.output
+    assert "not backed by the audit chain" in result.stderr
+    assert "decided_by is 'mallory' in the table but 'sam' in the audit chain" in result.stderr
+    assert out.exists()
+    assert b"mallory" not in read_zip(out)["approvals.jsonl"]
+    assert cli("evidence", "verify", str(out)).exit_code == 0
