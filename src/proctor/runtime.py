@@ -11,14 +11,7 @@ from typing import Any, Literal
 
 from proctor.app import App
 from proctor.approvals import ApprovalQueue
-from proctor.audit import (
-    AuditLog,
-    SigningKey,
-    VerifyKey,
-    VerifyReport,
-    anchor_at,
-    verify_store,
-)
+from proctor.audit import AuditLog, SigningKey, VerifyKey, VerifyReport, anchor_at, verify_store
 from proctor.budgets import DailyLedger
 from proctor.clock import Clock, SystemClock
 from proctor.errors import RunTerminated

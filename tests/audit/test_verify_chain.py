@@ -338,3 +338,24 @@ def test_a_cutoff_later_than_the_rule_allows_is_named() -> None:
     )
     (problem,) = verify_chain(T, entries, payloads, [], [KEY.verify_key], None, purges=purges)
     assert "later than retention.default.payloads=30d allows" in problem.detail
+
+
+def resigned_as(cp: Checkpoint, number: int, prev_hash: str) -> Checkpoint:
+    """``cp`` renumbered and relinked, signed with the key (only a key holder can)."""
+    moved = dataclasses.replace(cp, number=number, prev_hash=prev_hash)
+    return dataclasses.replace(moved, signature=KEY.sign(moved.message()))
+
+
+def test_checkpoints_out_of_order_and_repeated_are_named() -> None:
+    entries, payloads = chain(6)
+    one, two, three = linked(entries, [2, 4, 6])
+    backwards = resigned_as(three, 1, GENESIS)
+    problems = verify(entries, payloads, [one, two, backwards], head(entries))
+    assert [(p.seq, p.tamper, p.detail) for p in problems] == [
+        (6, Tamper.REORDERED, "checkpoint 1 comes after checkpoint 2 (entry 4)")
+    ]
+    again = resigned_as(three, 2, one.hash)
+    problems = verify(entries, payloads, [one, two, again], head(entries))
+    assert [(p.seq, p.tamper, p.detail) for p in problems] == [
+        (6, Tamper.INSERTED, "checkpoint 2 repeats: it follows checkpoint 2 (entry 4)")
+    ]
