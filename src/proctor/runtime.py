@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from proctor.app import App
 from proctor.approvals import ApprovalQueue
-from proctor.audit import AuditLog, SigningKey, VerifyKey, VerifyReport, verify_store
+from proctor.audit import AuditLog, SigningKey, VerifyKey, VerifyReport, anchor_at, verify_store
 from proctor.budgets import DailyLedger
 from proctor.clock import Clock, SystemClock
 from proctor.ids import new_id
@@ -100,7 +100,12 @@ class Runtime:
         self.telemetry = telemetry
         self.services = Services(
             store=store,
-            audit=AuditLog(self.key, clock, checkpoint_every=self.settings.checkpoint_every),
+            audit=AuditLog(
+                self.key,
+                clock,
+                checkpoint_every=self.settings.checkpoint_every,
+                anchor=anchor_at(self.settings.audit_anchor),
+            ),
             redaction=self.redaction,
             sealer=Sealer.from_signing_key(self.key.private),
             clock=clock,

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     """Database URL; default is SQLite at ``<home>/proctor.db``. A postgresql:// URL scales out."""
     audit_key_file: Path | None = None
     """PEM Ed25519 private key that signs audit checkpoints; default ``<home>/audit-key.pem``."""
+    audit_anchor: Path | None = None
+    """Append-only file (or pipe) that every signed audit checkpoint is also written to, so
+    a chain cut short in the database shows against it; see docs/audit.md."""
     lease_s: float = Field(default=60.0, gt=0)
     """How long a worker holds a run before another may take it over."""
     checkpoint_every: int = Field(default=1000, gt=0)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from proctor import Approver, CallStatus, Runtime
 from proctor.audit import Envelope
 from proctor.store.tables import audit_entries, audit_payloads
+from tests.cli.conftest import cli  # noqa: F401  (fixture)
 from tests.shop import Env
 
 TENANT = "acme"

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from proctor.audit import GENESIS, Envelope, Problem, SigningKey, Tamper, verify_chain
 from proctor.audit.chain import checkpoint_message, envelope_hash
-from proctor.audit.verify import Checkpoint
+from proctor.audit.verify import Checkpoint, Purge
 from proctor.jsonvalue import canonical_json, sha256_hex
 
 T = "acme"
@@ -182,3 +182,180 @@ def test_a_problem_reads_as_one_line() -> None:
     problem = Problem(T, 7, "aud_7", Tamper.REORDERED, "it follows entry 8")
     assert str(problem) == "tenant acme, entry 7 (aud_7): reordered: it follows entry 8"
     assert str(Problem(T, 3, None, Tamper.DELETED, "gone")) == "tenant acme, entry 3: deleted: gone"
+
+
+# -- the chain of checkpoints ------------------------------------------------------------
+
+
+def linked(entries: list[Envelope], seqs: list[int], key: SigningKey = KEY) -> list[Checkpoint]:
+    """Checkpoints at ``seqs``, each linked to the one before, as the signer writes them."""
+    found: list[Checkpoint] = []
+    for seq in seqs:
+        entry = entries[seq - 1]
+        prev = found[-1] if found else None
+        blank = Checkpoint(
+            T,
+            seq,
+            entry.entry_hash,
+            WHEN,
+            key.key_id,
+            "",
+            (prev.number or 0) + 1 if prev else 1,
+            prev.hash if prev else GENESIS,
+        )
+        found.append(dataclasses.replace(blank, signature=key.sign(blank.message())))
+    return found
+
+
+def test_linked_checkpoints_verify_and_may_follow_unlinked_ones() -> None:
+    entries, payloads = chain(6)
+    assert verify(entries, payloads, linked(entries, [2, 4, 6]), head(entries)) == []
+    older = signed(entries[0])
+    first = linked(entries, [1, 3])[1]
+    relinked = dataclasses.replace(first, prev_hash=older.hash, number=1)
+    relinked = dataclasses.replace(relinked, signature=KEY.sign(relinked.message()))
+    assert verify(entries, payloads, [older, relinked], head(entries)) == []
+
+
+@pytest.mark.parametrize(
+    ("keep", "expected"),
+    [
+        (
+            [0, 2],
+            (
+                Tamper.DELETED,
+                "checkpoint 2 is missing: checkpoint 3 follows checkpoint 1 (entry 2)",
+            ),
+        ),
+        (
+            [1, 2],
+            (
+                Tamper.DELETED,
+                "checkpoint 1 is missing: checkpoint 2 follows the start of the chain",
+            ),
+        ),
+        (
+            [0, 3],
+            (
+                Tamper.DELETED,
+                "checkpoints 2-3 are missing: checkpoint 4 follows checkpoint 1 (entry 2)",
+            ),
+        ),
+    ],
+)
+def test_a_removed_checkpoint_is_named(keep: list[int], expected: tuple[Tamper, str]) -> None:
+    entries, payloads = chain(8)
+    checkpoints = linked(entries, [2, 4, 6, 8])
+    problems = verify(entries, payloads, [checkpoints[i] for i in keep], head(entries))
+    assert [(p.tamper, p.detail) for p in problems] == [expected]
+
+
+def test_a_checkpoint_from_another_chain_with_the_same_key_is_inserted() -> None:
+    entries, payloads = chain(4)
+    ours = linked(entries, [2, 4])
+    # Number 2 over our head, but signed after some other checkpoint 1 (say, a copy's).
+    stranger = dataclasses.replace(ours[1], prev_hash="e" * 64)
+    stranger = dataclasses.replace(stranger, signature=KEY.sign(stranger.message()))
+    problems = verify(entries, payloads, [ours[0], stranger], head(entries))
+    assert [(p.seq, p.tamper, p.detail) for p in problems] == [
+        (
+            4,
+            Tamper.INSERTED,
+            "checkpoint 2 does not link to checkpoint 1 (entry 2): it was not signed after it",
+        )
+    ]
+
+
+def test_an_unlinked_checkpoint_after_linked_ones_is_inserted() -> None:
+    entries, payloads = chain(4)
+    problems = verify(entries, payloads, [*linked(entries, [2]), signed(entries[3])], head(entries))
+    assert [(p.seq, p.tamper) for p in problems] == [(4, Tamper.INSERTED)]
+
+
+# -- purges that were not due ------------------------------------------------------------
+
+
+def purge_chain(
+    entry_time: str, cutoff: str, at: str
+) -> tuple[list[Envelope], dict[str, str], dict[str, Purge]]:
+    """Entry 1 (written at ``entry_time``) purged by entry 2, a purge record at ``at``."""
+    record = canonical_json(
+        {
+            "kind": "retention.purged",
+            "what": "payloads",
+            "rule": "retention.default.payloads=30d",
+            "cutoff": cutoff,
+            "count": 1,
+            "oldest": entry_time,
+            "newest": entry_time,
+            "first_seq": 1,
+            "last_seq": 1,
+            "run_ids": [],
+        }
+    )
+    body = canonical_json({"kind": "run.state", "n": 1})
+    first = link(
+        Envelope(
+            T, 1, "aud_1", "run.state", "run_1", None, entry_time, "v1", sha256_hex(body), "", ""
+        ),
+        GENESIS,
+    )
+    second = link(
+        Envelope(
+            T, 2, "aud_2", "retention.purged", None, None, at, "v1", sha256_hex(record), "", ""
+        ),
+        first.entry_hash,
+    )
+    purges = {"aud_1": Purge(at, "retention.default.payloads=30d", "aud_2")}
+    return [first, second], {"aud_2": record}, purges
+
+
+def test_a_purge_that_was_due_is_accounted_for() -> None:
+    entries, payloads, purges = purge_chain(
+        "2026-01-01T00:00:00.000000+00:00",
+        "2026-01-02T00:00:00.000000+00:00",
+        "2026-02-01T00:00:00.000000+00:00",
+    )
+    assert verify_chain(T, entries, payloads, [], [KEY.verify_key], None, purges=purges) == []
+
+
+def test_a_purge_of_a_fresh_entry_was_not_due() -> None:
+    entries, payloads, purges = purge_chain(
+        "2026-01-31T00:00:00.000000+00:00",
+        "2026-01-02T00:00:00.000000+00:00",
+        "2026-02-01T00:00:00.000000+00:00",
+    )
+    (problem,) = verify_chain(T, entries, payloads, [], [KEY.verify_key], None, purges=purges)
+    assert (problem.seq, problem.tamper) == (1, Tamper.DELETED)
+    assert problem.detail.endswith("it was not due")
+
+
+def test_a_cutoff_later_than_the_rule_allows_is_named() -> None:
+    entries, payloads, purges = purge_chain(
+        "2026-01-10T00:00:00.000000+00:00",
+        "2026-01-20T00:00:00.000000+00:00",
+        "2026-02-01T00:00:00.000000+00:00",
+    )
+    (problem,) = verify_chain(T, entries, payloads, [], [KEY.verify_key], None, purges=purges)
+    assert "later than retention.default.payloads=30d allows" in problem.detail
+
+
+def resigned_as(cp: Checkpoint, number: int, prev_hash: str) -> Checkpoint:
+    """``cp`` renumbered and relinked, signed with the key (only a key holder can)."""
+    moved = dataclasses.replace(cp, number=number, prev_hash=prev_hash)
+    return dataclasses.replace(moved, signature=KEY.sign(moved.message()))
+
+
+def test_checkpoints_out_of_order_and_repeated_are_named() -> None:
+    entries, payloads = chain(6)
+    one, two, three = linked(entries, [2, 4, 6])
+    backwards = resigned_as(three, 1, GENESIS)
+    problems = verify(entries, payloads, [one, two, backwards], head(entries))
+    assert [(p.seq, p.tamper, p.detail) for p in problems] == [
+        (6, Tamper.REORDERED, "checkpoint 1 comes after checkpoint 2 (entry 4)")
+    ]
+    again = resigned_as(three, 2, one.hash)
+    problems = verify(entries, payloads, [one, two, again], head(entries))
+    assert [(p.seq, p.tamper, p.detail) for p in problems] == [
+        (6, Tamper.INSERTED, "checkpoint 2 repeats: it follows checkpoint 2 (entry 4)")
+    ]

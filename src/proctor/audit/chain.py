@@ -9,113 +9,51 @@ someone who recomputes every hash.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from proctor.audit.anchor import AnchorFile, AnchorSink
 from proctor.audit.events import AuditEvent
+from proctor.audit.guard import Refusal, Verified, extends
 from proctor.audit.keys import SigningKey
+from proctor.audit.records import (
+    GENESIS,
+    Checkpoint,
+    Envelope,
+    checkpoint_message,
+    envelope_hash,
+    timestamp,
+)
 from proctor.clock import Clock
 from proctor.ids import new_id
 from proctor.jsonvalue import canonical_json, sha256_hex
 from proctor.store.prepared import Prepared
-from proctor.store.tables import audit_checkpoints, audit_entries, audit_heads, audit_payloads
+from proctor.store.tables import (
+    audit_checkpoints,
+    audit_entries,
+    audit_heads,
+    audit_payloads,
+    audit_refusals,
+)
 
-GENESIS = "0" * 64
+__all__ = [
+    "GENESIS",
+    "AuditLog",
+    "Checkpoint",
+    "Envelope",
+    "checkpoint_message",
+    "envelope_hash",
+    "timestamp",
+]
 
+log = logging.getLogger("proctor.audit")
 
-@dataclass(frozen=True)
-class Envelope:
-    """The chained part of an entry. Never changes once written."""
-
-    tenant: str
-    seq: int
-    entry_id: str
-    kind: str
-    run_id: str | None
-    step: int | None
-    created_at: str
-    bundle_version: str
-    payload_hash: str
-    prev_hash: str
-    entry_hash: str
-
-    @classmethod
-    def of_row(cls, row: Any) -> Envelope:
-        """The envelope of an ``audit_entries`` row (extra columns are ignored)."""
-        return cls(
-            row.tenant,
-            int(row.seq),
-            row.entry_id,
-            row.kind,
-            row.run_id,
-            row.step,
-            row.created_at,
-            row.bundle_version,
-            row.payload_hash,
-            row.prev_hash,
-            row.entry_hash,
-        )
-
-    def linked(self, seq: int, prev_hash: str) -> Envelope:
-        """This entry numbered ``seq`` after ``prev_hash``, with its own hash computed."""
-        fields = {**vars(self), "seq": seq, "prev_hash": prev_hash, "entry_hash": ""}
-        fields["entry_hash"] = envelope_hash(*[*fields.values()][:-1])
-        return Envelope(**fields)
-
-    def computed_hash(self) -> str:
-        """The hash of every field but the hash itself (fields in declaration order)."""
-        return envelope_hash(*[*vars(self).values()][:-1])
-
-
-def envelope_hash(
-    tenant: str,
-    seq: int,
-    entry_id: str,
-    kind: str,
-    run_id: str | None,
-    step: int | None,
-    created_at: str,
-    bundle_version: str,
-    payload_hash: str,
-    prev_hash: str,
-) -> str:
-    return sha256_hex(
-        canonical_json(
-            [
-                tenant,
-                seq,
-                entry_id,
-                kind,
-                run_id,
-                step,
-                created_at,
-                bundle_version,
-                payload_hash,
-                prev_hash,
-            ]
-        )
-    )
-
-
-def checkpoint_message(tenant: str, seq: int, head_hash: str, signed_at: str, key_id: str) -> bytes:
-    return canonical_json(
-        {
-            "tenant": tenant,
-            "seq": seq,
-            "head_hash": head_hash,
-            "signed_at": signed_at,
-            "key_id": key_id,
-        }
-    ).encode()
-
-
-def timestamp(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds")
+_AFTER_COMMIT = "proctor.audit.after_commit"
 
 
 _advance_head = Prepared(
@@ -132,7 +70,13 @@ _read_head = sa.select(audit_heads.c.seq, audit_heads.c.head_hash).where(
 
 
 class AuditLog:
-    """Appends entries. Safe with several workers: the head row serialises each tenant's chain."""
+    """Appends entries. Safe with several workers: the head row serialises each tenant's chain.
+
+    Signs a checkpoint only over a chain it has verified (see ``proctor.audit.guard``);
+    a chain that does not extend what it trusts is left unsigned, with an error logged
+    and the refusal counted in ``audit_refusals``, while the caller's transaction goes
+    on. With ``anchor``, every checkpoint is also appended there once it commits.
+    """
 
     def __init__(
         self,
@@ -140,12 +84,18 @@ class AuditLog:
         clock: Clock,
         *,
         checkpoint_every: int = 1000,
+        anchor: AnchorSink | None = None,
     ) -> None:
         self.key = key
         self.clock = clock
         self.checkpoint_every = checkpoint_every
+        self.anchor = anchor
         # Last head seen per tenant: a guess that saves a read; a stale guess costs a retry.
         self._heads: dict[str, tuple[int, str]] = {}
+        # Last head this process verified and signed, per tenant, once committed: trusted
+        # over anything the database says later.
+        self._verified: dict[str, Verified] = {}
+        self._anchored: dict[str, Checkpoint] | None = None
 
     def append(
         self,
@@ -216,20 +166,73 @@ class AuditLog:
             self._sign(conn, tenant, seq, head)
 
     def _sign(self, conn: sa.Connection, tenant: str, seq: int, head: str) -> None:
-        signed_at = timestamp(self.clock.now())
-        key_id = self.key.key_id
-        signature = self.key.sign(checkpoint_message(tenant, seq, head, signed_at, key_id))
-        conn.execute(
-            audit_checkpoints.insert(),
-            {
-                "tenant": tenant,
-                "seq": seq,
-                "head_hash": head,
-                "signed_at": signed_at,
-                "key_id": key_id,
-                "signature": signature,
-            },
+        verified = extends(
+            conn,
+            tenant,
+            self.key.verify_key,
+            self._verified.get(tenant),
+            (seq, head),
+            self._anchored_head(tenant) if tenant not in self._verified else None,
         )
+        if isinstance(verified, Refusal):
+            self._refuse(conn, tenant, seq, verified.reason)
+            return
+        prev = verified.checkpoint
+        checkpoint = Checkpoint(
+            tenant,
+            seq,
+            head,
+            timestamp(self.clock.now()),
+            self.key.key_id,
+            "",
+            (prev.number or 0) + 1 if prev is not None and prev.linked else 1,
+            prev.hash if prev is not None else GENESIS,
+        )
+        checkpoint = replace(checkpoint, signature=self.key.sign(checkpoint.message()))
+        conn.execute(audit_checkpoints.insert(), checkpoint.to_json())
+        signed = Verified(seq, head, checkpoint)
+
+        def committed() -> None:
+            self._verified[tenant] = signed
+            if self.anchor is not None:
+                self.anchor.append(checkpoint)
+                if self._anchored is not None:
+                    self._anchored[tenant] = checkpoint
+
+        _after_commit(conn, committed)
+
+    def _refuse(self, conn: sa.Connection, tenant: str, seq: int, reason: str) -> None:
+        """Withhold the signature, loudly; the caller's transaction (a run's end) goes on."""
+        log.error(
+            "refused to sign tenant %s's audit chain at entry %d: %s. The entries are "
+            "stored; only the signature is withheld. Run `proctor audit verify "
+            "--public-key KEY` to see what changed.",
+            tenant,
+            seq,
+            reason,
+        )
+        values = {
+            "last_seq": seq,
+            "last_at": timestamp(self.clock.now()),
+            "last_reason": reason,
+        }
+        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
+            audit_refusals
+        )
+        conn.execute(
+            insert.values(tenant=tenant, refused=1, **values).on_conflict_do_update(
+                index_elements=[audit_refusals.c.tenant],
+                set_={"refused": audit_refusals.c.refused + 1, **values},
+            )
+        )
+
+    def _anchored_head(self, tenant: str) -> Checkpoint | None:
+        """The anchor's furthest head of ``tenant``, read once per process (a file anchor)."""
+        if not isinstance(self.anchor, AnchorFile):
+            return None
+        if self._anchored is None:
+            self._anchored = self.anchor.read().last()
+        return self._anchored.get(tenant)
 
     def _load_head(self, conn: sa.Connection, tenant: str) -> tuple[int, str]:
         """Read the head and lock it for this transaction, creating it for a new tenant."""
@@ -249,3 +252,23 @@ class AuditLog:
         head = (int(row.seq), str(row.head_hash))
         self._heads[tenant] = head
         return head
+
+
+def _after_commit(conn: sa.Connection, action: Callable[[], None]) -> None:
+    """Run ``action`` when ``conn``'s transaction commits; forget it if it rolls back."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append(action)
+    if not sa.event.contains(conn, "commit", _run_after_commit):
+        sa.event.listen(conn, "commit", _run_after_commit)
+        sa.event.listen(conn, "rollback", _drop_after_commit)
+
+
+def _run_after_commit(conn: sa.Connection) -> None:
+    for action in conn.info.pop(_AFTER_COMMIT, []):
+        try:
+            action()
+        except Exception:  # the transaction is committed: a failing anchor must not undo it
+            log.exception("could not record a signed audit head after its commit")
+
+
+def _drop_after_commit(conn: sa.Connection) -> None:
+    conn.info.pop(_AFTER_COMMIT, None)

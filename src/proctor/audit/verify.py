@@ -1,9 +1,17 @@
 """Verifying the audit log: every hash, every link, every signed checkpoint.
 
+Checkpoints are checked as a chain of their own: each names its number and the
+hash of the checkpoint before it, so one removed, reordered or inserted is named.
+Checkpoints signed before that link existed are checked one by one. Checkpoints
+count only when signed by one of the keys given: an auditor passes the
+deployment's public key and nothing else. An anchor (signed heads kept outside
+the database) proves the database still extends every head it holds.
+
 Retention may empty a payload. Such an entry verifies as *purged*, not
-tampered, only while its payload row says so and a ``retention.purged`` entry
-later in the same chain covers its number; the envelope, with its payload
-hash, is checked like any other.
+tampered, only while its payload row says so, a ``retention.purged`` entry
+later in the same chain covers its number, and the purge was due: the entry's
+own (hashed) time is before the cutoff the purge record names, and that cutoff
+is what the rule it names gives at the purge record's time.
 """
 
 from __future__ import annotations
@@ -11,76 +19,56 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 
-from proctor.audit.chain import GENESIS, Envelope, checkpoint_message
+from proctor.audit.anchor import AnchorRead
 from proctor.audit.events import EntryKind
 from proctor.audit.keys import VerifyKey
+from proctor.audit.problems import Body, Problem, Tamper, trusted_body
+from proctor.audit.purges import Purge, PurgedEntry, purge_claims, purge_problem
+from proctor.audit.records import GENESIS, Checkpoint, Envelope
+from proctor.audit.signatures import (
+    anchor_problems,
+    link_problem,
+    link_problems,
+    signature_problems,
+    signed_form,
+)
 from proctor.jsonvalue import sha256_hex
 from proctor.states import TERMINAL_STATES
-from proctor.store.tables import audit_checkpoints, audit_entries, audit_heads, audit_payloads
+from proctor.store.tables import (
+    audit_checkpoints,
+    audit_entries,
+    audit_heads,
+    audit_payloads,
+    audit_refusals,
+)
+
+__all__ = [
+    "Body",
+    "ChainResult",
+    "Checkpoint",
+    "Problem",
+    "Purge",
+    "PurgedEntry",
+    "Tamper",
+    "VerifyReport",
+    "check_chain",
+    "last_run_end",
+    "link_problem",
+    "purge_of",
+    "refused_signatures",
+    "signed_form",
+    "stored_checkpoints",
+    "stored_entries",
+    "trusted_body",
+    "verify_chain",
+    "verify_store",
+]
 
 _TERMINAL = frozenset(state.value for state in TERMINAL_STATES)
-
-
-class Tamper(StrEnum):
-    MODIFIED = "modified"
-    DELETED = "deleted"
-    REORDERED = "reordered"
-    INSERTED = "inserted"
-    BAD_SIGNATURE = "bad signature"
-
-
-@dataclass(frozen=True)
-class Problem:
-    tenant: str
-    seq: int
-    entry_id: str | None
-    tamper: Tamper
-    detail: str
-
-    def __str__(self) -> str:
-        who = f" ({self.entry_id})" if self.entry_id else ""
-        return f"tenant {self.tenant}, entry {self.seq}{who}: {self.tamper}: {self.detail}"
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    tenant: str
-    seq: int
-    head_hash: str
-    signed_at: str
-    key_id: str
-    signature: str
-
-
-@dataclass(frozen=True)
-class Purge:
-    """What a purged payload row says: when, under which rule, and the entry recording it."""
-
-    purged_at: str
-    rule: str
-    purge_entry: str | None
-
-
-@dataclass(frozen=True)
-class PurgedEntry:
-    """An entry whose payload retention purged, accounted for by the chain."""
-
-    tenant: str
-    seq: int
-    entry_id: str
-    purged_at: str
-    rule: str
-
-    def __str__(self) -> str:
-        return (
-            f"tenant {self.tenant}, entry {self.seq} ({self.entry_id}): "
-            f"payload purged {self.purged_at} under {self.rule}"
-        )
 
 
 @dataclass(frozen=True)
@@ -94,6 +82,8 @@ class VerifyReport:
     checked: int = 0
     tenants: int = 0
     checkpoints: int = 0
+    anchored: int = 0
+    """Heads of the anchor checked against the database (0 without an anchor)."""
     problems: list[Problem] = field(default_factory=list)
     purged: list[PurgedEntry] = field(default_factory=list)
     """Entries whose payload retention purged (not tampering)."""
@@ -106,44 +96,60 @@ class VerifyReport:
 def verify_chain(
     tenant: str,
     entries: Sequence[Envelope],
-    payloads: Mapping[str, str],
+    payloads: Mapping[str, Body],
     checkpoints: Sequence[Checkpoint],
     keys: Iterable[VerifyKey],
     head: tuple[int, str] | None,
     *,
     purges: Mapping[str, Purge] | None = None,
     after: tuple[int, str] | None = None,
+    anchored: Sequence[Checkpoint] = (),
 ) -> list[Problem]:
     """Problems in one tenant's chain, in order; empty when it verifies.
 
     ``purges`` holds the payload rows retention marked purged (their bodies are
     not in ``payloads``). ``after`` verifies a segment of a chain: the first entry
-    follows entry ``after[0]``, whose hash is ``after[1]``.
+    follows entry ``after[0]``, whose hash is ``after[1]``; the first checkpoint's
+    link then points outside the segment and is not checked. ``anchored`` are the
+    tenant's heads kept outside the database.
     """
     return check_chain(
-        tenant, entries, payloads, checkpoints, keys, head, purges=purges, after=after
+        tenant,
+        entries,
+        payloads,
+        checkpoints,
+        keys,
+        head,
+        purges=purges,
+        after=after,
+        anchored=anchored,
     ).problems
 
 
 def check_chain(
     tenant: str,
     entries: Sequence[Envelope],
-    payloads: Mapping[str, str],
+    payloads: Mapping[str, Body],
     checkpoints: Sequence[Checkpoint],
     keys: Iterable[VerifyKey],
     head: tuple[int, str] | None,
     *,
     purges: Mapping[str, Purge] | None = None,
     after: tuple[int, str] | None = None,
+    anchored: Sequence[Checkpoint] = (),
+    signed_ends: bool = True,
 ) -> ChainResult:
-    """``verify_chain``, and which entries were purged (and accounted for)."""
+    """``verify_chain``, and which entries were purged (and accounted for).
+
+    ``signed_ends=False`` skips the rule that the last run end is signed (the signer
+    checks a chain whose last end it is about to sign)."""
     problems: list[Problem] = []
     purged: list[PurgedEntry] = []
     purges = purges or {}
     by_hash = {e.entry_hash: i for i, e in enumerate(entries)}
     origin_seq, origin = after or (0, GENESIS)
     prev_hash, expected_seq = origin, origin_seq + 1
-    claims = _purge_claims(entries, payloads)
+    claims = purge_claims(entries, payloads)
     # How many purged payloads each purge record's range holds: more than it says it
     # purged means some were emptied in its name.
     claimed: dict[str, int] = {}
@@ -158,75 +164,26 @@ def check_chain(
             problem = _content_problem(entry, payloads)
         if problem is not None and problem[1] == _MISSING and entry.entry_id in purges:
             purge = purges[entry.entry_id]
-            problem = _purge_problem(entry, purge, claims, claimed)
+            problem = purge_problem(entry, purge, claims, claimed)
             if problem is None:
-                purged.append(
-                    PurgedEntry(tenant, entry.seq, entry.entry_id, purge.purged_at, purge.rule)
-                )
+                rule = claims[purge.purge_entry or ""].rule
+                purged.append(PurgedEntry(tenant, entry.seq, entry.entry_id, purge.purged_at, rule))
         if problem is not None:
             problems.append(Problem(tenant, entry.seq, entry.entry_id, *problem))
         prev_hash, expected_seq = entry.entry_hash, entry.seq + 1
     problems.extend(_tail_problems(tenant, entries, head))
-    problems.extend(_unsigned_end_problems(tenant, entries, payloads, checkpoints))
-    problems.extend(_checkpoint_problems(tenant, entries, checkpoints, {k.key_id: k for k in keys}))
+    key_map = {k.key_id: k for k in keys}
+    bad_signatures, valid = signature_problems(tenant, entries, checkpoints, key_map)
+    if signed_ends:
+        # Any checkpoint row counts here: one that does not verify is named on its own.
+        problems.extend(_unsigned_end_problems(tenant, entries, payloads, checkpoints))
+    problems.extend(bad_signatures)
+    problems.extend(link_problems(tenant, valid, segment=after is not None))
+    problems.extend(anchor_problems(tenant, entries, valid, anchored, key_map))
     return ChainResult(problems, purged)
 
 
 _MISSING = "its payload is missing"
-
-
-@dataclass(frozen=True)
-class _Claim:
-    """A ``retention.purged`` entry for payloads: the numbers it covers and how many it purged."""
-
-    seq: int
-    first_seq: int
-    last_seq: int
-    count: int
-
-    def covers(self, seq: int) -> bool:
-        return self.first_seq <= seq <= self.last_seq < self.seq
-
-
-def _purge_claims(entries: Sequence[Envelope], payloads: Mapping[str, str]) -> dict[str, _Claim]:
-    """The intact payload purge records of a chain, by entry id."""
-    claims = {}
-    for entry in entries:
-        body = payloads.get(entry.entry_id)
-        if entry.kind != EntryKind.RETENTION_PURGED or body is None:
-            continue
-        if sha256_hex(body) != entry.payload_hash:
-            continue
-        record = json.loads(body)
-        if record.get("what") != "payloads" or record.get("first_seq") is None:
-            continue
-        claims[entry.entry_id] = _Claim(
-            entry.seq, int(record["first_seq"]), int(record["last_seq"]), int(record["count"])
-        )
-    return claims
-
-
-def _purge_problem(
-    entry: Envelope, purge: Purge, claims: Mapping[str, _Claim], claimed: Mapping[str, int]
-) -> tuple[Tamper, str] | None:
-    """``None`` when the chain accounts for this purged payload; else why it does not."""
-    claim = claims.get(purge.purge_entry or "")
-    if claim is None:
-        return Tamper.DELETED, (
-            "its payload was emptied as purged, but no retention.purged entry "
-            "of the chain records that purge"
-        )
-    if not claim.covers(entry.seq):
-        return Tamper.DELETED, (
-            f"its payload was emptied as purged by entry {claim.seq}, "
-            f"which purged entries {claim.first_seq}-{claim.last_seq} only"
-        )
-    if claimed.get(purge.purge_entry or "", 0) > claim.count:
-        return Tamper.DELETED, (
-            f"its payload was emptied as purged by entry {claim.seq}, which purged "
-            f"{claim.count} payloads, but {claimed[purge.purge_entry or '']} claim it"
-        )
-    return None
 
 
 def _link_problem(
@@ -260,12 +217,14 @@ def _link_problem(
     return Tamper.MODIFIED, "its link to the previous entry was changed"
 
 
-def _content_problem(entry: Envelope, payloads: Mapping[str, str]) -> tuple[Tamper, str] | None:
+def _content_problem(entry: Envelope, payloads: Mapping[str, Body]) -> tuple[Tamper, str] | None:
     if entry.computed_hash() != entry.entry_hash:
         return Tamper.MODIFIED, "its envelope (kind, run, time or hashes) was changed"
     body = payloads.get(entry.entry_id)
     if body is None:
         return Tamper.DELETED, _MISSING
+    if not isinstance(body, str):
+        return Tamper.MODIFIED, "its payload is stored as bytes, not text"
     if sha256_hex(body) != entry.payload_hash:
         return Tamper.MODIFIED, "its payload was changed"
     return None
@@ -312,19 +271,27 @@ def _tail_problems(
     return []
 
 
+def last_run_end(entries: Sequence[Envelope], payloads: Mapping[str, Body]) -> Envelope | None:
+    """The last entry that ended a run (a ``run.state`` entry to a terminal state)."""
+    last_end = None
+    for entry in entries:
+        if entry.kind != EntryKind.RUN_STATE:
+            continue
+        body = trusted_body(entry, payloads)
+        if body is not None and json.loads(body).get("state") in _TERMINAL:
+            last_end = entry
+    return last_end
+
+
 def _unsigned_end_problems(
     tenant: str,
     entries: Sequence[Envelope],
-    payloads: Mapping[str, str],
+    payloads: Mapping[str, Body],
     checkpoints: Sequence[Checkpoint],
 ) -> list[Problem]:
-    """Every run end is signed: a last end no checkpoint covers means checkpoints were removed."""
-    last_end = None
-    for entry in entries:
-        body = payloads.get(entry.entry_id)
-        ended = entry.kind == EntryKind.RUN_STATE and body is not None
-        if ended and json.loads(body or "{}").get("state") in _TERMINAL:
-            last_end = entry
+    """Every run end is signed: a last end no checkpoint covers means checkpoints were removed
+    (or the signer refused to sign a chain that did not verify)."""
+    last_end = last_run_end(entries, payloads)
     signed = max((cp.seq for cp in checkpoints), default=0)
     if last_end is None or signed >= last_end.seq:
         return []
@@ -338,61 +305,6 @@ def _unsigned_end_problems(
             "the checkpoint signed when it ended was removed",
         )
     ]
-
-
-def _checkpoint_problems(
-    tenant: str,
-    entries: Sequence[Envelope],
-    checkpoints: Sequence[Checkpoint],
-    keys: Mapping[str, VerifyKey],
-) -> list[Problem]:
-    by_seq = {e.seq: e for e in entries}
-    problems = []
-    for cp in checkpoints:
-        key = keys.get(cp.key_id)
-        message = checkpoint_message(tenant, cp.seq, cp.head_hash, cp.signed_at, cp.key_id)
-        if key is None:
-            problems.append(
-                Problem(
-                    tenant,
-                    cp.seq,
-                    None,
-                    Tamper.BAD_SIGNATURE,
-                    f"checkpoint signed by unknown key {cp.key_id}",
-                )
-            )
-        elif not key.verify(cp.signature, message):
-            problems.append(
-                Problem(
-                    tenant,
-                    cp.seq,
-                    None,
-                    Tamper.BAD_SIGNATURE,
-                    "the checkpoint signature does not verify",
-                )
-            )
-        elif cp.seq not in by_seq:
-            last = entries[-1].seq if entries else 0
-            problems.append(
-                Problem(
-                    tenant,
-                    cp.seq,
-                    None,
-                    Tamper.DELETED,
-                    f"a signed checkpoint covers entry {cp.seq} but the chain ends at {last}",
-                )
-            )
-        elif (entry := by_seq[cp.seq]).entry_hash != cp.head_hash:
-            problems.append(
-                Problem(
-                    tenant,
-                    cp.seq,
-                    entry.entry_id,
-                    Tamper.MODIFIED,
-                    "the chain was rewritten: it differs from a signed checkpoint",
-                )
-            )
-    return problems
 
 
 def stored_entries(tenant: str) -> sa.Select[Any]:
@@ -420,18 +332,49 @@ def purge_of(row: Any) -> Purge | None:
     return Purge(row.purged_at.isoformat(), row.purge_rule or "", row.purge_entry)
 
 
+def stored_checkpoints(conn: sa.Connection) -> sa.Select[Any]:
+    """``audit_checkpoints`` with the columns this store has: a store not migrated to the
+    linked checkpoints (an auditor's copy, read as it is) lacks ``number``."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns("audit_checkpoints")}
+    return sa.select(*[c for c in audit_checkpoints.c if c.name in have])
+
+
 def verify_store(
-    conn: sa.Connection, keys: Sequence[VerifyKey], tenant: str | None = None
+    conn: sa.Connection,
+    keys: Sequence[VerifyKey],
+    tenant: str | None = None,
+    *,
+    anchor: AnchorRead | None = None,
 ) -> VerifyReport:
-    """Verify every tenant's chain (or one) as stored in the database."""
+    """Verify every tenant's chain (or one) as stored in the database.
+
+    Only checkpoints signed by one of ``keys`` count. With ``anchor``, the database
+    must also still extend every head it holds. Reads only: nothing is written."""
     report = VerifyReport()
     heads = {
         r.tenant: (int(r.seq), r.head_hash)
-        for r in conn.execute(sa.select(audit_heads))
-        if tenant is None or r.tenant == tenant
+        for r in conn.execute(
+            sa.select(audit_heads.c.tenant, audit_heads.c.seq, audit_heads.c.head_hash)
+        )
     }
-    tenants_q = sa.select(audit_entries.c.tenant).distinct()
-    tenants = set(heads) | {t for (t,) in conn.execute(tenants_q)}
+    anchored: dict[str, list[Checkpoint]] = {}
+    for a in anchor.heads if anchor is not None else []:
+        anchored.setdefault(a.tenant, []).append(a)
+    if anchor is not None:
+        report.problems.extend(
+            Problem(
+                "(anchor)",
+                line,
+                None,
+                Tamper.MODIFIED,
+                f"line {line} of {anchor.source} is not a signed head",
+            )
+            for line in anchor.malformed
+        )
+    every = sa.select(audit_checkpoints.c.tenant).distinct()
+    tenants = set(heads) | set(anchored)
+    tenants |= {t for (t,) in conn.execute(sa.select(audit_entries.c.tenant).distinct())}
+    tenants |= {t for (t,) in conn.execute(every)}
     for name in sorted(t for t in tenants if tenant is None or t == tenant):
         rows = conn.execute(stored_entries(name)).all()
         entries = [Envelope.of_row(r) for r in rows]
@@ -439,20 +382,37 @@ def verify_store(
         payloads = {
             r.entry_id: r.body for r in rows if r.body is not None and r.entry_id not in purges
         }
+        query = stored_checkpoints(conn)
         checkpoints = [
-            Checkpoint(c.tenant, int(c.seq), c.head_hash, c.signed_at, c.key_id, c.signature)
+            Checkpoint.of_row(c)
             for c in conn.execute(
-                sa.select(audit_checkpoints)
-                .where(audit_checkpoints.c.tenant == name)
-                .order_by(audit_checkpoints.c.seq)
+                query.where(audit_checkpoints.c.tenant == name).order_by(audit_checkpoints.c.seq)
             )
         ]
         report.tenants += 1
         report.checked += len(entries)
         report.checkpoints += len(checkpoints)
+        report.anchored += len(anchored.get(name, []))
         result = check_chain(
-            name, entries, payloads, checkpoints, keys, heads.get(name), purges=purges
+            name,
+            entries,
+            payloads,
+            checkpoints,
+            keys,
+            heads.get(name),
+            purges=purges,
+            anchored=anchored.get(name, []),
         )
         report.problems.extend(result.problems)
         report.purged.extend(result.purged)
     return report
+
+
+def refused_signatures(conn: sa.Connection) -> dict[str, int]:
+    """How many times the signer refused to sign each tenant's chain (for ``/metrics``);
+    0 for a tenant with a chain and no refusal."""
+    count = sa.func.coalesce(audit_refusals.c.refused, 0)
+    query = sa.select(audit_heads.c.tenant, count).outerjoin(
+        audit_refusals, audit_refusals.c.tenant == audit_heads.c.tenant
+    )
+    return {str(t): int(n) for t, n in conn.execute(query)}

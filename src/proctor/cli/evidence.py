@@ -31,7 +31,11 @@ def export(
     ),
     app_ref: str | None = APP_OPTION,
 ) -> None:
-    """Write the audit log, policies, permission matrices, eval reports and a readable index."""
+    """Write the audit log, policies, permission matrices, eval reports and a readable index.
+
+    Exit 1 when the runs or approvals tables say what the audit chain does not (the
+    bundle then holds the chain's word); exit 2, writing nothing, when the chain does
+    not verify."""
     from proctor.evidence.export import export_evidence
     from proctor.runtime import Runtime
     from proctor.settings import load_settings
@@ -59,6 +63,12 @@ def export(
             + ": no checkpoint covered the end of the range yet.",
             highlight=False,
         )
+    for discrepancy in summary.discrepancies:
+        err_console.print(
+            f"[bold red]not backed by the audit chain[/]: {discrepancy}; the bundle holds the "
+            "chain's word.",
+            highlight=False,
+        )
     for version in summary.missing_bundles:
         err_console.print(
             f"[yellow]warning[/]: the files of bundle {version} were not kept (it was used "
@@ -66,6 +76,9 @@ def export(
             highlight=False,
         )
     console.print(f"Check it offline: proctor evidence verify {out}", highlight=False)
+    if summary.discrepancies:
+        # The tables were changed behind the chain's back: that is for someone to look at.
+        raise typer.Exit(1)
 
 
 @app.command("verify")

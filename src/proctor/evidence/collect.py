@@ -22,6 +22,7 @@ from proctor.audit.chain import timestamp
 from proctor.errors import ConfigError, PolicyError
 from proctor.evals.report import Report
 from proctor.evidence import format as fmt
+from proctor.evidence.backing import Discrepancy
 from proctor.policy import PolicyBundle, permission_matrix
 from proctor.policy.versions import StoredBundle
 from proctor.runs.views import RunFilter, approvals_between, list_runs
@@ -42,6 +43,9 @@ class ExportSummary:
     files: int = 0
     signed_heads: list[str] = field(default_factory=list)
     """Tenants whose head the export signed because no checkpoint covered the range."""
+    discrepancies: list[Discrepancy] = field(default_factory=list)
+    """Where the runs or approvals tables say what the audit chain does not (the bundle
+    holds the chain's word)."""
 
 
 def run_lines(

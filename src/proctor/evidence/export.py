@@ -1,8 +1,10 @@
 """Exporting an evidence bundle: what ran in a time range, under which policies, with proof.
 
 Each tenant's audit chain segment comes from ``segment``; runs, approvals, costs,
-policy bundles and eval reports from ``collect``. This module assembles them, signs
-the manifest and writes the zip.
+policy bundles and eval reports from ``collect``. Runs and approvals are backed by
+the chain (``backing``): what the tables say and the chain does not is left out of
+the bundle and reported. This module assembles them, signs the manifest and writes
+the zip.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import proctor
 from proctor.audit.chain import timestamp
 from proctor.evidence import format as fmt
+from proctor.evidence.backing import back_approval, back_run, backing_of
 from proctor.evidence.collect import (
     ExportSummary,
     approval_lines,
@@ -55,22 +58,29 @@ def export_evidence(
     start, end = timestamp(since.astimezone(UTC)), timestamp(until.astimezone(UTC))
     with rt.store.read() as conn:
         tenants = tenants_of(conn, tenant)
+        run_rows = run_lines(conn, tenant, since, until)
+        approval_rows = approval_lines(conn, tenant, since, until)
+        costs = cost_lines(conn, tenant, since, until)
     summary = ExportSummary(out, tenants)
     files: dict[str, bytes] = {}
     chains: dict[str, Any] = {}
     lines: list[dict[str, Any]] = []
     for name in tenants:
-        found = segment(rt, name, start, end, summary.signed_heads)
+        runs = {r["id"] for r in run_rows if r["tenant"] == name}
+        runs |= {a["run_id"] for a in approval_rows if a["tenant"] == name}
+        found = segment(rt, name, start, end, summary.signed_heads, runs=runs)
         if found is not None:
             chains[name], tenant_lines = found
             lines.extend(tenant_lines)
     summary.entries = len(lines)
     files[fmt.AUDIT] = _jsonl(lines)
 
+    backing = backing_of(lines)
+    for row in run_rows:
+        summary.discrepancies.extend(back_run(row, backing))
+    for row in approval_rows:
+        summary.discrepancies.extend(back_approval(row, backing))
     with rt.store.read() as conn:
-        run_rows = run_lines(conn, tenant, since, until)
-        approval_rows = approval_lines(conn, tenant, since, until)
-        costs = cost_lines(conn, tenant, since, until)
         versions = {r["bundle_version"] for r in run_rows}
         versions |= {line["bundle_version"] for line in lines if line["created_at"] < end}
         versions.discard("")
@@ -93,6 +103,7 @@ def export_evidence(
         "chains": chains,
         "bundles": kept,
         "reports": found_reports,
+        "discrepancies": [str(d) for d in summary.discrepancies],
     }
     files[fmt.INDEX] = render_index(
         manifest, run_rows, approval_rows, denied, costs, eval_incidents(files, found_reports)

@@ -82,6 +82,20 @@ def render_index(
         f"{_e(tenants)} · proctor {_e(manifest['proctor_version'])} · exported "
         f"{_e(manifest['created_at'])}. Check it offline with "
         "<code>proctor evidence verify</code>.</p>",
+        *(
+            [
+                _section(
+                    "Not backed by the audit chain",
+                    _table(
+                        ("what the tables say, and what the chain says instead",),
+                        [(d,) for d in manifest["discrepancies"]],
+                        "",
+                    ),
+                )
+            ]
+            if manifest.get("discrepancies")
+            else []
+        ),
         _section(
             "What ran: runs by state",
             _table(

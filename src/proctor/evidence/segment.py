@@ -1,21 +1,26 @@
 """The audit chain in an evidence bundle: each tenant's segment, from its first entry in
-the range to a signed checkpoint at or after the last one (and after any purge record a
-purged payload in the range points to), so the segment re-verifies offline and its end
-is covered by a signature. When no checkpoint covers the range's end yet, the head is
-signed first.
+the range (or the first entry of a run or approval the bundle lists) to a signed
+checkpoint at or after the last one (and after any purge record a purged payload in
+the range points to), so the segment re-verifies offline and its end is covered by a
+signature. When no checkpoint covers the range's end yet, the head is signed first,
+by the signer, which refuses a chain it cannot verify.
+
+Before the bundle is signed, each segment is verified with the deployment's key,
+with the heads of the anchor it spans; a chain that does not verify is not exported.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
-from proctor.audit.chain import Envelope
+from proctor.audit.anchor import AnchorFile
 from proctor.audit.events import EntryKind
-from proctor.audit.verify import purge_of, stored_entries
+from proctor.audit.records import Checkpoint, Envelope
+from proctor.audit.verify import check_chain, purge_of, stored_entries
 from proctor.evidence import format as fmt
 from proctor.policy import Decision
 from proctor.runs.views import run_tenants
@@ -38,23 +43,22 @@ def tenants_of(conn: sa.Connection, tenant: str | None) -> list[str]:
 
 
 def segment(
-    rt: Runtime, tenant: str, start: str, end: str, signed_heads: list[str]
+    rt: Runtime,
+    tenant: str,
+    start: str,
+    end: str,
+    signed_heads: list[str],
+    *,
+    runs: Collection[str] = (),
 ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-    """The tenant's chain from its first entry in the range to a checkpoint covering it."""
-    in_range = (
-        audit_entries.c.tenant == tenant,
-        audit_entries.c.created_at >= start,
-        audit_entries.c.created_at < end,
-    )
+    """The tenant's chain from its first entry in the range (or of ``runs``) to a
+    checkpoint covering it; ``EvidenceError`` when it does not verify."""
     with rt.store.read() as conn:
-        first, last = conn.execute(
-            sa.select(sa.func.min(audit_entries.c.seq), sa.func.max(audit_entries.c.seq)).where(
-                *in_range
-            )
-        ).one()
-        if first is None:
+        bounds = _bounds(conn, tenant, start, end, runs)
+        if bounds is None:
             return None
-        target = max(int(last), _last_purge_record(conn, tenant, int(first), int(last)))
+        first, last = bounds
+        target = max(last, _last_purge_record(conn, tenant, first, last))
         signed = _checkpoint_from(conn, tenant, target)
     if signed is None:
         with rt.store.write() as conn:
@@ -62,8 +66,12 @@ def segment(
         signed_heads.append(tenant)
         with rt.store.read() as conn:
             signed = _checkpoint_from(conn, tenant, target)
-    if signed is None:  # pragma: no cover - the head was just signed, and it is past target
-        raise fmt.EvidenceError(f"no signed checkpoint covers tenant {tenant}'s entry {target}")
+    if signed is None:
+        raise fmt.EvidenceError(
+            f"no signed checkpoint covers tenant {tenant}'s entry {target}, and the signer "
+            "refused to sign its head: the audit chain does not verify. Run "
+            "`proctor audit verify` to see what changed; nothing was exported."
+        )
     with rt.store.read() as conn:
         rows = conn.execute(
             stored_entries(tenant).where(
@@ -71,13 +79,7 @@ def segment(
             )
         ).all()
         checkpoints = [
-            {
-                "seq": int(c.seq),
-                "head_hash": c.head_hash,
-                "signed_at": c.signed_at,
-                "key_id": c.key_id,
-                "signature": c.signature,
-            }
+            Checkpoint.of_row(c)
             for c in conn.execute(
                 sa.select(audit_checkpoints)
                 .where(
@@ -93,16 +95,107 @@ def segment(
                 audit_heads.c.tenant == tenant
             )
         ).one()
+        anchored = _anchored(rt, tenant)
+        spanned = [a for a in anchored if first <= a.seq <= signed]
+        _verify(rt, tenant, rows, checkpoints, spanned)
+        _extends_anchor(conn, tenant, anchored)
     lines = [_line(r) for r in rows]
     chain = {
-        "first_seq": int(first),
+        "first_seq": first,
         "last_seq": int(signed),
-        "range_seqs": [int(first), int(last)],
-        "anchor": {"seq": int(first) - 1, "hash": rows[0].prev_hash},
+        "range_seqs": [first, last],
+        "anchor": {"seq": first - 1, "hash": rows[0].prev_hash},
         "head": {"seq": int(head.seq), "hash": head.head_hash},
-        "checkpoints": checkpoints,
+        "checkpoints": [_checkpoint_json(c) for c in checkpoints],
+        "anchored": [_checkpoint_json(a) for a in spanned],
     }
     return chain, lines
+
+
+def _bounds(
+    conn: sa.Connection, tenant: str, start: str, end: str, runs: Collection[str]
+) -> tuple[int, int] | None:
+    """The first and last entry the segment must hold: the range's, and its runs' own."""
+    seq = audit_entries.c.seq
+    found = [
+        conn.execute(
+            sa.select(sa.func.min(seq), sa.func.max(seq)).where(
+                audit_entries.c.tenant == tenant,
+                audit_entries.c.created_at >= start,
+                audit_entries.c.created_at < end,
+            )
+        ).one()
+    ]
+    if runs:
+        found.append(
+            conn.execute(
+                sa.select(sa.func.min(seq), sa.func.max(seq)).where(
+                    audit_entries.c.tenant == tenant, audit_entries.c.run_id.in_(sorted(runs))
+                )
+            ).one()
+        )
+    firsts = [int(f) for f, _ in found if f is not None]
+    lasts = [int(x) for _, x in found if x is not None]
+    return (min(firsts), max(lasts)) if firsts else None
+
+
+def _anchored(rt: Runtime, tenant: str) -> list[Checkpoint]:
+    anchor = rt.audit.anchor
+    if not isinstance(anchor, AnchorFile):
+        return []
+    return [a for a in anchor.read().heads if a.tenant == tenant]
+
+
+def _verify(
+    rt: Runtime,
+    tenant: str,
+    rows: Sequence[Any],
+    checkpoints: list[Checkpoint],
+    anchored: list[Checkpoint],
+) -> None:
+    """The segment verifies with the deployment's key, or nothing is signed."""
+    entries = [Envelope.of_row(r) for r in rows]
+    purges = {r.entry_id: p for r in rows if (p := purge_of(r)) is not None}
+    payloads = {r.entry_id: r.body for r in rows if r.body is not None and r.entry_id not in purges}
+    result = check_chain(
+        tenant,
+        entries,
+        payloads,
+        checkpoints,
+        [rt.key.verify_key],
+        None,
+        purges=purges,
+        after=(entries[0].seq - 1, entries[0].prev_hash),
+        anchored=anchored,
+    )
+    if result.problems:
+        raise fmt.EvidenceError(
+            f"the audit chain does not verify, so no evidence was signed: {result.problems[0]}"
+            + (f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else "")
+            + ". Run `proctor audit verify` to see every problem."
+        )
+
+
+def _extends_anchor(conn: sa.Connection, tenant: str, anchored: list[Checkpoint]) -> None:
+    """The database still holds the furthest head the anchor holds."""
+    if not anchored:
+        return
+    furthest = max(anchored, key=lambda a: a.seq)
+    stored = conn.execute(
+        sa.select(audit_entries.c.entry_hash).where(
+            audit_entries.c.tenant == tenant, audit_entries.c.seq == furthest.seq
+        )
+    ).scalar()
+    if stored != furthest.head_hash:
+        raise fmt.EvidenceError(
+            f"tenant {tenant}'s chain no longer holds the head anchored at entry "
+            f"{furthest.seq}: it was cut short or rewritten, so no evidence was signed. "
+            "Run `proctor audit verify --anchor` to see what changed."
+        )
+
+
+def _checkpoint_json(checkpoint: Checkpoint) -> dict[str, Any]:
+    return {k: v for k, v in checkpoint.to_json().items() if k != "tenant"}
 
 
 def _last_purge_record(conn: sa.Connection, tenant: str, first: int, last: int) -> int:

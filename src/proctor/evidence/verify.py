@@ -4,8 +4,10 @@ Checked, each failure named by file, entry and kind:
 
 - the manifest's signature, with the key given or else the one embedded in it;
 - every file against its SHA-256 in the manifest, and no file missing or added;
-- the audit log: every payload hash, every chain link, every signed checkpoint,
-  purged payloads accounted for by the chain's purge records;
+- the audit log: every payload hash, every chain link, every signed checkpoint and
+  its link to the one before, the anchored heads it spans, purged payloads
+  accounted for (and due) by the chain's purge records;
+- every run and approval line against the chain entries that back it;
 - every policy bundle's files against the digest in its version.
 
 The embedded key proves the files were not changed after signing, not who
@@ -25,9 +27,11 @@ from typing import Any
 
 from proctor.audit.chain import Envelope
 from proctor.audit.keys import VerifyKey
-from proctor.audit.verify import Checkpoint, Purge, check_chain
+from proctor.audit.records import Checkpoint
+from proctor.audit.verify import Purge, check_chain
 from proctor.errors import ConfigError
 from proctor.evidence import format as fmt
+from proctor.evidence.backing import backing_of, check_lines
 from proctor.policy.bundle import BundleVersion, bundle_digest
 
 
@@ -84,6 +88,7 @@ def verify_evidence(path: Path, public_key: VerifyKey | None = None) -> Evidence
     key = _check_signature(manifest, public_key, report)
     _check_files(manifest, contents, report)
     _check_audit(manifest, contents, key, report)
+    _check_backing(contents, report)
     _check_bundles(manifest, contents, report)
     report.since = str(manifest.get("range", {}).get("since", ""))
     report.until = str(manifest.get("range", {}).get("until", ""))
@@ -211,12 +216,8 @@ def _check_audit(
         entries = [e for e, _, _ in rows]
         payloads = {e.entry_id: p for e, p, _ in rows if p is not None}
         purges = {e.entry_id: g for e, p, g in rows if p is None and g is not None}
-        checkpoints = [
-            Checkpoint(
-                tenant, int(c["seq"]), c["head_hash"], c["signed_at"], c["key_id"], c["signature"]
-            )
-            for c in chain.get("checkpoints", [])
-        ]
+        checkpoints = [Checkpoint.from_json(c, tenant) for c in chain.get("checkpoints", [])]
+        anchored = [Checkpoint.from_json(a, tenant) for a in chain.get("anchored", [])]
         anchor = chain["anchor"]
         result = check_chain(
             tenant,
@@ -227,6 +228,7 @@ def _check_audit(
             None,
             purges=purges,
             after=(int(anchor["seq"]), str(anchor["hash"])),
+            anchored=anchored,
         )
         for problem in result.problems:
             who = f" ({problem.entry_id})" if problem.entry_id else ""
@@ -252,6 +254,33 @@ def _check_audit(
         report.entries += len(entries)
         report.checkpoints += len(checkpoints)
         report.purged += len(result.purged)
+
+
+def _check_backing(contents: dict[str, bytes], report: EvidenceReport) -> None:
+    """Each run and approval line says what its chain entries say."""
+    try:
+        audit = _lines(contents, fmt.AUDIT)
+        runs, approvals = _lines(contents, fmt.RUNS), _lines(contents, fmt.APPROVALS)
+        found = check_lines(runs, approvals, backing_of(audit))
+    except (ValueError, KeyError, TypeError) as exc:
+        report.failures.append(
+            Failure(fmt.RUNS, None, "malformed", f"runs or approvals unreadable: {exc}")
+        )
+        return
+    for d in found:
+        report.failures.append(
+            Failure(
+                fmt.RUNS if d.what.startswith("run ") else fmt.APPROVALS,
+                d.what,
+                "unbacked",
+                f"{d.field} is {d.table!r} but the audit chain says {d.chain!r}",
+            )
+        )
+
+
+def _lines(contents: dict[str, bytes], name: str) -> list[dict[str, Any]]:
+    text = contents.get(name, b"").decode(errors="replace")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def _check_bundles(

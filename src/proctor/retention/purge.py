@@ -2,7 +2,10 @@
 
 An audit payload's body is emptied; its envelope, with the payload hash, stays,
 and the payload row says when it was purged, under which rule, and which
-``retention.purged`` entry records it. A finished run keeps its row, its steps
+``retention.purged`` entry records it. Whether a payload expired is decided from
+its entry's time as the chain hashed it, never from the payload row's own time,
+which anyone with write access could backdate; verification checks the same.
+A finished run keeps its row, its steps
 (tool, status, decision, argument hash, idempotency key), its approvals and its
 costs; its steps' arguments and results and its sealed conversation go. Runs
 still in flight, and the payloads of their entries, are never purged.
@@ -112,8 +115,9 @@ def _in_flight() -> sa.ColumnElement[bool]:
 
 def _payloads_expired(tenant: str, cutoff: datetime) -> list[sa.ColumnElement[bool]]:
     return [
-        audit_payloads.c.tenant == tenant,
-        audit_payloads.c.created_at < cutoff,
+        audit_entries.c.tenant == tenant,
+        # The envelope's time, as hashed: the same text form, so it compares as text.
+        audit_entries.c.created_at < timestamp(cutoff.astimezone(UTC)),
         audit_payloads.c.purged_at.is_(None),
         # Purge records stay: they are what lets the chain account for every purge.
         audit_entries.c.kind != EntryKind.RETENTION_PURGED.value,
@@ -134,7 +138,7 @@ def _expired_summary(
     conn: sa.Connection, tenant: str, kind: Kind, cutoff: datetime
 ) -> tuple[int, datetime | None, datetime | None]:
     if kind is Kind.PAYLOADS:
-        created = audit_payloads.c.created_at
+        created = audit_entries.c.created_at
         query = (
             sa.select(sa.func.count(), sa.func.min(created), sa.func.max(created))
             .select_from(audit_payloads.join(audit_entries, _same_entry()))
@@ -176,7 +180,7 @@ def _purge_payloads(
     batch_size: int,
 ) -> int:
     rows = conn.execute(
-        sa.select(audit_payloads.c.entry_id, audit_entries.c.seq, audit_payloads.c.created_at)
+        sa.select(audit_payloads.c.entry_id, audit_entries.c.seq, audit_entries.c.created_at)
         .select_from(audit_payloads.join(audit_entries, _same_entry()))
         .where(*_payloads_expired(done.tenant, done.cutoff))
         .order_by(audit_entries.c.seq)

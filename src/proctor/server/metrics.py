@@ -38,6 +38,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from proctor.audit import refused_signatures
 from proctor.budgets import NANO
 from proctor.clock import Clock
 from proctor.errors import Forbidden, StoreUnavailable
@@ -197,6 +198,7 @@ class StoreCollector(Collector):
                 self._pending_approvals(conn),
                 self._decision_time(conn, now),
                 *self._model_usage(conn),
+                self._refused_signatures(conn),
             ]
         dropped = self._spans_dropped()
         if dropped is not None:
@@ -309,6 +311,17 @@ class StoreCollector(Collector):
             for kind in TOKEN_KINDS:
                 tokens.add_metric([row.tenant, row.model, kind], getattr(row, f"{kind}_tokens"))
         return [calls, cost, tokens]
+
+    def _refused_signatures(self, conn: sa.Connection) -> Metric:
+        family = CounterMetricFamily(
+            "proctor_audit_signatures_refused",
+            "Checkpoints the signer refused to sign: the tenant's audit chain did not extend "
+            "what it had verified (tampering; `proctor audit verify` names it).",
+            labels=["tenant"],
+        )
+        for tenant, n in sorted(refused_signatures(conn).items()):
+            family.add_metric([tenant], n)
+        return family
 
     def _spans_dropped(self) -> Metric | None:
         family = CounterMetricFamily(

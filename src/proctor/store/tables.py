@@ -133,6 +133,8 @@ audit_entries = sa.Table(
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("entry_hash", sa.String(64), nullable=False),
     sa.Index("ix_audit_entries_run_id", "run_id"),
+    # Retention decides from the hashed envelope's time, not the payload row's.
+    sa.Index("ix_audit_entries_tenant_created_at", "tenant", "created_at"),
 )
 
 audit_payloads = sa.Table(
@@ -158,6 +160,18 @@ audit_heads = sa.Table(
     sa.Column("head_hash", sa.String(64), nullable=False),
 )
 
+audit_refusals = sa.Table(
+    "audit_refusals",
+    metadata,
+    # Times the signer refused to sign a tenant's chain because it did not verify
+    # (/metrics), and the last refusal: at which entry, when and why.
+    sa.Column("tenant", sa.String(128), primary_key=True),
+    sa.Column("refused", sa.Integer, nullable=False),
+    sa.Column("last_seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False),
+    sa.Column("last_at", sa.String(40), nullable=False),
+    sa.Column("last_reason", sa.Text, nullable=False),
+)
+
 audit_checkpoints = sa.Table(
     "audit_checkpoints",
     metadata,
@@ -167,6 +181,10 @@ audit_checkpoints = sa.Table(
     sa.Column("signed_at", sa.String(40), nullable=False),
     sa.Column("key_id", sa.String(64), nullable=False),
     sa.Column("signature", sa.String(128), nullable=False),
+    # The chain of checkpoints: this one's number in the tenant's sequence (from 1) and
+    # the hash of the one before. NULL on checkpoints signed before they were linked.
+    sa.Column("number", sa.BigInteger().with_variant(sa.Integer, "sqlite")),
+    sa.Column("prev_hash", sa.String(64)),
 )
 
 budget_usage = sa.Table(
