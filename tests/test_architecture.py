@@ -165,6 +165,7 @@ def test_the_public_names_are_pinned() -> None:
         "InvalidAction",
         "Mode",
         "NotAllowedToApprove",
+        "PlannedCall",
         "PolicyBundle",
         "PolicyError",
         "ProctorError",

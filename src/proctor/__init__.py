@@ -37,7 +37,7 @@ from proctor.errors import (
     TransientToolError,
 )
 from proctor.policy import Decision, DecisionEffect, PolicyBundle, ResourceRef
-from proctor.runs import CallOutcome, CallStatus, Proposal, Run, RunSpec
+from proctor.runs import CallOutcome, CallStatus, PlannedCall, Proposal, Run, RunSpec
 from proctor.runtime import CallObserver, Runtime
 from proctor.settings import Settings
 from proctor.states import Mode, Reason, RunState
@@ -79,6 +79,7 @@ __all__ = [
     "InvalidAction",
     "Mode",
     "NotAllowedToApprove",
+    "PlannedCall",
     "PolicyBundle",
     "PolicyError",
     "ProctorError",

@@ -145,3 +145,40 @@ async def test_a_runs_cost_is_the_sum_of_its_recorded_model_calls(env: Env) -> N
     assert result.cost_usd == 2 * one
     assert all(r.nano_usd <= r.reserved_nano_usd for r in rows)  # never above the reservation
     assert abs(sum(r.nano_usd for r in rows) / NANO - result.cost_usd) < Decimal("0.000000002")
+
+
+async def test_the_models_first_answer_is_the_runs_plan_and_stays_it_after_a_resume(
+    env: Env,
+) -> None:
+    import sqlalchemy as sa
+
+    from proctor.runs.views import load_run
+    from proctor.store.tables import audit_entries
+
+    big = {"order_id": "A-1", "amount": "500.00"}
+    first = ScriptedModel(
+        [plan(call("lookup", order_id="A-1"), call("refund", **big))], usage=USAGE
+    )
+    paused = await Agent(env.runtime(), first).run("Refund $500 on A-1", env.spec())
+    env.runtime().approvals.approve(paused.approval_id or "", Approver("sam", "supervisor"), "ok")
+    second = ScriptedModel([call("lookup", order_id="A-2"), answer("Done.")], usage=USAGE)
+    done = await Agent(env.runtime(), second).resume(paused.run_id)
+    assert done.state is RunState.COMPLETED
+
+    rt = env.runtime()
+    with rt.store.read() as conn:
+        planned_entries = conn.execute(
+            sa.select(sa.func.count()).where(
+                audit_entries.c.run_id == paused.run_id, audit_entries.c.kind == "run.planned"
+            )
+        ).scalar_one()
+        steps = load_run(conn, paused.run_id).steps
+    assert planned_entries == 1  # committed when the run started, kept across the resume
+    plans = [
+        s.decision.inputs["context"]["plan"] for s in steps if s.decision and s.decision.inputs
+    ]
+    assert [(p["in_plan"], p["args_match"]) for p in plans] == [
+        (True, True),  # lookup A-1, as planned
+        (True, True),  # the refund, as planned (then approved)
+        (True, False),  # lookup A-2: a planned tool, other arguments
+    ]

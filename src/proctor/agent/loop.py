@@ -35,6 +35,7 @@ from proctor.models import (
 from proctor.policy import DecisionEffect
 from proctor.policy.settings import Tier
 from proctor.runs import CallOutcome, CallStatus, Proposal, Run, RunSpec
+from proctor.runs.plans import PlannedCall
 from proctor.runtime import Runtime
 from proctor.states import Mode, Reason, RunState
 
@@ -157,6 +158,9 @@ class Agent:
         conversation = list(MESSAGES.validate_python(stored))
         request = next(m.content for m in conversation if isinstance(m, UserMessage))
         run.trust(request)
+        first = _first_plan(conversation)
+        if first is not None:  # committed when the run started; recorded then
+            run.commit_plan(first, source="model", recorded=True)
         run.seek(_answered_steps(conversation))
         return await self._drive(
             run, conversation, route(request, self.runtime.policy.settings.routing)
@@ -187,6 +191,10 @@ class Agent:
                     AssistantMessage(content=response.content, tool_calls=response.tool_calls)
                 )
                 run.save_conversation(MESSAGES.dump_python(conversation, mode="json"))
+                if turns == 1 and response.tool_calls:
+                    # The model's first answer is made from the request alone, before any
+                    # outside content: the run commits to it as its plan.
+                    run.commit_plan(_planned(response.tool_calls), source="model")
                 if response.is_final:
                     # The answer itself stays in the sealed conversation: it may quote
                     # customer data, and run details go into the audit log as written.
@@ -355,6 +363,22 @@ class Agent:
 
     def _trusted(self, tool: str) -> bool:
         return tool in self.runtime.tools and not self.runtime.tools.get(tool).reads_outside_content
+
+
+def _planned(calls: tuple[ToolCall, ...]) -> list[PlannedCall]:
+    planned = []
+    for call in calls:
+        try:
+            args = json.loads(call.arguments)
+        except ValueError:
+            args = {}
+        planned.append(PlannedCall(call.tool, args if isinstance(args, dict) else {}))
+    return planned
+
+
+def _first_plan(conversation: list[Message]) -> list[PlannedCall] | None:
+    first = next((m for m in conversation if isinstance(m, AssistantMessage)), None)
+    return _planned(first.tool_calls) if first is not None and first.tool_calls else None
 
 
 def _normalised(arguments: str) -> str:

@@ -13,6 +13,7 @@ class EntryKind(StrEnum):
     RUN_ROUTED = "run.routed"
     RUN_MODE = "run.mode"
     RUN_RECLAIMED = "run.reclaimed"
+    RUN_PLANNED = "run.planned"
     ACTION_INVALID = "action.invalid"
     ACTION_DENIED = "action.denied"
     ACTION_APPROVAL_REQUESTED = "action.approval_requested"
@@ -74,6 +75,15 @@ class RunModeChanged(AuditEvent):
     previous: str
     mode: str
     reason: str
+
+
+@dataclass(frozen=True)
+class RunPlanned(AuditEvent):
+    """The calls the run committed to, from the requester's words, before outside content."""
+
+    kind = EntryKind.RUN_PLANNED
+    calls: list[dict[str, Any]]
+    source: str
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,17 @@
 """Runs: lifecycle, the step journal, the governed call, pause and resume, idempotency."""
 
 from proctor.runs.model import CallOutcome, CallStatus, RunSpec, StepRecord, Usage
+from proctor.runs.plans import PlannedCall
 from proctor.runs.run import Run
 from proctor.runs.steps import Proposal
 
-__all__ = ["CallOutcome", "CallStatus", "Proposal", "Run", "RunSpec", "StepRecord", "Usage"]
+__all__ = [
+    "CallOutcome",
+    "CallStatus",
+    "PlannedCall",
+    "Proposal",
+    "Run",
+    "RunSpec",
+    "StepRecord",
+    "Usage",
+]

@@ -26,6 +26,7 @@ from proctor.policy.decision import inputs_of
 from proctor.runs.leases import heartbeat
 from proctor.runs.live import LiveRun
 from proctor.runs.model import CallOutcome, CallStatus, StepRecord
+from proctor.runs.plans import plan_context
 from proctor.runs.provenance import flagged
 from proctor.runs.steps import NewStep, Outcome, Proposal
 from proctor.services import Services
@@ -146,6 +147,7 @@ async def decide(live: LiveRun, proposal: Proposal, provenance: dict[str, str]) 
         extra_context={
             "provenance": provenance,
             **flagged(provenance, t),
+            "plan": plan_context(live.plan, t, proposal.args),
             "now": moment(s.clock.now()),
         },
     )

@@ -15,6 +15,7 @@ from proctor.policy import Decision, Principal
 from proctor.runs import journal
 from proctor.runs.facts import RunFacts
 from proctor.runs.model import RunRecord, StepRecord
+from proctor.runs.plans import PlannedCall
 from proctor.runs.provenance import Provenance
 from proctor.runs.recorder import Recorder
 from proctor.services import Services
@@ -37,6 +38,8 @@ class LiveRun:
         self.principal = Principal(record.spec.agent, record.spec.role, record.spec.tenant)
         self.facts = RunFacts.of(services.tools, record.spec)
         self.provenance = Provenance()
+        self.plan: tuple[PlannedCall, ...] | None = None
+        """The calls the run committed to, if it did (``Run.commit_plan``)."""
         self.generation = 0
         """Counts what the run learnt that a decision depends on (facts, provenance, mode)."""
         self.previewed: tuple[int, Any, Decision] | None = None

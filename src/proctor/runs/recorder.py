@@ -24,6 +24,7 @@ from proctor.audit.events import (
     AuditEvent,
     RunModeChanged,
     RunOpened,
+    RunPlanned,
     RunReclaimed,
     RunRouted,
     RunStateChanged,
@@ -107,6 +108,12 @@ class Recorder:
 
     def routed(self, run: RunRecord, intent: str, tier: str, model: str, reason: str) -> None:
         event = RunRouted(intent, tier, model, reason)
+        with self._s.store.write() as conn:
+            self._hold(conn, run)
+            self._append(conn, run.spec.tenant, run.id, None, event, redact=True)
+
+    def planned(self, run: RunRecord, calls: list[dict[str, Any]], source: str) -> None:
+        event = RunPlanned(calls, source)
         with self._s.store.write() as conn:
             self._hold(conn, run)
             self._append(conn, run.spec.tenant, run.id, None, event, redact=True)

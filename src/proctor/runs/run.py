@@ -8,7 +8,7 @@ recorded outcome instead of running again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,7 @@ from proctor.policy import Decision
 from proctor.runs import gate, replay, spend
 from proctor.runs.live import LiveRun
 from proctor.runs.model import CallOutcome, StepRecord, Usage
+from proctor.runs.plans import PlannedCall
 from proctor.runs.steps import Proposal
 from proctor.states import Mode, Reason, RunState, StepStatus
 
@@ -149,6 +150,22 @@ class Run:
         results) and no untrusted one is ``ungrounded``: the model made it up.
         """
         self._live.trust(text)
+
+    def commit_plan(
+        self, calls: Sequence[PlannedCall], *, source: str = "code", recorded: bool = False
+    ) -> None:
+        """Commit the run to these calls, made from the requester's words before it reads
+        anything from outside; later calls are compared with them (``context.plan``).
+        ``recorded``: this plan is in the run's log already (a resumed run committing it
+        again); committing the same plan twice records it once."""
+        plan = tuple(calls)
+        live = self._live
+        if live.plan == plan:
+            return
+        if not recorded:
+            live.recorder.planned(live.record, [c.to_json() for c in plan], source)
+        live.plan = plan
+        live.generation += 1
 
     def enter_safe_mode(self, reason: str) -> None:
         """From now on the run is in safe mode; policies see ``context.run.mode == "safe"``."""
