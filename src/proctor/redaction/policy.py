@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from typing import Any
 
 import orjson
@@ -76,4 +77,7 @@ def payload_size(value: Any) -> int:
         return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
     if isinstance(value, bytes | bytearray):
         return len(value)
-    return len(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+    try:
+        return len(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+    except orjson.JSONEncodeError:  # what orjson refuses (integers beyond 64 bits)
+        return len(json.dumps(value, default=str).encode("utf-8", "surrogatepass"))
