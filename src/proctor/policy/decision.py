@@ -140,6 +140,8 @@ _DECIMAL = "__decimal__"
 
 def _tagged(value: Any) -> Any:
     """JSON that keeps decimals decimals (policies compare them as Cedar decimals)."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
     if isinstance(value, Decimal):
         return {_DECIMAL: str(value)}
     if isinstance(value, Mapping):
@@ -160,18 +162,17 @@ def _untagged(value: Any) -> Any:
 
 
 def inputs_of(request: PolicyRequest) -> dict[str, Any]:
-    """What a decision of ``request`` is recorded with, in JSON form."""
+    """What a decision of ``request`` is recorded with, in JSON form. Cheap: it runs on
+    every decision. Resource attributes keep their decimals tagged; the run's totals are
+    decimals by definition and come back as such."""
     resource = request.resource
-    tagged: dict[str, Any] = _tagged(
-        {
-            "resource": None
-            if resource is None
-            else {"type": resource.type, "id": resource.id, "attrs": dict(resource.attrs)},
-            "run": dict(request.run),
-            "context": dict(request.extra_context),
-        }
-    )
-    return tagged
+    return {
+        "resource": None
+        if resource is None
+        else {"type": resource.type, "id": resource.id, "attrs": _tagged(resource.attrs)},
+        "run": request.run,
+        "context": request.extra_context,
+    }
 
 
 def request_from_inputs(
@@ -182,16 +183,21 @@ def request_from_inputs(
     args: Mapping[str, JSONValue],
 ) -> PolicyRequest:
     """The request a decision was made on, from its recorded inputs."""
-    inputs = _untagged(inputs)
     resource = inputs.get("resource")
+    run = dict(inputs.get("run", {}))
+    if "totals" in run:  # sums of numeric arguments: decimals, stored as text
+        run["totals"] = {
+            tool_name: {name: Decimal(str(v)) for name, v in fields.items()}
+            for tool_name, fields in run["totals"].items()
+        }
     return PolicyRequest(
         principal=principal,
         tool=tool,
         effect_class=effect_class,
         resource=None
         if resource is None
-        else ResourceRef(resource["type"], resource["id"], resource.get("attrs", {})),
+        else ResourceRef(resource["type"], resource["id"], _untagged(resource.get("attrs", {}))),
         args=args,
-        run=inputs.get("run", {}),
+        run=run,
         extra_context=inputs.get("context", {}),
     )

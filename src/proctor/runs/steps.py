@@ -65,7 +65,9 @@ class NewStep:
         tenant = run.spec.tenant
         stored = redaction.value(tenant, proposal.args, proposal.tool.sensitive)
         if decision.inputs is not None:
-            decision = replace(decision, inputs=redaction.value(tenant, decision.inputs))
+            decision = replace(
+                decision, inputs=_redacted_inputs(redaction, tenant, decision.inputs)
+            )
         return cls(
             run_id=run.id,
             idx=len(run.steps),
@@ -167,3 +169,21 @@ class Outcome:
     """As the tool returned it."""
     error: dict[str, Any] | None = None
     attempts: int = 0
+
+
+def _redacted_inputs(redaction: Redaction, tenant: str, inputs: Any) -> dict[str, Any]:
+    """What a decision was made on, as stored: what may name people redacted (the
+    resource, the run's people and facts); its counts and sums, keyed by tool names, and
+    the context's verdicts and flags need no redaction and are most of it."""
+    out = dict(inputs)
+    if out.get("resource") is not None:
+        out["resource"] = redaction.value(tenant, out["resource"])
+    run = out.get("run")
+    if run:
+        counted = {k: run[k] for k in _COUNTED if k in run}
+        people = {k: v for k, v in run.items() if k not in _COUNTED}
+        out["run"] = {**redaction.value(tenant, people), **counted}
+    return out
+
+
+_COUNTED = ("calls", "calls_by_tool", "totals", "tainted")
