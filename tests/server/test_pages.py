@@ -443,3 +443,18 @@ async def test_eval_reports_list_show_and_serve_their_html(world: World) -> None
     assert "is not an eval report" in broken.text
     assert escape.status_code == 404
     assert link.headers["location"] == "/runs/run_0000"
+
+
+async def test_the_timeline_shows_calls_outside_the_plan(world: World) -> None:
+    from proctor.runs.plans import PlannedCall
+
+    run = await world.rt.start_run(world.env.spec())
+    run.commit_plan([PlannedCall("lookup", {"order_id": "A-1"})])
+    await run.call("lookup", {"order_id": "A-1"})
+    await run.call("send_email", {"to": "carol@example.com", "body": "hi"})
+    await run.complete()
+    async with logged_in(world, "sam") as client:
+        page = await client.get(f"/runs/{run.id}")
+    assert page.status_code == 200
+    assert "as planned" in page.text
+    assert '<span class="badge s-deviation">outside the plan</span>' in page.text
