@@ -150,9 +150,15 @@ class Tool:
     reconcile_fn: ReconcileFn | None = None
     context_param: str | None = None
     is_async: bool = field(init=False)
+    resource_takes_run: bool = field(init=False)
+    """Whether the resource hook takes the run as its second parameter."""
 
     def __post_init__(self) -> None:
         self.is_async = inspect.iscoroutinefunction(self.fn)
+        # Read once here: inspecting a signature on every decision costs as much as it.
+        self.resource_takes_run = (
+            self.resource is not None and len(inspect.signature(self.resource).parameters) >= 2
+        )
 
     @property
     def reads_outside_content(self) -> bool:
@@ -221,13 +227,13 @@ class Tool:
             ) from None
         return to_plain(result)
 
-    async def resource_of(self, args: BaseModel, run: RunView) -> ResourceRef | None:
+    async def resource_of(self, args: BaseModel, run: Callable[[], RunView]) -> ResourceRef | None:
+        """What the call touches; ``run`` gives the run's view, built only for a hook that
+        takes it."""
         if self.resource is None:
             return None
-        if len(inspect.signature(self.resource).parameters) >= 2:
-            ref = self.resource(args, run)  # type: ignore[call-arg]
-        else:
-            ref = self.resource(args)  # type: ignore[call-arg]
+        hook: Callable[..., ResourceRef | Awaitable[ResourceRef]] = self.resource
+        ref = hook(args, run()) if self.resource_takes_run else hook(args)
         return await ref if inspect.isawaitable(ref) else ref
 
     def established(self, result: Any) -> dict[str, Any]:

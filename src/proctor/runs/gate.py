@@ -123,7 +123,7 @@ async def decide(live: LiveRun, proposal: Proposal, provenance: dict[str, str]) 
     """What policy says of this call now, with the run's facts and each argument's origin."""
     t, s = proposal.tool, live.services
     try:
-        resource = await t.resource_of(proposal.parsed, live.view())
+        resource = await t.resource_of(proposal.parsed, live.view)
     except Exception as exc:
         # A call whose resource cannot be looked up cannot be decided: fail closed.
         error = s.redaction.text(live.tenant, f"{type(exc).__name__}: {exc}")
