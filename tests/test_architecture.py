@@ -21,9 +21,20 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ids", "clock", "jsonvalue", "states", "errors", "settings", "sealing"),
     ("store",),
     ("audit", "redaction", "telemetry", "retention"),
-    ("policy", "budgets", "models", "arguments", "tools", "services", "runs", "approvals"),
+    (
+        "policy",
+        "budgets",
+        "models",
+        "arguments",
+        "argschema",
+        "tool_types",
+        "tools",
+        "services",
+        "runs",
+        "approvals",
+    ),
     ("runtime", "app", "agent", "evals", "evidence", "testing"),
-    ("examples",),
+    ("examples", "integrations"),
     ("server", "cli", "bench", "__main__", ""),
 )
 MAX_LINES = 500

@@ -209,6 +209,22 @@ class Runtime:
         await replay.recover(live)
         return Run(live, self.approvals)
 
+    async def session_run(self, spec: RunSpec) -> Run:
+        """The run serving ``spec.session`` (a LangGraph thread, an MCP session) for its
+        tenant, taken over here as ``resume`` does; a new run when the session has none
+        that is still going."""
+        if spec.session is None:
+            raise ValueError("session_run needs a spec with a session; use start_run")
+        run_id = self.live_run_of(spec.tenant, spec.session)
+        if run_id is None:
+            return await self.start_run(spec)
+        return await self.resume(run_id)
+
+    def live_run_of(self, tenant: str, session: str) -> str | None:
+        """The id of the run serving ``session`` for ``tenant`` that has not ended, if any."""
+        with self.store.read() as conn:
+            return journal.live_run_of(conn, tenant, session)
+
     def recover_expired(self) -> Recovered:
         """Runs whose worker died (its lease lapsed) become ready for another worker, and
         model spend held by dead workers is released."""

@@ -14,14 +14,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from proctor.argschema import ArgumentSchema
 from proctor.arguments import (
     args_model,
     field_of,
@@ -32,86 +31,23 @@ from proctor.arguments import (
 from proctor.errors import InvalidAction, ToolDefinitionError, TransientToolError
 from proctor.jsonvalue import canonical_json, digest, to_plain
 from proctor.policy import ResourceRef
-
-
-class Effect(StrEnum):
-    """What running the tool does to the world."""
-
-    READ = "read"
-    WRITE = "write"
-    DESTRUCTIVE = "destructive"
-    """It deletes, revokes, cancels or removes something."""
-    IRREVERSIBLE = "irreversible"
-
-
-class Trust(StrEnum):
-    """Whose words a tool's result carries.
-
-    ``TRUSTED``: records of a system the deployment trusts (ids, statuses, amounts);
-    its values make an argument ``known``. ``UNTRUSTED``: outside content (an email, a
-    web page, a file, a chat message) that may carry injected instructions. A tool whose
-    records hold outside content in some fields names those fields with ``untrusted=``.
-    """
-
-    TRUSTED = "trusted"
-    UNTRUSTED = "untrusted"
-
-
-@dataclass(frozen=True)
-class Credential:
-    """What a tool may use while it runs: a token limited to its declared scopes."""
-
-    scopes: frozenset[str]
-    token: str | None = None
-
-
-@dataclass(frozen=True)
-class ToolContext:
-    """Handed to a tool that declares a ``ToolContext`` parameter."""
-
-    run_id: str
-    step: int
-    tenant: str
-    idempotency_key: str
-    """The same on every retry and every resume of this step: pass it to the system you call."""
-    credential: Credential
-    attempt: int = 1
-
-
-@dataclass(frozen=True)
-class Reconciliation:
-    """A tool's answer, after a crash, to: did the effect with this idempotency key happen?"""
-
-    happened: bool
-    result: Any = None
-
-
-_RESERVED_NAMES = frozenset(e.value for e in Effect)
-
-
-class ToolStillRunning(TimeoutError):
-    """A synchronous tool passed its timeout; its thread goes on and may still take effect."""
-
-
-@dataclass(frozen=True)
-class RunView:
-    """What a resource hook may know of the run deciding a call: read-only."""
-
-    run_id: str
-    tenant: str
-    workflow: str
-    agent: str
-    requester: str
-    facts: Mapping[str, Any]
-    """Facts tools established earlier in the run (``facts=`` on a tool)."""
-
-
-ResourceFn = (
-    Callable[[BaseModel], ResourceRef | Awaitable[ResourceRef]]
-    | Callable[[BaseModel, RunView], ResourceRef | Awaitable[ResourceRef]]
+from proctor.tool_types import (
+    NAME,
+    PATH,
+    SCHEMA_NAME,
+    Credential,
+    Effect,
+    FactsFn,
+    ReconcileFn,
+    Reconciliation,
+    ResourceFn,
+    RunView,
+    ToolContext,
+    ToolStillRunning,
+    Trust,
+    check_declared,
+    check_name,
 )
-FactsFn = Callable[[Any], Mapping[str, Any]]
-ReconcileFn = Callable[[BaseModel, ToolContext], Reconciliation | Awaitable[Reconciliation]]
 
 
 @dataclass(eq=False)
@@ -149,6 +85,9 @@ class Tool:
     max_retries: int = 2
     reconcile_fn: ReconcileFn | None = None
     context_param: str | None = None
+    argument_schema: ArgumentSchema | None = None
+    """For a tool built from a JSON Schema (``Tool.from_schema``): its arguments' schema.
+    Its function takes the arguments as one JSON object, and the context if it asks."""
     is_async: bool = field(init=False)
     resource_takes_run: bool = field(init=False)
     """Whether the resource hook takes the run as its second parameter."""
@@ -159,6 +98,30 @@ class Tool:
         self.resource_takes_run = (
             self.resource is not None and len(inspect.signature(self.resource).parameters) >= 2
         )
+
+    @classmethod
+    def from_schema(
+        cls,
+        name: str,
+        description: str,
+        input_schema: Mapping[str, Any],
+        call: Callable[..., Any],
+        *,
+        effect: Effect,
+        **declared: Any,
+    ) -> Tool:
+        """A governed tool whose arguments a JSON Schema describes (an MCP tool, an OpenAPI
+        operation, a framework's tool), with the same declarations as ``@tool`` takes.
+
+        ``call(args)`` or ``call(args, ctx)``, sync or async, receives the validated
+        arguments as one JSON object (``dict``), with the schema's defaults filled in, and
+        the ``ToolContext`` if it takes a second parameter.
+        """
+        try:
+            declaration = ToolDeclaration(effect, **declared)
+        except TypeError as exc:
+            raise ToolDefinitionError(f"tool {name}: {exc}") from None
+        return declaration.schema_tool(name, description, input_schema, call)
 
     @property
     def reads_outside_content(self) -> bool:
@@ -188,6 +151,14 @@ class Tool:
     def validate_json(self, raw: str | bytes) -> BaseModel:
         """Strict parsing: no coercion, no missing or extra fields; and every number one the
         policy engine holds exactly (see ``arguments.numbers_beyond_policy``)."""
+        if self.argument_schema is not None:
+            parsed = self.argument_schema.validate_json(raw)
+            beyond = list(numbers_beyond_policy(parsed.model_dump(), ()))
+            if beyond:
+                raise self.argument_schema.invalid(
+                    [(field_of(loc), f"field {field_of(loc)!r}: {why}") for loc, why in beyond]
+                )
+            return parsed
         try:
             args = self.args_model.model_validate_json(raw, strict=True)
         except ValidationError as exc:
@@ -202,20 +173,28 @@ class Tool:
 
     def json_schema(self) -> dict[str, Any]:
         """The arguments' JSON Schema, as models see it."""
+        if self.argument_schema is not None:
+            return self.argument_schema.schema
         return self.args_model.model_json_schema()
 
     # -- execution -------------------------------------------------------------------
 
     async def invoke(self, args: BaseModel, ctx: ToolContext) -> Any:
         """Run once, with the tool's timeout; the result as plain JSON values."""
-        kwargs = {name: getattr(args, name) for name in type(args).model_fields}
-        if self.context_param is not None:
-            kwargs[self.context_param] = ctx
+        positional: tuple[Any, ...] = ()
+        kwargs: dict[str, Any] = {}
+        if self.argument_schema is not None:
+            plain = args.model_dump(mode="json")
+            positional = (plain, ctx) if self.context_param is not None else (plain,)
+        else:
+            kwargs = {name: getattr(args, name) for name in type(args).model_fields}
+            if self.context_param is not None:
+                kwargs[self.context_param] = ctx
         if self.is_async:
             async with asyncio.timeout(self.timeout_s):
-                result = await self.fn(**kwargs)
+                result = await self.fn(*positional, **kwargs)
             return to_plain(result)
-        thread = asyncio.ensure_future(asyncio.to_thread(self.fn, **kwargs))
+        thread = asyncio.ensure_future(asyncio.to_thread(self.fn, *positional, **kwargs))
         thread.add_done_callback(_retrieve)  # a late failure is not "never retrieved"
         try:
             async with asyncio.timeout(self.timeout_s):
@@ -225,6 +204,9 @@ class Tool:
                 f"{self.name} did not return within {self.timeout_s}s; its thread cannot be "
                 "stopped and may still apply its effect"
             ) from None
+        if inspect.isawaitable(result):  # a callable object whose __call__ is async
+            async with asyncio.timeout(self.timeout_s):
+                result = await result
         return to_plain(result)
 
     async def resource_of(self, args: BaseModel, run: Callable[[], RunView]) -> ResourceRef | None:
@@ -291,56 +273,137 @@ def tool(
     description: str | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]:
     """Declare a function as a governed tool. Reads are idempotent unless said otherwise."""
+    declared = ToolDeclaration(
+        effect,
+        resource=resource,
+        facts=facts,
+        scopes=scopes,
+        trust=trust,
+        untrusted=untrusted,
+        identifiers=identifiers,
+        sinks=sinks,
+        targets=targets,
+        sensitive=sensitive,
+        idempotent=idempotent,
+        timeout_s=timeout_s,
+        max_retries=max_retries,
+    )
 
     def wrap(fn: Callable[..., Any]) -> Tool:
         tool_name = name or fn.__name__
-        if not tool_name.replace("_", "").isalnum():
-            raise ToolDefinitionError(
-                f"tool name {tool_name!r}: use letters, digits and underscores"
-            )
-        if tool_name in _RESERVED_NAMES:
-            raise ToolDefinitionError(
-                f"tool name {tool_name!r} is the name of an effect class, which policies use "
-                "as an action group; rename the tool"
-            )
-        if timeout_s <= 0 or max_retries < 0:
-            raise ToolDefinitionError(
-                f"tool {tool_name}: timeout_s must be > 0 and max_retries >= 0"
-            )
+        check_name(tool_name, NAME)
         model, context_param = args_model(fn, tool_name, ToolContext)
-        _check_declared(tool_name, model, "sinks", sinks)
-        _check_declared(tool_name, model, "targets", targets)
-        for path in (*untrusted, *identifiers):
-            if not _PATH.fullmatch(path):
-                raise ToolDefinitionError(
-                    f"tool {tool_name}: result field {path!r} is not a field path; write "
-                    "names joined by dots, with [] after a list (e.g. 'messages[].body')"
-                )
-        return Tool(
-            name=tool_name,
-            description=description or inspect.getdoc(fn) or "",
-            fn=fn,
-            effect=Effect(effect),
-            args_model=model,
-            resource=resource,
-            facts=facts,
-            scopes=frozenset(scopes),
-            trust=None if trust is None else Trust(trust),
-            untrusted=tuple(untrusted),
-            identifiers=tuple(identifiers),
-            sinks=frozenset(sinks),
-            targets=frozenset(targets),
-            sensitive=frozenset(sensitive),
-            idempotent=effect is Effect.READ if idempotent is None else idempotent,
-            timeout_s=timeout_s,
-            max_retries=max_retries,
+        return declared.tool(
+            fn,
+            tool_name,
+            description or inspect.getdoc(fn) or "",
+            model,
             context_param=context_param,
         )
 
     return wrap
 
 
-_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[\])?(\.[A-Za-z_][A-Za-z0-9_]*(\[\])?)*")
+class ToolDeclaration:
+    """What a tool declares besides its arguments (the keywords of ``@tool``), checked
+    against them when the tool is built. Frameworks' tools and MCP tools get theirs from
+    the integrator (``proctor.integrations.Declarations``)."""
+
+    def __init__(
+        self,
+        effect: Effect | str,
+        *,
+        resource: ResourceFn | None = None,
+        facts: FactsFn | None = None,
+        scopes: Sequence[str] = (),
+        trust: Trust | str | None = None,
+        untrusted: Sequence[str] = (),
+        identifiers: Sequence[str] = (),
+        sinks: Sequence[str] = (),
+        targets: Sequence[str] = (),
+        sensitive: Sequence[str] = (),
+        idempotent: bool | None = None,
+        timeout_s: float = 30.0,
+        max_retries: int = 2,
+    ) -> None:
+        try:
+            self.effect = Effect(effect)
+            self.trust = None if trust is None else Trust(trust)
+        except ValueError as exc:
+            raise ToolDefinitionError(f"{exc}; effects: {', '.join(Effect)}") from None
+        self.resource, self.facts = resource, facts
+        self.scopes, self.sinks = frozenset(scopes), frozenset(sinks)
+        self.targets, self.sensitive = frozenset(targets), frozenset(sensitive)
+        self.untrusted, self.identifiers = tuple(untrusted), tuple(identifiers)
+        self.idempotent = self.effect is Effect.READ if idempotent is None else idempotent
+        """Reads are idempotent unless said otherwise."""
+        self.timeout_s, self.max_retries = timeout_s, max_retries
+
+    def __repr__(self) -> str:
+        return f"ToolDeclaration({self.effect.value!r}, trust={self.trust})"
+
+    def schema_tool(
+        self,
+        name: str,
+        description: str,
+        input_schema: Mapping[str, Any],
+        call: Callable[..., Any],
+    ) -> Tool:
+        """The tool ``Tool.from_schema`` builds, with this declaration."""
+        check_name(name, SCHEMA_NAME)
+        schema = ArgumentSchema(name, input_schema)
+        takes_context = len(inspect.signature(call).parameters) >= 2
+        return self.tool(
+            call,
+            name,
+            description,
+            schema.model,
+            context_param="ctx" if takes_context else None,
+            argument_schema=schema,
+        )
+
+    def tool(
+        self,
+        fn: Callable[..., Any],
+        name: str,
+        description: str,
+        model: type[BaseModel],
+        *,
+        context_param: str | None,
+        argument_schema: ArgumentSchema | None = None,
+    ) -> Tool:
+        if self.timeout_s <= 0 or self.max_retries < 0:
+            raise ToolDefinitionError(f"tool {name}: timeout_s must be > 0 and max_retries >= 0")
+        arguments = argument_schema.names() if argument_schema else list(model.model_fields)
+        check_declared(name, arguments, "sinks", self.sinks)
+        check_declared(name, arguments, "targets", self.targets)
+        for path in (*self.untrusted, *self.identifiers):
+            if not PATH.fullmatch(path):
+                raise ToolDefinitionError(
+                    f"tool {name}: result field {path!r} is not a field path; write "
+                    "names joined by dots, with [] after a list (e.g. 'messages[].body')"
+                )
+        return Tool(
+            name=name,
+            description=description,
+            fn=fn,
+            effect=self.effect,
+            args_model=model,
+            resource=self.resource,
+            facts=self.facts,
+            scopes=self.scopes,
+            trust=self.trust,
+            untrusted=self.untrusted,
+            identifiers=self.identifiers,
+            sinks=self.sinks,
+            targets=self.targets,
+            sensitive=self.sensitive,
+            idempotent=self.idempotent,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            context_param=context_param,
+            argument_schema=argument_schema,
+        )
 
 
 def _source(fn: Callable[..., Any]) -> str:
@@ -349,17 +412,6 @@ def _source(fn: Callable[..., Any]) -> str:
         return inspect.getsource(fn)
     except (OSError, TypeError):
         return getattr(fn, "__qualname__", repr(fn))
-
-
-def _check_declared(
-    tool_name: str, model: type[BaseModel], what: str, names: Sequence[str]
-) -> None:
-    unknown = sorted(set(names) - set(model.model_fields))
-    if unknown:
-        raise ToolDefinitionError(
-            f"tool {tool_name}: {what} {', '.join(unknown)} are not arguments of it "
-            f"(it takes {', '.join(model.model_fields) or 'none'})"
-        )
 
 
 class ToolRegistry:
@@ -380,6 +432,11 @@ class ToolRegistry:
         self._tools[t.name] = t
         self.__dict__.pop("version", None)  # the set of tools changed
         return t
+
+    def put(self, t: Tool) -> Tool:
+        """Register ``t``, or replace the tool of its name (its declaration changed)."""
+        self._tools.pop(getattr(t, "name", None), None)  # type: ignore[arg-type]
+        return self.register(t)
 
     def get(self, name: str) -> Tool:
         found = self._tools.get(name) if isinstance(name, str) else None
@@ -417,6 +474,7 @@ __all__ = [
     "Reconciliation",
     "Tool",
     "ToolContext",
+    "ToolDeclaration",
     "ToolRegistry",
     "ToolStillRunning",
     "TransientToolError",

@@ -22,12 +22,19 @@ EXTRAS_PACKAGES = {
     "openai",
     "anthropic",
     "psycopg",
+    "langgraph",
+    "langchain_core",
+    "langchain",
+    "agents",
+    "pydantic_ai",
+    "mcp",
 }
 
 
 def test_the_cli_and_the_demo_import_no_extra() -> None:
     code = (
         "import sys, json\n"
+        "import proctor, proctor.integrations\n"
         "import proctor.cli.main, proctor.cli.demo, proctor.evals.runner\n"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     )

@@ -169,8 +169,11 @@ def moment(now: datetime) -> dict[str, Any]:
 # -- the three ways on -------------------------------------------------------------------
 
 
-async def governed(live: LiveRun, proposal: Proposal, reason: str | None) -> CallOutcome:
-    """A new call through every stage after validation."""
+async def governed(
+    live: LiveRun, proposal: Proposal, reason: str | None, call_id: str | None = None
+) -> CallOutcome:
+    """A new call through every stage after validation; ``call_id`` is the caller's own id
+    for it, which replays this step when the same call is proposed again."""
     s, record = live.services, live.record
     clock = s.clock
     started = clock.monotonic()
@@ -181,7 +184,7 @@ async def governed(live: LiveRun, proposal: Proposal, reason: str | None) -> Cal
     decision = previewed(live, proposal) or await decide(live, proposal, provenance)
     decided = clock.monotonic()
     timings = {"budget": (budget_done - started) * 1e6, "decide": (decided - budget_done) * 1e6}
-    step = NewStep.of(record, proposal, decision, reason, s.redaction, s.sealer)
+    step = NewStep.of(record, proposal, decision, reason, s.redaction, s.sealer, call_id)
     live.cursor += 1
     if decision.effect is DecisionEffect.DENY:
         denied = live.recorder.denied(record, step)

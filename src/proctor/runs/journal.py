@@ -81,6 +81,7 @@ def insert_run(
             "updated_at": now,
             "ended_at": None,
             "schema_version": RUN_SCHEMA_VERSION,
+            "session": spec.session,
         },
     )
 
@@ -249,6 +250,22 @@ def expired_leases(conn: sa.Connection, now: datetime) -> list[tuple[str, str, s
     ]
 
 
+def live_run_of(conn: sa.Connection, tenant: str, session: str) -> str | None:
+    """The run that has not ended serving ``session`` for ``tenant``, the latest if several."""
+    query = (
+        sa.select(runs.c.id)
+        .where(
+            runs.c.tenant == tenant,
+            runs.c.session == session,
+            runs.c.state.not_in([s.value for s in TERMINAL_STATES]),
+        )
+        .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+        .limit(1)
+    )
+    found: str | None = conn.execute(query).scalar_one_or_none()
+    return found
+
+
 def reclaim(conn: sa.Connection, run_id: str, generation: int, now: datetime) -> bool:
     """Release a lapsed lease of ``generation``, fencing off its worker for good."""
     moved = conn.execute(
@@ -324,6 +341,7 @@ def load_run(conn: sa.Connection, run_id: str) -> RunRecord:
             mode=Mode(r["mode"]),
             budget=BudgetCaps(**r["budget"]),
             max_invalid_actions=r["max_invalid_actions"],
+            session=r["session"],
         ),
         state=RunState(r["state"]),
         reason=None if r["reason"] is None else Reason(r["reason"]),
@@ -347,6 +365,7 @@ def load_run(conn: sa.Connection, run_id: str) -> RunRecord:
                 result=s["result"],
                 error=s["error"],
                 sealed_result=s["sealed_result"],
+                call_id=s["call_id"],
             )
         )
     return record

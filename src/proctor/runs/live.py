@@ -20,7 +20,8 @@ from proctor.runs.provenance import Provenance
 from proctor.runs.recorder import Recorder
 from proctor.services import Services
 from proctor.states import Reason, RunState, StepStatus
-from proctor.tools import RunView, Tool
+from proctor.tool_types import RunView
+from proctor.tools import Tool
 
 EXECUTED = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED})
 """Steps whose tool ran: they count against the run's tool-call cap."""
@@ -44,6 +45,8 @@ class LiveRun:
         """Counts what the run learnt that a decision depends on (facts, provenance, mode)."""
         self.previewed: tuple[int, Any, Decision] | None = None
         """The last preview: its generation, proposal and decision."""
+        self.invalid_calls: set[str] = set()
+        """Call ids whose invalid proposal this worker counted already."""
         for step in record.steps:
             if step.status is StepStatus.SUCCEEDED and step.tool in services.tools:
                 self.learn(services.tools.get(step.tool), step, self.whole_result(step))

@@ -15,7 +15,7 @@ from proctor.errors import ActionDenied, ApprovalPending, ToolFailed
 from proctor.policy import Decision
 from proctor.states import Mode, Reason, RunState, StepStatus
 
-RUN_SCHEMA_VERSION = 2
+RUN_SCHEMA_VERSION = 3
 
 
 class RunSpec(BaseModel):
@@ -35,6 +35,9 @@ class RunSpec(BaseModel):
     budget: BudgetCaps = BudgetCaps()
     max_invalid_actions: int = Field(default=2, ge=0)
     """Invalid proposals tolerated (each may be repaired); one more ends the run failed_safe."""
+    session: str | None = Field(default=None, min_length=1, max_length=256)
+    """The conversation the run serves, in the words of the framework that drives it (a
+    LangGraph thread, an MCP session): one live run per tenant and session."""
 
 
 @dataclass
@@ -115,6 +118,8 @@ class StepRecord:
     error: dict[str, Any] | None = None
     sealed_result: str | None = field(default=None, repr=False)
     """The whole result, sealed, while the run is live and redaction changed it."""
+    call_id: str | None = None
+    """The caller's own id for the call (a framework's tool call id), if it gave one."""
 
 
 @dataclass

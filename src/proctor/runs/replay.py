@@ -23,13 +23,32 @@ async def replay(
     live: LiveRun, approvals: ApprovalQueue, step: StepRecord, proposal: Proposal
 ) -> CallOutcome:
     """The journal's answer to a call proposed again, which must be the same call."""
+    _same_call(live, step, proposal, "a resumed run must make the same calls in the same order")
+    live.cursor += 1
+    return await answer(live, approvals, step, proposal)
+
+
+async def replay_call(
+    live: LiveRun, approvals: ApprovalQueue, step: StepRecord, proposal: Proposal
+) -> CallOutcome:
+    """The journal's answer to a call proposed again under the caller's id for it: made
+    once, whatever the order of the calls around it."""
+    _same_call(live, step, proposal, f"call id {step.call_id!r} names another call")
+    return await answer(live, approvals, step, proposal)
+
+
+def _same_call(live: LiveRun, step: StepRecord, proposal: Proposal, rule: str) -> None:
     if step.tool != proposal.tool.name or step.args_hash != proposal.args_hash:
         raise ReplayMismatch(
             f"run {live.id} step {step.idx}: the journal holds a call to {step.tool} "
-            f"but the code now proposes {proposal.tool.name} with other arguments; a resumed "
-            "run must make the same calls in the same order"
+            f"but the code now proposes {proposal.tool.name} with other arguments; {rule}"
         )
-    live.cursor += 1
+
+
+async def answer(
+    live: LiveRun, approvals: ApprovalQueue, step: StepRecord, proposal: Proposal
+) -> CallOutcome:
+    """A journaled step's outcome; one that waited for approval runs now if approved."""
     if step.status is StepStatus.AWAITING_APPROVAL:
         executed = await run_if_approved(live, approvals, step, proposal)
         if executed is not None:

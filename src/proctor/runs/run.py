@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from proctor.approvals import REQUESTER, ApprovalQueue, Approver
-from proctor.errors import RunStateError
+from proctor.errors import InvalidAction, RunStateError
 from proctor.models import Model, ModelRequest, ModelResponse
 from proctor.policy import Decision
 from proctor.runs import gate, replay, spend
@@ -70,16 +70,31 @@ class Run:
     # -- the governed call ---------------------------------------------------------------
 
     async def call(
-        self, tool: str, args: Mapping[str, Any], *, reason: str | None = None
+        self,
+        tool: str,
+        args: Mapping[str, Any],
+        *,
+        reason: str | None = None,
+        call_id: str | None = None,
     ) -> CallOutcome:
-        """Propose a call with Python values; it runs only if every stage lets it."""
-        return await self._call(tool, args, reason)
+        """Propose a call with Python values; it runs only if every stage lets it.
+
+        ``call_id``: the caller's own id for this call (a framework's tool call id). The
+        same id proposed again, in this process or after a resume in another, returns the
+        recorded outcome, or runs the call once its approval is granted: never twice.
+        """
+        return await self._call(tool, args, reason, call_id)
 
     async def call_json(
-        self, tool: str, args_json: str | bytes, *, reason: str | None = None
+        self,
+        tool: str,
+        args_json: str | bytes,
+        *,
+        reason: str | None = None,
+        call_id: str | None = None,
     ) -> CallOutcome:
         """Propose a call whose arguments are a JSON object, as a model writes them."""
-        return await self._call(tool, args_json, reason)
+        return await self._call(tool, args_json, reason, call_id)
 
     def propose(self, tool: str, args: Mapping[str, Any] | str | bytes) -> Proposal:
         """A call checked against its tool, recording nothing: ``submit`` it, or ``preview``
@@ -98,14 +113,39 @@ class Run:
         return await self._governed(proposal, reason)
 
     async def _call(
-        self, tool: str, args: Mapping[str, Any] | str | bytes, reason: str | None
+        self,
+        tool: str,
+        args: Mapping[str, Any] | str | bytes,
+        reason: str | None,
+        call_id: str | None,
     ) -> CallOutcome:
-        self._live.ensure_live()
-        return await self._governed(gate.validate(self._live, tool, args), reason)
-
-    async def _governed(self, proposal: Proposal, reason: str | None) -> CallOutcome:
         live = self._live
-        if live.cursor < len(live.record.steps):
+        live.ensure_live()
+        if call_id is None:
+            return await self._governed(gate.validate(live, tool, args), reason)
+        step = self.step_for(call_id)
+        if step is not None:
+            proposal = gate.proposal(live.services, live.tenant, tool, args)
+            return await replay.replay_call(live, self._approvals, step, proposal)
+        if call_id in live.invalid_calls:
+            proposal = gate.proposal(live.services, live.tenant, tool, args)  # raises again
+        else:
+            try:
+                proposal = gate.validate(live, tool, args)
+            except InvalidAction:
+                live.invalid_calls.add(call_id)  # counted once, however often proposed
+                raise
+        return await self._governed(proposal, reason, call_id)
+
+    def step_for(self, call_id: str) -> StepRecord | None:
+        """The journaled step of the call the caller named ``call_id``, if it was made."""
+        return next((s for s in reversed(self._live.record.steps) if s.call_id == call_id), None)
+
+    async def _governed(
+        self, proposal: Proposal, reason: str | None, call_id: str | None = None
+    ) -> CallOutcome:
+        live = self._live
+        if call_id is None and live.cursor < len(live.record.steps):
             step = live.record.steps[live.cursor]
             return await replay.replay(live, self._approvals, step, proposal)
         if live.record.state is RunState.AWAITING_APPROVAL:
@@ -113,7 +153,8 @@ class Run:
                 f"run {self.id} is awaiting approval of step {live.cursor - 1}; no new call "
                 "runs until it is decided and the run is resumed"
             )
-        return await gate.governed(live, proposal, reason)
+        live.cursor = len(live.record.steps)
+        return await gate.governed(live, proposal, reason, call_id)
 
     async def resume_pending(self) -> CallOutcome | None:
         """Run the step that waited for approval, if it was approved. ``None`` if nothing waits."""

@@ -48,6 +48,8 @@ class NewStep:
     reason: str | None
     """The proposer's stated reason, redacted."""
     decision: Decision
+    call_id: str | None = None
+    """The caller's own id for the call, which replays it when proposed again."""
 
     @classmethod
     def of(
@@ -58,6 +60,7 @@ class NewStep:
         reason: str | None,
         redaction: Redaction,
         sealer: Sealer,
+        call_id: str | None = None,
     ) -> NewStep:
         """The next step of ``run``, redacted for storage once: the arguments with the
         tool's sensitive fields declared, the stated reason as text, what the decision was
@@ -77,6 +80,7 @@ class NewStep:
             args_hash=proposal.args_hash,
             reason=None if reason is None else redaction.text(tenant, reason),
             decision=decision,
+            call_id=call_id,
         )
 
     @property
@@ -95,6 +99,7 @@ class NewStep:
             decision=self.decision,
             idempotency_key=self.idempotency_key,
             approval_id=approval_id,
+            call_id=self.call_id,
         )
 
     def row(self, record: StepRecord, now: datetime) -> dict[str, Any]:
@@ -119,6 +124,7 @@ class NewStep:
             "timings_us": {},
             "created_at": now,
             "finished_at": None,
+            "call_id": self.call_id,
         }
 
     def denial(self) -> ActionDenial:

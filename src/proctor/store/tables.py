@@ -69,7 +69,10 @@ runs = sa.Table(
     sa.Column("schema_version", sa.Integer, nullable=False),
     sa.Column("conversation", JSON),
     sa.Column("purged_at", UTCDateTime()),
+    # The framework's conversation (a LangGraph thread, an MCP session) the run serves.
+    sa.Column("session", sa.String(256)),
     sa.Index("ix_runs_tenant_state", "tenant", "state"),
+    sa.Index("ix_runs_tenant_session", "tenant", "session"),
     sa.Index("ix_runs_created_at", "created_at"),
 )
 
@@ -94,6 +97,8 @@ steps = sa.Table(
     sa.Column("timings_us", JSON, nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("finished_at", UTCDateTime()),
+    # The caller's own id for the call; proposing it again replays this step.
+    sa.Column("call_id", sa.String(256)),
 )
 
 approvals = sa.Table(

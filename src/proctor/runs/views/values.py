@@ -69,6 +69,8 @@ class StepView:
     """Microseconds per stage of the governed call: budget, decide, execute…"""
     created_at: datetime
     finished_at: datetime | None
+    call_id: str | None = None
+    """The caller's own id for the call (a framework's tool call id)."""
 
     @classmethod
     def from_row(cls, m: Mapping[str, Any]) -> StepView:
@@ -88,6 +90,7 @@ class StepView:
             timings_us={k: float(v) for k, v in (m["timings_us"] or {}).items()},
             created_at=m["created_at"],
             finished_at=m["finished_at"],
+            call_id=m.get("call_id"),
         )
 
     @property
@@ -234,6 +237,8 @@ class RunView:
     has_conversation: bool
     """Whether an agent drove the run (its conversation is kept, sealed)."""
     cost: RunCost
+    session: str | None = None
+    """The framework's conversation the run serves (a LangGraph thread, an MCP session)."""
     steps: tuple[StepView, ...] = ()
     model_calls: tuple[ModelCallView, ...] = ()
     approvals: tuple[ApprovalView, ...] = ()
@@ -270,6 +275,7 @@ class RunView:
             purged_at=m["purged_at"],
             has_conversation=bool(m["has_conversation"]),
             cost=cost,
+            session=m.get("session"),
             steps=tuple(steps),
             model_calls=tuple(model_calls),
             approvals=tuple(approvals),
@@ -287,6 +293,7 @@ class RunView:
             mode=self.mode,
             budget=self.budget,
             max_invalid_actions=self.max_invalid_actions,
+            session=self.session,
         )
 
     def approval(self, approval_id: str | None) -> ApprovalView | None:

@@ -35,7 +35,15 @@ def _lease_generation(stored: StoredRun) -> StoredRun:
     return stored
 
 
-UPGRADES: dict[int, Upgrade] = {1: _lease_generation}
+def _sessions_and_call_ids(stored: StoredRun) -> StoredRun:
+    """Version 3 binds a run to a framework's session and a step to the caller's call id."""
+    stored.run.setdefault("session", None)
+    for step in stored.steps:
+        step.setdefault("call_id", None)
+    return stored
+
+
+UPGRADES: dict[int, Upgrade] = {1: _lease_generation, 2: _sessions_and_call_ids}
 """``UPGRADES[v]`` turns a run stored at version ``v`` into one of version ``v + 1``.
 
 A change to what a run stores raises ``RUN_SCHEMA_VERSION``, adds its upgrade here
