@@ -137,7 +137,7 @@ async def _work(args: argparse.Namespace) -> dict[str, Any]:
         agent = support_agent(ledger, model, governor)
         result = await oai.run(agent, "refund A-1: 200", governor=governor, session="conv-1")
         state_file.write_text(result.to_state().to_string())
-        applied = oai.apply_approvals(result.to_state(), governor, "conv-1")
+        applied = await oai.apply_approvals(result.to_state(), governor, "conv-1")
         return {"pending": applied.pending, "approvals": applied.approval_ids}
     model = ScriptedModel([[assistant_message("refund done")]])
     agent = support_agent(ledger, model, governor)

@@ -136,18 +136,22 @@ async def test_invalid_arguments_name_the_field_and_the_model_may_repair(world: 
 
 
 async def test_approved_in_proctor_the_resumed_call_runs_once(world: World) -> None:
-    agent, model = world.agent([refund(200, "call_big")])
+    # The model makes a call that needs approval and, in the same turn, one that does not.
+    look = function_call("lookup_order", {"order_id": "A-1"}, call_id="call_look")
+    agent, model = world.agent([refund(200, "call_big"), look])
     first = await oai.run(agent, "refund 200", governor=world.governor, session="conv-1")
 
-    # The SDK interrupted the run; proctor holds the approval request.
-    assert [oai._call_id(i) for i in first.interruptions] == ["call_big"]
+    # The SDK interrupted the run; proctor holds the approval request. The lookup ran,
+    # or waits behind the refund if the SDK proposed it second.
+    held = [i.call_id for i in first.interruptions]
+    assert held[0] == "call_big"
     [request] = world.runtime.approvals.list(tenant="acme")
     assert (request.tool, request.roles) == ("refund", ("supervisor",))
-    assert world.ledger.counts() == {}
+    assert "refund:call_big" not in world.ledger.counts()
     saved = first.to_state().to_string()
 
     state = await RunState.from_string(agent, saved)
-    assert oai.apply_approvals(state, world.governor, "conv-1").pending == ["call_big"]
+    assert (await oai.apply_approvals(state, world.governor, "conv-1")).pending == held
 
     world.runtime.approvals.approve(request.id, SUPERVISOR, "receipt checked")
     model.extend([[assistant_message("Refunded.")]])
@@ -155,17 +159,43 @@ async def test_approved_in_proctor_the_resumed_call_runs_once(world: World) -> N
     done = await oai.resume(agent, state, governor=world.governor, session="conv-1", end=False)
     assert done.final_output == "Refunded."
     assert tool_output(model, "call_big") == "refunded 200 EUR on A-1"
-    assert world.ledger.counts() == {"refund:call_big": 1}
+    assert world.ledger.counts() == {"refund:call_big": 1, "lookup_order:call_look": 1}
 
     # Resuming the same interrupted state again (a process that lost the newer one):
     # the journal answers, nothing runs twice.
     model.extend([[assistant_message("Refunded.")]])
     state = await RunState.from_string(agent, saved)
     await oai.resume(agent, state, governor=world.governor, session="conv-1")
-    assert world.ledger.counts() == {"refund:call_big": 1}
+    assert world.ledger.counts() == {"refund:call_big": 1, "lookup_order:call_look": 1}
     run = world.only_run()
     assert run.state is ProctorRunState.COMPLETED
-    assert [(s.call_id, s.status.value) for s in run.steps] == [("call_big", "succeeded")]
+    assert sorted((s.call_id, s.status.value) for s in run.steps) == [
+        ("call_big", "succeeded"),
+        ("call_look", "succeeded"),
+    ]
+    assert world.runtime.verify_audit().ok
+
+
+async def test_two_calls_needing_approval_in_one_turn_are_decided_in_turn(world: World) -> None:
+    agent, model = world.agent([refund(200, "call_one"), refund(300, "call_two")])
+    first = await oai.run(agent, "refund twice", governor=world.governor, session="conv-1")
+    assert sorted(i.call_id for i in first.interruptions) == ["call_one", "call_two"]
+    # proctor holds one request at a time: the second call waits behind the first.
+    [request] = world.runtime.approvals.list(tenant="acme")
+    first_id = world.only_run().steps[request.step].call_id
+    world.runtime.approvals.approve(request.id, SUPERVISOR, "ok")
+
+    second = await oai.resume(agent, first.to_state(), governor=world.governor, session="conv-1")
+    assert world.ledger.counts() == {f"refund:{first_id}": 1}
+    [held] = [i.call_id for i in second.interruptions]
+    assert held != first_id
+    [request] = world.runtime.approvals.list(tenant="acme")  # its own request now
+    world.runtime.approvals.approve(request.id, SUPERVISOR, "ok")
+
+    model.extend([[assistant_message("Both refunded.")]])
+    done = await oai.resume(agent, second.to_state(), governor=world.governor, session="conv-1")
+    assert done.final_output == "Both refunded."
+    assert world.ledger.counts() == {"refund:call_one": 1, "refund:call_two": 1}
     assert world.runtime.verify_audit().ok
 
 
@@ -176,7 +206,7 @@ async def test_a_refusal_in_proctor_reaches_the_model_and_the_run_can_stop(world
     world.runtime.approvals.deny(request.id, SUPERVISOR, "no receipt")
 
     state = first.to_state()
-    applied = oai.apply_approvals(state, world.governor, "conv-1")
+    applied = await oai.apply_approvals(state, world.governor, "conv-1")
     assert (applied.rejected, applied.approval_ids) == (["call_big"], {"call_big": request.id})
     await oai.run(agent, state, governor=world.governor, session="conv-1", end=False)
 
@@ -241,7 +271,7 @@ async def test_tools_of_nested_agents_are_governed(world: World) -> None:
 
     first = await oai.run(agent, "refund then ship", governor=world.governor, session="conv-1")
     # The agent used as a tool asked for approval: the interruption reaches the top run.
-    assert [oai._call_id(i) for i in first.interruptions] == ["call_mid"]
+    assert [i.call_id for i in first.interruptions] == ["call_mid"]
     assert world.ledger.counts() == {"refund:call_small": 1}
     [request] = world.runtime.approvals.list(tenant="acme")
     world.runtime.approvals.approve(request.id, SUPERVISOR, "ok")

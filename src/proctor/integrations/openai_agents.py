@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -41,6 +41,7 @@ from proctor.errors import InvalidAction
 from proctor.integrations.governor import Declarations, Governor
 from proctor.policy import DecisionEffect
 from proctor.runs.model import RunSpec
+from proctor.runs.run import Run
 from proctor.runs.views import steps_of
 from proctor.states import ApprovalStatus, Reason, StepStatus
 from proctor.states import RunState as ProctorRunState
@@ -243,13 +244,17 @@ async def _requires_approval(
     # The governor has no preview: decide with the session's run handle, under its lock.
     async with governor._lock(session.id):
         run = await governor._run(session.id, session.spec)
+        if run.state is ProctorRunState.AWAITING_APPROVAL and not _waits(governor, run):
+            await _let_go(governor, run)  # decided since this handle was taken: take it again
+            run = await governor._run(session.id, session.spec)
         step = run.step_for(call_id)
-        if step is not None:
-            if step.status is StepStatus.AWAITING_APPROVAL and step.approval_id:
-                return governor.approval(step.approval_id).status is ApprovalStatus.PENDING
-            return False  # recorded: invoking answers from the journal
-        if run.state is ProctorRunState.AWAITING_APPROVAL:
-            return True  # another call of the session waits: this one is proposed after it
+        if step is not None or run.state is ProctorRunState.AWAITING_APPROVAL:
+            # Proposed before: held while its request is pending. Or another call of the
+            # session waits: this one is proposed after it.
+            hold = _waits(governor, run, step.idx) if step is not None else True
+            if run.state is ProctorRunState.AWAITING_APPROVAL:
+                await _let_go(governor, run)  # a person decides next, in any process
+            return hold
         try:
             decision = await run.preview(run.propose(tool, params))
         except InvalidAction:
@@ -260,6 +265,22 @@ async def _requires_approval(
     # reused, so nothing runs here).
     verdict = await governor.call(session.id, tool, params, call_id=call_id, spec=session.spec)
     return verdict.status == "awaiting_approval"
+
+
+def _waits(governor: Governor, run: Run, step: int | None = None) -> bool:
+    """Whether a call of the run (or call ``step``) waits on a pending approval request."""
+    return any(
+        s.status is StepStatus.AWAITING_APPROVAL
+        and s.approval_id is not None
+        and (step is None or s.idx == step)
+        and governor.approval(s.approval_id).status is ApprovalStatus.PENDING
+        for s in run.steps
+    )
+
+
+async def _let_go(governor: Governor, run: Run) -> None:
+    await run.release()
+    governor._forget(run)
 
 
 # -- approvals -----------------------------------------------------------------------------
@@ -281,59 +302,78 @@ class Applied:
         return not self.pending
 
 
-def apply_approvals(
+async def apply_approvals(
     state: RunState[Any, Any], governor: Governor, session: str, *, spec: RunSpec | None = None
 ) -> Applied:
     """Approve or reject each interruption of ``state`` as proctor decided its call.
 
     proctor's approval queue counts: approved there → ``state.approve``; denied or
     expired → ``state.reject`` with the reason the model reads; still pending → left as
-    it is. An interruption proctor holds no request for (the SDK holds calls whose
-    arguments are not JSON) is approved in the SDK: invoking it goes through proctor.
+    it is. A call that was held behind another one is proposed to proctor now: it is
+    held again, with its own request, if policy requires approval, else approved in the
+    SDK, which then invokes it through proctor. So is a call the SDK held because its
+    arguments are not JSON: proctor refuses it as invalid.
     """
-    tenant = (spec or governor.spec).tenant
-    run_id = governor.runtime.live_run_of(tenant, session)
-    held: dict[str, str] = {}
-    waiting = False
-    if run_id is not None:
-        with governor.runtime.store.read() as conn:
-            for s in steps_of(conn, run_id):
-                if s.call_id is not None and s.approval_id is not None:
-                    held[s.call_id] = s.approval_id
-                    waiting = waiting or s.status is StepStatus.AWAITING_APPROVAL
+    current = _Session(session, spec)
+    held = _approval_ids(governor, current)
     applied = Applied()
+    unseen: list[ToolApprovalItem] = []
     for item in state.get_interruptions():
-        call_id = _call_id(item)
-        approval_id = held.get(call_id) if call_id else None
+        call_id = item.call_id or ""
+        approval_id = held.get(call_id)
         if approval_id is None:
-            if waiting:
-                applied.pending.append(call_id or "")
-            else:
-                state.approve(item)
-                applied.approved.append(call_id or "")
+            unseen.append(item)
             continue
-        applied.approval_ids[call_id or ""] = approval_id
         request = governor.approval(approval_id)
         if request.status is ApprovalStatus.APPROVED:
             state.approve(item)
-            applied.approved.append(call_id or "")
+            applied.approved.append(call_id)
         elif request.status is ApprovalStatus.PENDING:
-            applied.pending.append(call_id or "")
+            applied.pending.append(call_id)
         else:
             by = request.decided_by or "no one in time"
             why = f" ({request.decision_reason})" if request.decision_reason else ""
-            state.reject(
-                item,
-                rejection_message=f"Not allowed: {by} refused {request.tool}{why}; it did not run.",
-            )
-            applied.rejected.append(call_id or "")
+            refusal = f"Not allowed: {by} refused {request.tool}{why}; it did not run."
+            state.reject(item, rejection_message=refusal)
+            applied.rejected.append(call_id)
+    for item in unseen:
+        call_id, args = item.call_id or "", _arguments(item)
+        name = item.tool_name
+        # Arguments that are not JSON: invoking it through proctor refuses it as invalid.
+        proposable = bool(name and call_id) and args is not None
+        if proposable and await _requires_approval(
+            governor, current, name or "", args or {}, call_id
+        ):
+            applied.pending.append(call_id)
+            continue
+        state.approve(item)
+        applied.approved.append(call_id)
+    found = _approval_ids(governor, current)
+    applied.approval_ids = {
+        c: found[c] for c in [*applied.approved, *applied.rejected, *applied.pending] if c in found
+    }
     return applied
 
 
-def _call_id(item: ToolApprovalItem) -> str | None:
-    raw = item.raw_item
-    found = raw.get("call_id") if isinstance(raw, Mapping) else getattr(raw, "call_id", None)
-    return found if isinstance(found, str) else None
+def _approval_ids(governor: Governor, session: _Session) -> dict[str, str]:
+    """call id -> approval id, for the calls of the session's run that asked for one."""
+    run_id = governor.runtime.live_run_of((session.spec or governor.spec).tenant, session.id)
+    if run_id is None:
+        return {}
+    with governor.runtime.store.read() as conn:
+        return {
+            s.call_id: s.approval_id
+            for s in steps_of(conn, run_id)
+            if s.call_id is not None and s.approval_id is not None
+        }
+
+
+def _arguments(item: ToolApprovalItem) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(item.arguments or "")
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 # -- runs ----------------------------------------------------------------------------------
@@ -389,7 +429,7 @@ async def resume(
 ) -> RunResult:
     """Apply proctor's decisions to ``state`` (``apply_approvals``) and continue the run."""
     sid = session if isinstance(session, str) else session.session_id
-    apply_approvals(state, governor, sid, spec=spec)
+    await apply_approvals(state, governor, sid, spec=spec)
     return await run(agent, state, governor=governor, session=session, spec=spec, **options)
 
 
