@@ -22,7 +22,14 @@ import pytest
 pytest.importorskip("pydantic_ai")
 
 from pydantic import TypeAdapter
-from pydantic_ai import Agent, DeferredToolRequests, DeferredToolResults, RunContext, ToolDenied
+from pydantic_ai import (
+    Agent,
+    DeferredToolRequests,
+    DeferredToolResults,
+    RunContext,
+    ToolDenied,
+    UnexpectedModelBehavior,
+)
 from pydantic_ai.messages import (
     ModelMessage,
     ModelMessagesTypeAdapter,
@@ -269,6 +276,52 @@ async def test_a_refused_approval_never_runs_even_if_the_results_say_approved(
     assert env.runtime.verify_audit().ok
 
 
+class Together(Script):
+    """A model that makes all its calls in one response (pydantic-ai runs them at once),
+    then answers."""
+
+    def __call__(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if any(isinstance(m, ModelResponse) for m in messages):
+            return ModelResponse(parts=[TextPart("done")])
+        return ModelResponse(
+            parts=[
+                ToolCallPart(tool, args, tool_call_id=f"call-{i}")
+                for i, (tool, args) in enumerate(self.calls)
+            ]
+        )
+
+
+async def test_calls_made_alongside_one_awaiting_approval_run_once_after_the_decision(
+    env: TestEnvironment, shop: Shop
+) -> None:
+    governor = governor_of(env)
+    script = Together(
+        ("issue_refund", {"order_id": "A-1", "amount": 120}),
+        ("lookup_order", {"order_id": "A-1"}),
+    )
+    first = await agent(shop, governor, script).run("refund A-1", conversation_id="t-p")
+    requests = first.output
+    assert isinstance(requests, DeferredToolRequests)
+    tickets = {
+        c.tool_name: requests.metadata[c.tool_call_id]["proctor"] for c in requests.approvals
+    }
+    approval_id = tickets["issue_refund"]["approval_id"]
+    # Whichever ran first, the lookup waits on the refund's approval or already ran.
+    assert {t["approval_id"] for t in tickets.values()} == {approval_id}
+    assert shop.runs().keys() <= {"lookup_order:call-1"}
+
+    env.runtime.approvals.approve(approval_id, SUPERVISOR, "receipt checked")
+    await agent(shop, governor, script).run(
+        message_history=first.all_messages(),
+        deferred_tool_results=deferred_results(governor, requests),
+    )
+
+    assert shop.runs() == {"issue_refund:call-0": 1, "lookup_order:call-1": 1}
+    run = the_run(env)
+    assert run.state == "completed"
+    assert sorted(s.status for s in run.steps) == ["succeeded", "succeeded"]
+
+
 async def test_a_refusal_the_user_stops_at_hands_the_run_off(
     env: TestEnvironment, shop: Shop
 ) -> None:
@@ -319,6 +372,37 @@ async def test_invalid_arguments_past_the_tolerance_stop_the_run(
     run = the_run(env)
     assert (run.state, run.reason) == ("failed_safe", "invalid_actions")
     assert env.runtime.verify_audit().ok
+
+
+async def test_pydantic_ais_own_retries_exceeded_end_the_run_failed_safe(
+    env: TestEnvironment, shop: Shop
+) -> None:
+    script = Script(*[("lookup_order", {"limit": 3})] * 3)  # no order_id: pydantic-ai refuses
+    with pytest.raises(UnexpectedModelBehavior, match="exceeded max retries"):
+        await agent(shop, governor_of(env), script).run("look", conversation_id="t-r")
+
+    assert shop.runs() == {}
+    run = the_run(env)
+    assert (run.state, run.reason, run.steps) == ("failed_safe", "invalid_actions", ())
+
+
+async def test_an_agents_own_tools_are_governed_too(env: TestEnvironment, shop: Shop) -> None:
+    deleted: list[str] = []
+    own = Agent(
+        FunctionModel(Script(("delete_workspace", {"workspace_id": "W-9"}))),
+        output_type=[str, DeferredToolRequests],
+        capabilities=[Proctor(governor_of(env))],
+    )
+
+    @own.tool_plain
+    def delete_workspace(workspace_id: str) -> str:
+        deleted.append(workspace_id)
+        return "deleted"
+
+    await own.run("clean up", conversation_id="t-o")
+
+    assert deleted == []
+    assert [s.status for s in the_run(env).steps] == ["denied"]
 
 
 async def test_model_usage_counts_against_the_runs_budget(env: TestEnvironment, shop: Shop) -> None:
