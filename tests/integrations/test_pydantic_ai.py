@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -414,6 +415,38 @@ async def test_model_usage_counts_against_the_runs_budget(env: TestEnvironment, 
     run = the_run(env)
     assert (run.state, run.reason) == ("failed_safe", "budget_exceeded")
     assert shop.runs() == {"lookup_order:call-0": 1}
+
+
+class Priced(Script):
+    """The scripted model answering as ``acme:m1``, which the bundle prices."""
+
+    def __call__(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        response = super().__call__(messages, info)
+        response.provider_name = "acme"
+        return response
+
+
+async def test_model_usage_is_priced_from_the_bundle_and_a_usd_cap_stops_the_run(
+    tmp_path: Path, db_url: str, shop: Shop
+) -> None:
+    prices = 'prices:\n  acme:m1: {input: "1000", cached_input: "0", output: "1000"}\n'
+    with TestEnvironment(
+        POLICY, proctor_yaml=f"label: t\n{prices}", db_url=db_url, directory=tmp_path / "p"
+    ) as env:
+        script = Priced(*[("lookup_order", {"order_id": "A-1"})] * 3)
+        priced = Agent(
+            FunctionModel(script, model_name="m1"),
+            toolsets=[shop.toolset()],
+            output_type=[str, DeferredToolRequests],
+            capabilities=[Proctor(governor_of(env, budget=BudgetCaps(usd=Decimal("0.1"))))],
+        )
+        with pytest.raises(RunStopped, match="budget"):
+            await priced.run("look", conversation_id="t-usd")
+
+        run = the_run(env)
+        assert (run.state, run.reason) == ("failed_safe", "budget_exceeded")
+        assert run.usage.usd == Decimal(run.usage.model_tokens) * 1000 / 1_000_000
+        assert shop.runs() == {"lookup_order:call-0": 1}  # ~51 tokens: $0.051; then over
 
 
 async def test_an_undeclared_tool_stops_the_run_before_the_model_sees_it(

@@ -192,8 +192,8 @@ class Proctor(AbstractCapability[Any]):
     output_type=[str, DeferredToolRequests])``.
 
     - every tool of the agent's toolsets (``GovernedToolset``; output tools excepted);
-    - each model response's tokens (and its price, when pydantic-ai knows the model's)
-      are charged to the run, so the run's caps cover the model too;
+    - each model response's tokens and price (the bundle's ``prices:``, else
+      pydantic-ai's table) are charged to the run, so its caps cover the model too;
     - the agent run's end ends the proctor run: ``completed``; still going when the run
       ended with ``DeferredToolRequests`` (resume it); ``failed_safe`` when it raised.
     """
