@@ -5,7 +5,6 @@ approval before the SDK runs it."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +16,7 @@ from agents import Agent, FunctionTool, Handoff, RunContextWrapper
 from agents.exceptions import AgentsException
 from agents.tool import Tool as SdkTool
 from agents.tool_context import ToolContext as SdkToolContext
-from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from proctor.errors import InvalidAction
 from proctor.integrations.governor import Declarations, Governor
@@ -200,14 +199,9 @@ def _via(name: str) -> Callable[[dict[str, Any], ToolContext], Awaitable[Any]]:
 
 
 def _plain(output: Any) -> Any:
-    """What proctor stores of a tool's output: JSON values."""
-    if output is None or isinstance(output, str | int | float | bool | list | dict):
-        return output
-    if isinstance(output, BaseModel):
-        return output.model_dump(mode="json")
-    if dataclasses.is_dataclass(output) and not isinstance(output, type):
-        return json.loads(json.dumps(dataclasses.asdict(output), default=str))
-    return str(output)
+    """What proctor stores of a tool's output: JSON values (the SDK's output objects and
+    pydantic models as their fields, anything else as text)."""
+    return to_jsonable_python(output, fallback=str)
 
 
 async def requires_approval(
