@@ -35,10 +35,11 @@ from proctor.errors import (
     ToolDefinitionError,
 )
 from proctor.models.messages import TokenUsage
+from proctor.policy import DecisionEffect
 from proctor.runs.model import CallOutcome, CallStatus, RunSpec, StepRecord
 from proctor.runs.run import Run
 from proctor.runtime import Runtime
-from proctor.states import Reason, RunState, StepStatus
+from proctor.states import ApprovalStatus, Reason, RunState, StepStatus
 from proctor.tools import Tool, ToolContext, ToolDeclaration
 
 Execute = Callable[[dict[str, Any], ToolContext], Awaitable[Any]]
@@ -224,6 +225,7 @@ class Governor:
     ) -> Verdict:
         if run.state is RunState.AWAITING_APPROVAL and run.step_for(call_id) is None:
             held = self._ticket(run, _waiting(run))
+            await self._let_go(run)
             return Verdict(
                 "awaiting_approval",
                 f"Not made yet: the run waits for approval {held.approval_id} of "
@@ -244,10 +246,52 @@ class Governor:
             return Verdict("stopped", f"The run was stopped: {exc}")
         verdict = self._verdict(run, outcome)
         if outcome.status is CallStatus.AWAITING_APPROVAL or run.state.terminal:
-            # A person decides next, in any process: let whichever continues take it.
-            await run.release()
-            self._forget(run)
+            await self._let_go(run)
         return verdict
+
+    async def hold(
+        self,
+        session: str,
+        tool: str,
+        args: Mapping[str, Any] | str | bytes,
+        *,
+        call_id: str,
+        spec: RunSpec | None = None,
+    ) -> ApprovalTicket | None:
+        """Whether a framework that asks before it runs a tool (the OpenAI Agents SDK's
+        ``needs_approval``) should hold this call for a person: the ticket of the pending
+        request it waits on, or None to let it run (its call is governed then).
+
+        A call the policy holds is proposed now, so its request is in proctor's queue; a
+        call proposed before is held while its request is pending; a new call of a
+        session that waits on another's request is held behind it. Runs nothing.
+        """
+        async with self._lock(session):
+            run = await self._run(session, spec)
+            step = run.step_for(call_id)
+            if step is not None:
+                pending = step.status is StepStatus.AWAITING_APPROVAL and self._pending(step)
+                ticket = self._ticket(run, step) if pending else None
+            elif run.state is RunState.AWAITING_APPROVAL:
+                ticket = self._ticket(run, _waiting(run))
+            else:
+                try:
+                    decision = await run.preview(run.propose(tool, args))
+                except InvalidAction:
+                    return None  # running it records it and tells the model what to fix
+                if decision.effect is not DecisionEffect.REQUIRE_APPROVAL:
+                    return None
+                # Under the same lock the run learns nothing new: the call reuses the
+                # preview's decision, and is held without running.
+                verdict = await self._call(run, tool, args, call_id)
+                return verdict.approval if verdict.status == "awaiting_approval" else None
+            if run.state is RunState.AWAITING_APPROVAL:
+                await self._let_go(run)
+            return ticket
+
+    def _pending(self, step: StepRecord) -> bool:
+        request = self._request(step)
+        return request is not None and request.status is ApprovalStatus.PENDING
 
     def _verdict(self, run: Run, outcome: CallOutcome) -> Verdict:
         tool = outcome.tool
@@ -379,12 +423,19 @@ class Governor:
 
     async def _run(self, session: str, spec: RunSpec | None) -> Run:
         held = self._runs.get(session)
-        if held is not None and not held.state.terminal:
+        # A run that waited on a person may have been decided elsewhere since: take it
+        # again from the store.
+        if held is not None and held.state is RunState.RUNNING:
             return held
         chosen = (spec or self.spec).model_copy(update={"session": session})
         run = await self.runtime.session_run(chosen)
         self._runs[session] = run
         return run
+
+    async def _let_go(self, run: Run) -> None:
+        """A person decides next, in any process: let whichever continues take the run."""
+        await run.release()
+        self._forget(run)
 
     def _forget(self, run: Run) -> None:
         for session, held in list(self._runs.items()):

@@ -18,13 +18,8 @@ from agents.tool import Tool as SdkTool
 from agents.tool_context import ToolContext as SdkToolContext
 from pydantic_core import to_jsonable_python
 
-from proctor.errors import InvalidAction
 from proctor.integrations.governor import Declarations, Governor
-from proctor.policy import DecisionEffect
 from proctor.runs.model import RunSpec
-from proctor.runs.run import Run
-from proctor.states import ApprovalStatus, StepStatus
-from proctor.states import RunState as ProctorRunState
 from proctor.tools import ToolContext
 
 _Invoke = Callable[[SdkToolContext[Any], str], Awaitable[Any]]
@@ -209,43 +204,5 @@ async def requires_approval(
 ) -> bool:
     """Whether the SDK should hold this call for approval: proctor holds it, or policy
     requires approval (then the request is recorded in proctor now)."""
-    # The governor has no preview: decide with the session's run handle, under its lock.
-    async with governor._lock(session.id):
-        run = await governor._run(session.id, session.spec)
-        if run.state is ProctorRunState.AWAITING_APPROVAL and not _waits(governor, run):
-            await _let_go(governor, run)  # decided since this handle was taken: take it again
-            run = await governor._run(session.id, session.spec)
-        step = run.step_for(call_id)
-        if step is not None or run.state is ProctorRunState.AWAITING_APPROVAL:
-            # Proposed before: held while its request is pending. Or another call of the
-            # session waits: this one is proposed after it.
-            hold = _waits(governor, run, step.idx) if step is not None else True
-            if run.state is ProctorRunState.AWAITING_APPROVAL:
-                await _let_go(governor, run)  # a person decides next, in any process
-            return hold
-        try:
-            decision = await run.preview(run.propose(tool, params))
-        except InvalidAction:
-            return False  # invoking records it and tells the model what to fix
-        if decision.effect is not DecisionEffect.REQUIRE_APPROVAL:
-            return False
-    # Propose it now: proctor records the approval request (the preview's decision is
-    # reused, so nothing runs here).
-    verdict = await governor.call(session.id, tool, params, call_id=call_id, spec=session.spec)
-    return verdict.status == "awaiting_approval"
-
-
-def _waits(governor: Governor, run: Run, step: int | None = None) -> bool:
-    """Whether a call of the run (or call ``step``) waits on a pending approval request."""
-    return any(
-        s.status is StepStatus.AWAITING_APPROVAL
-        and s.approval_id is not None
-        and (step is None or s.idx == step)
-        and governor.approval(s.approval_id).status is ApprovalStatus.PENDING
-        for s in run.steps
-    )
-
-
-async def _let_go(governor: Governor, run: Run) -> None:
-    await run.release()
-    governor._forget(run)
+    held = await governor.hold(session.id, tool, params, call_id=call_id, spec=session.spec)
+    return held is not None
