@@ -200,6 +200,7 @@ def test_the_public_names_are_pinned() -> None:
         "TooManyInvalidActions",
         "Tool",
         "ToolContext",
+        "ToolDeclaration",
         "ToolDefinitionError",
         "ToolFailed",
         "TransientToolError",

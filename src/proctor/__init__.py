@@ -47,6 +47,7 @@ from proctor.tools import (
     Reconciliation,
     Tool,
     ToolContext,
+    ToolDeclaration,
     Trust,
     tool,
 )
@@ -103,6 +104,7 @@ __all__ = [
     "TooManyInvalidActions",
     "Tool",
     "ToolContext",
+    "ToolDeclaration",
     "ToolDefinitionError",
     "ToolFailed",
     "TransientToolError",

@@ -143,13 +143,19 @@ async def test_a_refusal_reaches_the_model_and_nothing_runs(kit: TestEnvironment
 
 async def test_usage_counts_against_the_run_and_the_cap_stops_it(kit: TestEnvironment) -> None:
     gov, fw = governor(kit), Framework()
-    await gov.usage("t-1", tokens=1000, usd=Decimal("1.50"))
+    await gov.usage("t-1", tokens=1000, usd=Decimal("0.50"))
+    first = await gov.call(
+        "t-1", "get_order", {"order_id": "A"}, call_id="0", execute=fw.execute("get_order")
+    )
+    assert first.executed
+    # 400k tokens in and 50k out of gpt-4.1 cost $0.80 + $0.40 at its built-in price.
+    await gov.usage("t-1", model="openai:gpt-4.1", input_tokens=400_000, output_tokens=50_000)
     stopped = await gov.call(
         "t-1", "get_order", {"order_id": "A"}, call_id="1", execute=fw.execute("get_order")
     )
     assert stopped.status == "stopped"
     assert "budget reached" in stopped.message
-    assert fw.ran == []
+    assert fw.ran == [("get_order", {"order_id": "A"})]
     assert gov.run_id("t-1") is None  # the next turn of the conversation is a new run
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -25,7 +26,15 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from proctor.approvals import ApprovalRequest
-from proctor.errors import InvalidAction, LeaseLost, ReplayMismatch, RunFailure, ToolDefinitionError
+from proctor.errors import (
+    ConfigError,
+    InvalidAction,
+    LeaseLost,
+    ReplayMismatch,
+    RunFailure,
+    ToolDefinitionError,
+)
+from proctor.models.messages import TokenUsage
 from proctor.runs.model import CallOutcome, CallStatus, RunSpec, StepRecord
 from proctor.runs.run import Run
 from proctor.runtime import Runtime
@@ -35,6 +44,8 @@ from proctor.tools import Tool, ToolContext, ToolDeclaration
 Execute = Callable[[dict[str, Any], ToolContext], Awaitable[Any]]
 """How the framework runs one call of a tool: the validated arguments, and the context
 (its ``idempotency_key`` is the same on every retry of the step)."""
+
+log = logging.getLogger("proctor")
 
 _EXECUTING: ContextVar[tuple[str, Execute] | None] = ContextVar("proctor_execute", default=None)
 
@@ -315,15 +326,30 @@ class Governor:
         *,
         tokens: int = 0,
         usd: Decimal = Decimal(0),
+        model: str | None = None,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
         spec: RunSpec | None = None,
     ) -> None:
         """Count the framework's model usage against the session's run: its caps hold
-        from the next call on."""
+        from the next call on. Give ``usd``, or the ``model`` and its token counts, which
+        the bundle's prices turn into dollars (a model without a price counts tokens)."""
+        if model is not None and usd == 0:
+            usd = self._priced(model, input_tokens, output_tokens)
+        tokens = tokens or input_tokens + output_tokens
         if tokens == 0 and usd == 0:
             return
         async with self._lock(session):
             run = await self._run(session, spec)
             await run.charge(tokens=tokens, usd=usd)
+
+    def _priced(self, model: str, input_tokens: int, output_tokens: int) -> Decimal:
+        counted = TokenUsage(input_tokens=input_tokens, output_tokens=output_tokens)
+        try:
+            return self.runtime.prices.cost(model, counted)
+        except ConfigError:
+            log.warning("no price for model %r: its tokens are counted, not its cost", model)
+            return Decimal(0)
 
     async def end(
         self,
