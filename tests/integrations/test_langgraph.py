@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -327,12 +328,22 @@ def _runs(runtime: Runtime) -> Sequence[RunView]:
         return list_runs(conn)
 
 
-async def test_model_usage_counts_against_the_run(kit: TestEnvironment) -> None:
-    gov = governed(kit)
-    agent = agent_graph(gov, model(calls(("get_order", {"order_id": "A"}, "c1"), tokens=1234)))
-    await agent.ainvoke({"messages": [("user", "A?")]}, thread("t-6"))
-    [view] = [v for v in _runs(gov.governor.runtime) if v.session == "t-6"]
-    assert run_of(gov.governor.runtime, view.id).usage.model_tokens == 1234
+async def test_model_usage_counts_against_the_run_and_its_dollar_cap_stops_it(db_url: str) -> None:
+    ran.clear()
+    capped = "label: t\nbudgets:\n  run:\n    usd: 1\n"
+    async with TestEnvironment(POLICY, db_url=db_url, proctor_yaml=capped) as env:
+        gov = governed(env)
+        costly = calls(("get_order", {"order_id": "A"}, "c1"), tokens=400_000)
+        costly.response_metadata = {"model_name": "gpt-4o", "model_provider": "openai"}
+        agent = agent_graph(gov, model(costly))
+        with pytest.raises(RunStopped, match="budget"):
+            await agent.ainvoke({"messages": [("user", "A?")]}, thread("t-6"))
+        [view] = [v for v in _runs(gov.governor.runtime) if v.session == "t-6"]
+        view = run_of(gov.governor.runtime, view.id)
+        assert view.usage.model_tokens == 400_000
+        assert view.usage.usd == Decimal("1")  # 400k input tokens of gpt-4o at $2.50 per million
+        assert (view.state, view.reason) == (RunState.FAILED_SAFE, Reason.BUDGET_EXCEEDED)
+        assert ran == []
 
 
 async def test_stopping_at_a_pending_approval_hands_the_run_off(kit: TestEnvironment) -> None:

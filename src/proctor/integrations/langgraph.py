@@ -20,7 +20,6 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from decimal import Decimal
 from typing import Any, cast
 
 from langchain.agents.middleware import AgentMiddleware, AgentState
@@ -39,7 +38,6 @@ from pydantic import BaseModel
 from proctor.approvals import REQUESTER, Approver
 from proctor.errors import ConfigError, ProctorError
 from proctor.integrations.governor import Governor, Verdict
-from proctor.models.messages import TokenUsage
 from proctor.runs.model import RunSpec
 from proctor.runs.views import load_run
 from proctor.states import Reason, RunState
@@ -281,36 +279,19 @@ class LangGraphGovernor:
 
     async def usage(self, config: RunnableConfig, message: BaseMessage) -> None:
         """Count one model answer's usage (``AIMessage.usage_metadata``) against the run;
-        its cost too when proctor's price table knows the model."""
+        priced from the bundle's prices when the answer names its model."""
         if not isinstance(message, AIMessage) or not message.usage_metadata:
             return
-        meta = message.usage_metadata
-        tokens = int(meta.get("total_tokens", 0))
+        meta, info = message.usage_metadata, message.response_metadata or {}
+        name, provider = info.get("model_name") or info.get("model"), info.get("model_provider")
         await self.governor.usage(
             self.session_of(config),
-            tokens=tokens,
-            usd=self._cost(message),
+            tokens=int(meta.get("total_tokens", 0)),
+            model=(f"{provider}:{name}" if provider else str(name)) if name else None,
+            input_tokens=int(meta.get("input_tokens", 0)),
+            output_tokens=int(meta.get("output_tokens", 0)),
             spec=self.spec_of(config),
         )
-
-    def _cost(self, message: AIMessage) -> Decimal:
-        info = message.response_metadata or {}
-        name, provider = info.get("model_name") or info.get("model"), info.get("model_provider")
-        meta = message.usage_metadata
-        if not name or meta is None:
-            return Decimal(0)
-        model = f"{provider}:{name}" if provider else str(name)
-        details = meta.get("input_token_details") or {}
-        cached = int(details.get("cache_read", 0) or 0)
-        used = TokenUsage(
-            input_tokens=max(int(meta.get("input_tokens", 0)) - cached, 0),
-            cached_input_tokens=cached,
-            output_tokens=int(meta.get("output_tokens", 0)),
-        )
-        try:
-            return self.governor.runtime.prices.cost(model, used)
-        except ConfigError:
-            return Decimal(0)
 
     @contextmanager
     def _sync_session(self, session: str) -> Iterator[None]:
