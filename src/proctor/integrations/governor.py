@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -164,7 +165,9 @@ class Governor:
         self.spec = spec
         self.declarations = declarations or Declarations()
         self._runs: dict[str, Run] = {}
-        self._locks: dict[tuple[str, int], asyncio.Lock] = {}
+        self._locks: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, asyncio.Lock]
+        ] = weakref.WeakKeyDictionary()
 
     # -- tools ---------------------------------------------------------------------------
 
@@ -444,11 +447,12 @@ class Governor:
 
     def _lock(self, session: str) -> asyncio.Lock:
         # One call of a session at a time: a run is one task's. Per event loop, since a
-        # framework's synchronous API may run each call in a loop of its own.
-        key = (session, id(asyncio.get_running_loop()))
-        lock = self._locks.get(key)
+        # framework's synchronous API may run each call in a loop of its own; a loop's
+        # locks go with it.
+        locks = self._locks.setdefault(asyncio.get_running_loop(), {})
+        lock = locks.get(session)
         if lock is None:
-            lock = self._locks[key] = asyncio.Lock()
+            lock = locks[session] = asyncio.Lock()
         return lock
 
 
