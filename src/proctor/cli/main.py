@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from proctor.cli import approvals, audit, bench, demo, evals, policy, runs, serve, tokens
+from proctor.cli import approvals, audit, bench, demo, evals, mcp, policy, runs, serve, tokens
 from proctor.cli import evidence as evidence_command
 from proctor.cli import retention as retention_command
 from proctor.cli import run as run_command
@@ -31,6 +31,7 @@ scenario_app.command("from-run")(evals.scenario_from_run)
 app.add_typer(scenario_app, name="scenario")
 app.command("serve")(serve.serve)
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(mcp.app, name="mcp")
 app.add_typer(retention_command.app, name="retention")
 app.add_typer(evidence_command.app, name="evidence")
 
