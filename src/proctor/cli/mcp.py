@@ -48,7 +48,12 @@ def serve(
     gateway.load_config(config)  # a config error says so before anything starts
     if transport == "http":
         err_console.print(f"proctor mcp gateway on http://{host}:{port}/mcp")
-    run_async(gateway.serve(config, transport=transport, host=host, port=port))
+    verify = None
+    if transport == "http":
+        from proctor.server.tokens import verify_token
+
+        verify = verify_token
+    run_async(gateway.serve(config, transport=transport, host=host, port=port, verify=verify))
 
 
 @app.command("check")

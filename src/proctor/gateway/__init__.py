@@ -16,7 +16,7 @@ from pathlib import Path
 from proctor.gateway.check import CheckedTool, check
 from proctor.gateway.config import GatewayConfig, ServerConfig, ToolConfig, load_config
 from proctor.gateway.core import Gateway
-from proctor.gateway.server import GatewayServer
+from proctor.gateway.server import GatewayServer, VerifyToken
 from proctor.runtime import Runtime
 from proctor.settings import Settings, load_settings
 
@@ -27,6 +27,7 @@ __all__ = [
     "GatewayServer",
     "ServerConfig",
     "ToolConfig",
+    "VerifyToken",
     "check",
     "load_config",
     "open_gateway",
@@ -58,8 +59,10 @@ async def serve(
     transport: str = "stdio",
     host: str = "127.0.0.1",
     port: int = 8765,
+    verify: VerifyToken | None = None,
 ) -> None:
-    """Serve the gateway until its stdio client leaves, or the HTTP server is stopped."""
+    """Serve the gateway until its stdio client leaves, or the HTTP server is stopped.
+    Over HTTP, ``verify`` says which bearer tokens are live (``proctor tokens``)."""
     async with open_gateway(config) as gateway:
         server = GatewayServer(gateway)
         if transport == "stdio":
@@ -67,7 +70,9 @@ async def serve(
             return
         import uvicorn
 
-        app = server.http_app(host)
+        if verify is None:
+            raise ValueError("serving over HTTP needs a token check (proctor.server.tokens)")
+        app = server.http_app(verify, host)
         await uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
         ).serve()

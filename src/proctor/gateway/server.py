@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
 from mcp import types as mt
 from mcp.server.context import ServerRequestContext
@@ -14,7 +14,7 @@ from mcp.server.lowlevel import Server
 from mcp.server.session import ServerSession
 
 from proctor.gateway.core import Gateway, Session, session_id
-from proctor.server.tokens import ApiToken, verify_token
+from proctor.store import Store
 
 log = logging.getLogger("proctor.gateway")
 
@@ -22,6 +22,19 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class Token(Protocol):
+    """A bearer token as ``proctor tokens`` keeps it (``proctor.server.tokens.ApiToken``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def tenant(self) -> str | None: ...
+
+
+VerifyToken = Callable[[Store, str], Token | None]
+"""The live token with a secret, or None (``proctor.server.tokens.verify_token``)."""
 
 _URL_ELICITATION = mt.ClientCapabilities(
     elicitation=mt.ElicitationCapability(url=mt.UrlElicitationCapability())
@@ -51,7 +64,7 @@ class GatewayServer:
     def _session(self, ctx: ServerRequestContext[Any, Any]) -> Session:
         config = self.gateway.config
         request = ctx.request
-        token: ApiToken | None = None
+        token: Token | None = None
         header_session: str | None = None
         header_requester: str | None = None
         if request is not None:  # streamable HTTP
@@ -129,7 +142,7 @@ class GatewayServer:
             for key in list(self.gateway.sessions):
                 await self.gateway.end(key)
 
-    def http_app(self, host: str = "127.0.0.1") -> ASGIApp:
+    def http_app(self, verify: VerifyToken, host: str = "127.0.0.1") -> ASGIApp:
         """The streamable-HTTP app at ``/mcp``, behind proctor's bearer tokens, with
         ``/metrics`` for a token that sees every tenant."""
         from starlette.requests import Request
@@ -145,16 +158,17 @@ class GatewayServer:
         app = self.server.streamable_http_app(
             host=host, custom_starlette_routes=[Route("/metrics", metrics)]
         )
-        return _Authenticated(app, self.gateway)
+        return _Authenticated(app, self.gateway, verify)
 
 
 class _Authenticated:
     """Every HTTP request carries a live proctor token (``proctor tokens create``); a
     session closed by the client (``DELETE``) ends its run."""
 
-    def __init__(self, app: ASGIApp, gateway: Gateway) -> None:
+    def __init__(self, app: ASGIApp, gateway: Gateway, verify: VerifyToken) -> None:
         self.app = app
         self.gateway = gateway
+        self.verify = verify
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -163,7 +177,7 @@ class _Authenticated:
         headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
         auth = headers.get("authorization", "")
         secret = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-        token = verify_token(self.gateway.runtime.store, secret) if secret else None
+        token = self.verify(self.gateway.runtime.store, secret) if secret else None
         if token is None:
             body = b'{"error": "send a live proctor token: Authorization: Bearer pct_..."}'
             await send(
