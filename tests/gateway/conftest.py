@@ -35,8 +35,8 @@ class Setup:
             "reconcile": "find_effect" if reconcile else None,
             "tools": {
                 "echo": {"effect": "read", "trust": "trusted"},
-                "crash": {"effect": "read", "trust": "trusted"},
-                "stall": {"effect": "read", "trust": "trusted", "timeout_s": 1},
+                "crash": {"effect": "read", "trust": "trusted", "max_retries": 0},
+                "stall": {"effect": "read", "trust": "trusted", "timeout_s": 1, "max_retries": 0},
                 "slow_write": {"effect": "write", "trust": "trusted", "timeout_s": 60},
             },
         }

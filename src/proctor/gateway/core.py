@@ -132,9 +132,9 @@ class Gateway:
     async def start(self, *, sweep: bool = True) -> None:
         """Connect to every upstream and govern its tools; then (``sweep``) end idle
         sessions' runs and settle those of a gateway that died."""
-        listed: dict[str, list[mt.Tool]] = {}
-        for name, upstream in self.upstreams.items():
-            listed[name] = await upstream.list_tools()
+        names = list(self.upstreams)
+        found = await asyncio.gather(*(self.upstreams[n].list_tools() for n in names))
+        listed = dict(zip(names, found, strict=True))
         counts: dict[str, int] = {}
         for tools in listed.values():
             for t in tools:
