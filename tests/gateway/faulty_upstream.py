@@ -14,7 +14,7 @@ from typing import Any
 from mcp.server.mcpserver import Context, MCPServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "mcp"))
-from upstream import executed, find_effect  # noqa: E402
+from upstream import executed, find_effect
 
 server = MCPServer("faulty")
 server.tool()(find_effect)

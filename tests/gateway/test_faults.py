@@ -8,11 +8,13 @@ import asyncio
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from proctor.gateway import open_gateway
+from proctor.settings import Settings
+from proctor.store.tables import runs
 from proctor.runs.views import load_run
 from proctor.states import RunState, StepStatus
 from tests.gateway.conftest import Setup
@@ -20,6 +22,8 @@ from tests.gateway.conftest import Setup
 KILLED = """
 import asyncio, sys
 from proctor.gateway import open_gateway
+from proctor.settings import Settings
+from proctor.store.tables import runs
 
 async def main() -> None:
     async with open_gateway(sys.argv[1]) as gateway:
@@ -43,11 +47,13 @@ async def test_an_upstream_that_crashes_or_stalls_fails_the_call_not_the_run(
         assert "upstream server faulty closed during crash" in crashed.content[0].text  # type: ignore[union-attr]
         stalled, verdict = await gateway.call(session, "stall", {})
         assert stalled.is_error
-        assert verdict is not None and verdict.status == "failed"
+        assert verdict is not None
+        assert verdict.status == "failed"
         assert "stall failed" in stalled.content[0].text  # type: ignore[union-attr]
         echoed, verdict = await gateway.call(session, "echo", {"text": "still here"})
         assert echoed.structured_content == {"text": "still here"}
-        assert verdict is not None and verdict.outcome is not None
+        assert verdict is not None
+        assert verdict.outcome is not None
         run_id = verdict.outcome.run_id
         with gateway.runtime.store.read() as conn:
             view = load_run(conn, run_id)
@@ -76,18 +82,11 @@ async def test_a_gateway_killed_mid_call_is_settled_never_retried(
     finally:
         worker.wait()
     await asyncio.sleep(1.2)  # its lease lapses
-    from proctor.settings import Settings
-
     settings = Settings(home=setup.home, lease_s=1)
     async with open_gateway(setup.config, settings) as gateway:
         run_id = gateway.runtime.live_run_of("demo", "conversation-1")
         with gateway.runtime.store.read() as conn:
-            (run,) = [
-                load_run(conn, r)
-                for r in conn.execute(
-                    __import__("sqlalchemy").text("select id from runs")
-                ).scalars()
-            ]
+            (run,) = [load_run(conn, r) for r in conn.execute(sa.select(runs.c.id)).scalars()]
     assert run_id is None
     (step,) = run.steps
     assert setup.counts()["slow_write"] == 1  # never sent again
@@ -97,4 +96,5 @@ async def test_a_gateway_killed_mid_call_is_settled_never_retried(
     else:
         assert step.status is StepStatus.OUTCOME_UNKNOWN
         assert run.state is RunState.HANDED_OFF
-        assert run.reason is not None and run.reason.value == "outcome_unknown"
+        assert run.reason is not None
+        assert run.reason.value == "outcome_unknown"

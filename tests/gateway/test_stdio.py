@@ -11,6 +11,8 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp import types as mt
 
 from proctor import Approver, Runtime, Settings
+from proctor.runs.views import load_run
+from proctor.store.tables import runs
 from tests.gateway.conftest import Setup
 
 
@@ -93,9 +95,6 @@ async def test_a_conversation_through_the_gateway(setup: Setup) -> None:
         assert rt.verify_audit().ok
         effects = (setup.notes / "effects.json").read_text()
         with rt.store.read() as conn:
-            from proctor.runs.views import load_run
-            from proctor.store.tables import runs
-
             (run_id,) = conn.execute(runs.select().with_only_columns(runs.c.id)).scalars()
             view = load_run(conn, run_id)
     # One MCP session, one run, ended when the client left; each step carried its key.
