@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 
 from proctor.gateway import open_gateway
-from proctor.settings import Settings
-from proctor.store.tables import runs
 from proctor.runs.views import load_run
+from proctor.settings import Settings
 from proctor.states import RunState, StepStatus
+from proctor.store.tables import runs
 from tests.gateway.conftest import Setup
 
 KILLED = """
