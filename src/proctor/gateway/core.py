@@ -241,6 +241,18 @@ class Gateway:
             return None
         return await self.governor(session.spec.tenant).end(key, "completed", detail=detail)
 
+    async def detach(self, key: str) -> None:
+        """The client left, but its session (``session: client``) goes on when it comes
+        back: the run is let go, for whichever gateway process serves it next."""
+        session = self.sessions.pop(key, None)
+        if session is None:
+            return
+        run_id = self.runtime.live_run_of(session.spec.tenant, key)
+        if run_id is not None:
+            run = await self.runtime.resume(run_id)  # this worker's lease: taken back at once
+            await run.release()
+        self._governors.pop(session.spec.tenant, None)  # it held the run: forget it
+
     async def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()

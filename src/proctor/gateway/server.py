@@ -140,7 +140,10 @@ class GatewayServer:
                 await self.server.run(read, write, self.server.create_initialization_options())
         finally:
             for key in list(self.gateway.sessions):
-                await self.gateway.end(key)
+                if self.gateway.config.session == "client":
+                    await self.gateway.detach(key)
+                else:
+                    await self.gateway.end(key)
 
     def http_app(self, verify: VerifyToken, host: str = "127.0.0.1") -> ASGIApp:
         """The streamable-HTTP app at ``/mcp``, behind proctor's bearer tokens, with
