@@ -63,6 +63,9 @@ class Session:
     spec: RunSpec
     token: str | None = None
     last_seen: float = field(default_factory=time.monotonic)
+    run_id: str | None = None
+    calls: dict[str, list[tuple[str, bool]]] = field(default_factory=dict)
+    """The run's calls by digest of tool and arguments: (call id, went to approval)."""
 
 
 class Metrics:
@@ -302,18 +305,46 @@ class Gateway:
     def call_key(self, session: Session, tool: str, args: Mapping[str, Any]) -> str:
         """The Governor's call id for this call (see the module's docstring)."""
         base = "mcp:" + digest({"tool": tool, "args": dict(args)})[:40]
-        run_id = self.runtime.live_run_of(session.spec.tenant, session.key)
+        run_id = self.governor(session.spec.tenant).run_id(session.key)
+        if run_id != session.run_id:
+            session.run_id, session.calls = run_id, self._calls_of(run_id)
+        made = session.calls.get(base, [])
+        held = [call_id for call_id, approval in made if approval]
+        return held[-1] if held else f"{base}.{len(made)}"
+
+    def _calls_of(self, run_id: str | None) -> dict[str, list[tuple[str, bool]]]:
+        """The calls a run made, by digest: their ids, and whether each went to approval."""
+        calls: dict[str, list[tuple[str, bool]]] = {}
         if run_id is None:
-            return base + ".0"
+            return calls
         query = (
             sa.select(steps.c.call_id, steps.c.approval_id)
-            .where(steps.c.run_id == run_id, steps.c.call_id.like(base + ".%"))
+            .where(steps.c.run_id == run_id, steps.c.call_id.like("mcp:%"))
             .order_by(steps.c.idx)
         )
         with self.runtime.store.read() as conn:
-            made = conn.execute(query).all()
-        held = [r.call_id for r in made if r.approval_id is not None]
-        return held[-1] if held else f"{base}.{len(made)}"
+            for call_id, approval_id in conn.execute(query):
+                base = call_id.rpartition(".")[0]
+                calls.setdefault(base, []).append((call_id, approval_id is not None))
+        return calls
+
+    def _made(self, session: Session, call_id: str, verdict: Verdict) -> None:
+        """Note a call the run journaled (one that was validated and proposed)."""
+        if verdict.outcome is None:
+            return
+        if verdict.outcome.run_id != session.run_id:
+            session.run_id, session.calls = (
+                verdict.outcome.run_id,
+                self._calls_of(verdict.outcome.run_id),
+            )
+            return
+        base = call_id.rpartition(".")[0]
+        made = session.calls.setdefault(base, [])
+        went = verdict.outcome.approval_id is not None
+        if all(known != call_id for known, _ in made):
+            made.append((call_id, went))
+        else:
+            made[:] = [(c, a or (c == call_id and went)) for c, a in made]
 
     async def call(
         self, session: Session, name: str, args: Mapping[str, Any] | None
@@ -326,13 +357,11 @@ class Gateway:
         began = time.monotonic()
         arguments = dict(args or {})
         async with self._lock(session.key):
+            call_id = self.call_key(session, name, arguments)
             verdict = await self.governor(session.spec.tenant).call(
-                session.key,
-                name,
-                arguments,
-                call_id=self.call_key(session, name, arguments),
-                spec=session.spec,
+                session.key, name, arguments, call_id=call_id, spec=session.spec
             )
+            self._made(session, call_id, verdict)
         self.metrics.count(exposed.server, name, verdict.status, time.monotonic() - began)
         return self.result(exposed, verdict), verdict
 
