@@ -3,6 +3,7 @@ what the policy allows runs once upstream, the rest never reaches it."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import Any
 
@@ -39,7 +40,16 @@ def gateway(setup: Setup) -> StdioServerParameters:
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 async def test_a_conversation_through_the_gateway(setup: Setup) -> None:
-    async with stdio_client(gateway(setup)) as streams, ClientSession(*streams) as client:
+    shown: list[mt.ElicitRequestParams] = []
+
+    async def elicitation(context: Any, params: mt.ElicitRequestParams) -> mt.ElicitResult:
+        shown.append(params)  # a client able to show a URL shows the approval page
+        return mt.ElicitResult(action="accept")
+
+    async with (
+        stdio_client(gateway(setup)) as streams,
+        ClientSession(*streams, elicitation_callback=elicitation) as client,
+    ):
         await client.initialize()
         listed = {t.name: t for t in (await client.list_tools()).tools}
         # purge_notes: no policy ever allows it, so the model is not offered it.
@@ -63,6 +73,13 @@ async def test_a_conversation_through_the_gateway(setup: Setup) -> None:
         held = ticket(await client.call_tool("delete_note", {"name": "todo"}))
         assert held["roles"] == ["supervisor"]
         assert held["url"].endswith(held["approval_id"])
+        for _ in range(100):
+            if shown:
+                break
+            await asyncio.sleep(0.02)
+        (asked,) = shown
+        assert isinstance(asked, mt.ElicitRequestURLParams)
+        assert asked.url == held["url"]
         # While it waits, the session's other calls wait too, and nothing runs.
         other = await client.call_tool("read_note", {"name": "todo"})
         assert ticket(other)["approval_id"] == held["approval_id"]
