@@ -31,9 +31,9 @@ scenario_app.command("from-run")(evals.scenario_from_run)
 app.add_typer(scenario_app, name="scenario")
 app.command("serve")(serve.serve)
 app.add_typer(tokens.app, name="tokens")
-app.add_typer(mcp.app, name="mcp")
 app.add_typer(retention_command.app, name="retention")
 app.add_typer(evidence_command.app, name="evidence")
+app.add_typer(mcp.app, name="mcp")
 
 
 def main() -> None:
