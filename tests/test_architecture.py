@@ -34,7 +34,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "approvals",
     ),
     ("runtime", "app", "agent", "evals", "evidence", "testing"),
-    ("examples", "integrations"),
+    ("examples", "integrations", "gateway"),
     ("server", "cli", "bench", "__main__", ""),
 )
 MAX_LINES = 500

@@ -34,6 +34,7 @@ def test_top_level_help_names_every_command(cli: Cli) -> None:
         "tokens",
         "retention",
         "evidence",
+        "mcp",
     ]
 
 
@@ -47,6 +48,7 @@ def test_top_level_help_names_every_command(cli: Cli) -> None:
         ("eval", ["run", "schema", "show", "gate"]),
         ("scenario", ["from-run"]),
         ("tokens", ["create", "list", "revoke"]),
+        ("mcp", ["serve", "check"]),
     ],
 )
 def test_each_group_help_names_its_commands(cli: Cli, group: str, names: list[str]) -> None:
@@ -84,6 +86,8 @@ def test_each_group_help_names_its_commands(cli: Cli, group: str, names: list[st
         ("tokens", "create"),
         ("tokens", "list"),
         ("tokens", "revoke"),
+        ("mcp", "serve"),
+        ("mcp", "check"),
     ],
 )
 def test_each_command_has_help(cli: Cli, args: tuple[str, ...]) -> None:

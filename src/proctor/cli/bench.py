@@ -24,7 +24,8 @@ def bench(
     what: str = typer.Argument(
         "calls",
         help="`calls` (governed calls), `redaction`, `telemetry` (span export) or "
-        "`service` (the HTTP service under load).",
+        "`service` (the HTTP service under load) or `mcp` (a call through the MCP gateway "
+        "against a direct one; use --calls 1000).",
     ),
     corpus: Path | None = typer.Option(
         None, help=f"Labelled corpus for `redaction` (default: the repository's {CORPUS})."
@@ -59,9 +60,18 @@ def bench(
     if what == "service":
         _service(runs, clients, requests, repeats, db_url, as_json)
         return
+    if what == "mcp":  # the gateway's added latency, over stdio
+        mcp_bench = _optional("proctor.bench.mcp", "mcp")
+        title = f"MCP tool call, direct and through the gateway ({calls:,} calls, stdio)"
+        if as_json:
+            _print(mcp_bench.measure(calls), title, as_json)
+        else:
+            with console.status(f"Timing: {title}…"):
+                _print(mcp_bench.measure(calls), title, as_json)
+        return
     if what != "calls":
         raise typer.BadParameter(
-            "expected `calls`, `redaction`, `telemetry` or `service`", param_hint="WHAT"
+            "expected `calls`, `redaction`, `telemetry`, `service` or `mcp`", param_hint="WHAT"
         )
     if as_json:
         print(json.dumps(measure(calls, repeats), indent=2))

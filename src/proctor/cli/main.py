@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from proctor.cli import approvals, audit, bench, demo, evals, policy, runs, serve, tokens
+from proctor.cli import approvals, audit, bench, demo, evals, mcp, policy, runs, serve, tokens
 from proctor.cli import evidence as evidence_command
 from proctor.cli import retention as retention_command
 from proctor.cli import run as run_command
@@ -33,6 +33,7 @@ app.command("serve")(serve.serve)
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(retention_command.app, name="retention")
 app.add_typer(evidence_command.app, name="evidence")
+app.add_typer(mcp.app, name="mcp")
 
 
 def main() -> None:
