@@ -29,6 +29,7 @@ from proctor import Approver, RunSpec, Runtime, Settings
 from proctor.integrations import Declarations, Governor
 from proctor.integrations.langgraph import LangGraphGovernor, current_call
 from proctor.runs.views import load_run
+from proctor.states import StepStatus
 from proctor.tools import ToolDeclaration
 
 POLICY = Path(__file__).parent / "policy"
@@ -88,6 +89,12 @@ def script() -> ScriptedModel:
     )
 
 
+def by_call(steps: Any) -> dict[str, int]:
+    """Executions counted by idempotency key, shown per tool call (tool:call id)."""
+    names = {s.idempotency_key: f"{s.tool}:{s.call_id}" for s in steps}
+    return {names.get(key, key): count for key, count in EFFECTS.items()}
+
+
 async def main(home: Path) -> dict[str, Any]:
     runtime = Runtime(policy=POLICY, settings=Settings(home=home))
     spec = RunSpec(
@@ -126,13 +133,13 @@ async def main(home: Path) -> dict[str, Any]:
     with runtime.store.read() as conn:
         view = load_run(conn, ticket["run_id"])
     print("run", view.id, view.state.value, "session", view.session)
-    executed = [m.name for m in messages if m.status == "success"]
+    ran = [s for s in view.steps if s.status is StepStatus.SUCCEEDED]
     summary = {
         "framework": "langgraph",
-        "executed": executed,
-        "denied": [m.name for m in messages if m.status == "error"],
-        "approved_then_executed": [ticket["tool"]] if ticket["tool"] in executed else [],
-        "executions_per_key": dict(EFFECTS),
+        "executed": [s.tool for s in ran if s.approval_id is None],
+        "denied": [s.tool for s in view.steps if s.status is StepStatus.DENIED],
+        "approved_then_executed": [s.tool for s in ran if s.approval_id is not None],
+        "executions_per_key": by_call(view.steps),
         "audit_verified": runtime.verify_audit().ok,
     }
     runtime.close()

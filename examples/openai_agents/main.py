@@ -2,7 +2,7 @@
 
 python examples/openai_agents/main.py
 
-The agent looks an order up (allowed), tries to delete a workspace (denied by
+The agent looks an order up (allowed), tries to delete the customer's account (denied by
 policy: the model reads why), and refunds 80 EUR (policy requires a supervisor):
 the SDK run is interrupted, the approval is granted in proctor, and the run is
 resumed from the SDK's saved RunState. Resuming the same saved state a second
@@ -45,32 +45,32 @@ def lookup_order(ctx: ToolContext[Any], order_id: str) -> str:
 
 
 @function_tool
-def delete_workspace(ctx: ToolContext[Any], workspace_id: str) -> str:
-    """Delete a customer's workspace and everything in it."""
-    executions[f"delete_workspace:{ctx.tool_call_id}"] += 1
-    return f"workspace {workspace_id} deleted"
+def delete_account(ctx: ToolContext[Any], customer_id: str) -> str:
+    """Delete a customer's account."""
+    executions[f"delete_account:{ctx.tool_call_id}"] += 1
+    return f"account {customer_id} deleted"
 
 
 @function_tool
-def refund(ctx: ToolContext[Any], order_id: str, amount: int) -> str:
+def issue_refund(ctx: ToolContext[Any], order_id: str, amount: int) -> str:
     """Refund part of an order, in EUR."""
-    executions[f"refund:{ctx.tool_call_id}"] += 1
+    executions[f"issue_refund:{ctx.tool_call_id}"] += 1
     return f"refunded {amount} EUR on {order_id}"
 
 
 DECLARATIONS = Declarations(
     {
         "lookup_order": ToolDeclaration("read"),
-        "delete_workspace": ToolDeclaration("destructive"),
-        "refund": ToolDeclaration("irreversible"),
+        "delete_account": ToolDeclaration("destructive"),
+        "issue_refund": ToolDeclaration("irreversible"),
     }
 )
 
 MODEL = ScriptedModel(
     [
         [function_call("lookup_order", {"order_id": "A-1"}, call_id="call_lookup")],
-        [function_call("delete_workspace", {"workspace_id": "ws-7"}, call_id="call_delete")],
-        [function_call("refund", {"order_id": "A-1", "amount": 80}, call_id="call_refund")],
+        [function_call("delete_account", {"customer_id": "C-7"}, call_id="call_delete")],
+        [function_call("issue_refund", {"order_id": "A-1", "amount": 80}, call_id="call_refund")],
     ]
 )
 
@@ -91,7 +91,7 @@ async def main() -> None:
         )
         governor = Governor(rt, spec, DECLARATIONS)
         agent = oai.govern(
-            Agent(name="support", model=MODEL, tools=[lookup_order, delete_workspace, refund]),
+            Agent(name="support", model=MODEL, tools=[lookup_order, delete_account, issue_refund]),
             governor,
         )
 

@@ -2,7 +2,7 @@
 
 python examples/pydantic_ai/main.py
 
-The model looks an order up (allowed), tries to delete the customer's workspace
+The model looks an order up (allowed), tries to delete the customer's account
 (denied: it reads why), and refunds the order (a supervisor must approve: the agent
 run ends with DeferredToolRequests). The supervisor approves in proctor; the agent
 resumes from its message history and the refund runs, once. The last line printed is
@@ -50,10 +50,10 @@ def lookup_order(ctx: RunContext[None], order_id: str) -> dict[str, Any]:
 
 
 @support.tool
-def delete_workspace(ctx: RunContext[None], workspace_id: str) -> str:
-    """Delete a customer's workspace and its files."""
-    executions[f"delete_workspace:{ctx.tool_call_id}"] += 1
-    return f"deleted {workspace_id}"
+def delete_account(ctx: RunContext[None], customer_id: str) -> str:
+    """Delete a customer's account."""
+    executions[f"delete_account:{ctx.tool_call_id}"] += 1
+    return f"deleted {customer_id}"
 
 
 @support.tool
@@ -65,7 +65,7 @@ def issue_refund(ctx: RunContext[None], order_id: str, amount: int) -> dict[str,
 
 PLAN: list[tuple[str, dict[str, Any]]] = [
     ("lookup_order", {"order_id": "A-1"}),
-    ("delete_workspace", {"workspace_id": "W-7"}),
+    ("delete_account", {"customer_id": "C-7"}),
     ("issue_refund", {"order_id": "A-1", "amount": 120}),
 ]
 
@@ -79,7 +79,7 @@ def scripted(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     if made < len(PLAN):
         tool, args = PLAN[made]
         return ModelResponse(parts=[ToolCallPart(tool, args, tool_call_id=f"call-{made}")])
-    return ModelResponse(parts=[TextPart("Refunded A-1; the workspace stays.")])
+    return ModelResponse(parts=[TextPart("Refunded A-1; the account stays.")])
 
 
 async def main() -> dict[str, Any]:
@@ -97,7 +97,7 @@ async def main() -> dict[str, Any]:
             Declarations(
                 {
                     "lookup_order": ToolDeclaration("read"),
-                    "delete_workspace": ToolDeclaration("destructive"),
+                    "delete_account": ToolDeclaration("destructive"),
                     "issue_refund": ToolDeclaration("irreversible"),
                 }
             ),

@@ -397,3 +397,22 @@ async def test_after_a_crash_the_approved_call_runs_exactly_once(world: World) -
     assert run.state is ProctorRunState.COMPLETED
     assert [(s.call_id, s.status.value) for s in run.steps] == [("call_big", "succeeded")]
     assert world.runtime.verify_audit().ok
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_the_example_runs_each_call_once_and_prints_its_summary_last() -> None:
+    example = Path(__file__).parents[2] / "examples" / "openai_agents" / "main.py"
+    done = subprocess.run(
+        [sys.executable, str(example)], capture_output=True, text=True, timeout=50
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary == {
+        "framework": "openai-agents",
+        "executed": ["lookup_order"],
+        "denied": ["delete_account"],
+        "approved_then_executed": ["issue_refund"],
+        "executions_per_key": {"lookup_order:call_lookup": 1, "issue_refund:call_refund": 1},
+        "audit_verified": True,
+    }

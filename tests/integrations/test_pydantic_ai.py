@@ -469,7 +469,7 @@ async def test_the_example_allows_denies_and_runs_the_approved_call_once() -> No
     assert await example.main() == {
         "framework": "pydantic-ai",
         "executed": ["lookup_order"],
-        "denied": ["delete_workspace"],
+        "denied": ["delete_account"],
         "approved_then_executed": ["issue_refund"],
         "executions_per_key": {"lookup_order:call-0": 1, "issue_refund:call-2": 1},
         "audit_verified": True,
