@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from proctor.approvals import Approver
-from proctor.errors import ToolDefinitionError
+from proctor.errors import RunBusy, ToolDefinitionError
 from proctor.integrations import Declarations, Governor
 from proctor.runs.views import load_run
 from proctor.states import Reason, RunState
@@ -174,3 +174,19 @@ async def test_a_conversation_that_ends_while_a_call_waits_is_handed_off(
     assert view.reason is Reason.ESCALATED
     assert view.session == "t-1"
     assert await gov.end("t-1", "completed") is None
+
+
+async def test_a_released_conversation_is_taken_at_once_by_another_process(
+    kit: TestEnvironment,
+) -> None:
+    gov, fw = governor(kit), Framework()
+    done = await gov.call(
+        "t-1", "get_order", {"order_id": "A"}, call_id="1", execute=fw.execute("get_order")
+    )
+    assert done.outcome is not None
+    other = kit.new_runtime()
+    with pytest.raises(RunBusy):
+        await other.resume(done.outcome.run_id)  # this process's lease is live
+    await gov.release("t-1")
+    taken = await other.resume(done.outcome.run_id)
+    assert taken.id == done.outcome.run_id

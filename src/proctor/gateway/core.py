@@ -250,11 +250,7 @@ class Gateway:
         session = self.sessions.pop(key, None)
         if session is None:
             return
-        run_id = self.runtime.live_run_of(session.spec.tenant, key)
-        if run_id is not None:
-            run = await self.runtime.resume(run_id)  # this worker's lease: taken back at once
-            await run.release()
-        self._governors.pop(session.spec.tenant, None)  # it held the run: forget it
+        await self.governor(session.spec.tenant).release(key)
 
     async def close(self) -> None:
         if self._sweeper is not None:

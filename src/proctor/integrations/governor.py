@@ -398,6 +398,16 @@ class Governor:
             log.warning("no price for model %r: its tokens are counted, not its cost", model)
             return Decimal(0)
 
+    async def release(self, session: str) -> None:
+        """The conversation left this process: let any process take its run at once,
+        instead of after this one's lease."""
+        async with self._lock(session):
+            held = self._runs.get(session)
+            if held is not None:
+                if not held.state.terminal:
+                    await held.release()
+                self._forget(held)
+
     async def end(
         self,
         session: str,
