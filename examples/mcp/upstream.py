@@ -5,7 +5,8 @@ tool in ``counts.json`` (in ``NOTES_DIR``, default the current folder), so a sec
 execution of a call would show, and it keeps the idempotency key each effect came with
 (``effects.json``), which ``find_effect`` answers from after a gateway crash.
 
-    python examples/mcp/upstream.py          # speaks MCP on stdin/stdout
+    python examples/mcp/upstream.py              # speaks MCP on stdin/stdout
+    python examples/mcp/upstream.py --port 8765  # over streamable HTTP, at /mcp
 """
 
 from __future__ import annotations
@@ -88,4 +89,10 @@ def find_effect(idempotency_key: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    server.run()
+    import sys
+
+    if "--port" in sys.argv:
+        port = int(sys.argv[sys.argv.index("--port") + 1])
+        server.run("streamable-http", host="127.0.0.1", port=port)
+    else:
+        server.run()

@@ -4,6 +4,7 @@ runs to its tenant; ``/metrics`` per upstream server and tool."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import socket
 import subprocess
@@ -115,3 +116,48 @@ async def test_tokens_confine_each_clients_runs_to_its_tenant(setup: Setup) -> N
 
 def by_tenant_of(run_id: str, by_tenant: dict[str, sa.Row[tuple[str, str, str]]]) -> str:
     return next(t for t, r in by_tenant.items() if r.id == run_id)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+async def test_an_upstream_over_streamable_http_is_governed_like_one_over_stdio(
+    setup: Setup,
+) -> None:
+    from mcp import StdioServerParameters, stdio_client
+
+    port = free_port()
+    notes = setup.config_data["servers"]["notes"]
+    upstream_args = [*notes.pop("args"), "--port", str(port)]
+    del notes["command"]
+    notes["url"] = f"http://127.0.0.1:{port}/mcp"
+    upstream = subprocess.Popen([sys.executable, *upstream_args], env=setup.env())
+    try:
+        async with httpx2.AsyncClient() as http:
+            for _ in range(200):
+                try:
+                    await http.get(f"http://127.0.0.1:{port}/mcp")
+                    break
+                except httpx2.TransportError:
+                    await asyncio.sleep(0.05)
+        gateway = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "proctor", "mcp", "serve", "--config", str(setup.config)],
+            env=setup.env(),
+        )
+        async with stdio_client(gateway) as streams, ClientSession(*streams) as session:
+            await session.initialize()
+            listed = sorted(t.name for t in (await session.list_tools()).tools)
+            assert listed == ["delete_note", "read_note", "write_note"]
+            ok = await session.call_tool("write_note", {"name": "todo", "body": "milk"})
+            assert not ok.is_error
+            denied = await session.call_tool("write_note", {"name": "system/x", "body": "1"})
+            assert denied.is_error
+            assert "denied by policy" in "".join(getattr(c, "text", "") for c in denied.content)
+            malformed = await session.call_tool("write_note", {"name": "todo"})
+            assert malformed.is_error
+        assert setup.counts() == {"write_note": 1}
+        effects = json.loads((setup.notes / "effects.json").read_text())
+        assert [e["tool"] for e in effects.values()] == ["write_note"]  # keyed upstream
+    finally:
+        upstream.terminate()
+        upstream.wait(timeout=20)
