@@ -49,7 +49,6 @@ from proctor.models.messages import (
 )
 
 if TYPE_CHECKING:
-    import httpx
     from anthropic.types import ContentBlockParam, MessageParam, ToolParam, Usage
     from anthropic.types import Message as AnthropicMessage
 
@@ -121,8 +120,9 @@ class AnthropicModel:
         )
         latency_ms = (time.perf_counter() - started) * 1000.0
         url = self._client.base_url
+        where = {"server_address": url.host, "server_port": _port(url.scheme, url.port)}
         return _response(message, self.name, latency_ms).model_copy(
-            update={"id": message.id or None, "server_address": url.host, "server_port": _port(url)}
+            update={"id": message.id or None, **where}
         )
 
     async def _create(self, request: ModelRequest) -> AnthropicMessage:
@@ -259,6 +259,6 @@ def _classify(exc: Exception) -> Failure | None:
     return None
 
 
-def _port(url: httpx.URL) -> int | None:
+def _port(scheme: str, port: int | None) -> int | None:
     """The port asked, the scheme's default when the URL names none."""
-    return url.port or {"https": 443, "http": 80}.get(url.scheme)
+    return port or {"https": 443, "http": 80}.get(scheme)

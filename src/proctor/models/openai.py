@@ -41,7 +41,6 @@ from proctor.models.messages import (
 )
 
 if TYPE_CHECKING:
-    import httpx
     from openai.types import CompletionUsage
     from openai.types.chat import (
         ChatCompletion,
@@ -128,12 +127,9 @@ class OpenAIModel:
         )
         latency_ms = (time.perf_counter() - started) * 1000.0
         url = self._client.base_url
+        where = {"server_address": url.host, "server_port": _port(url.scheme, url.port)}
         return _response(completion, self.name, latency_ms).model_copy(
-            update={
-                "id": completion.id or None,
-                "server_address": url.host,
-                "server_port": _port(url),
-            }
+            update={"id": completion.id or None, **where}
         )
 
     async def _create(self, request: ModelRequest) -> ChatCompletion:
@@ -251,6 +247,6 @@ def _classify(exc: Exception) -> Failure | None:
     return None
 
 
-def _port(url: httpx.URL) -> int | None:
+def _port(scheme: str, port: int | None) -> int | None:
     """The port asked, the scheme's default when the URL names none."""
-    return url.port or {"https": 443, "http": 80}.get(url.scheme)
+    return port or {"https": 443, "http": 80}.get(scheme)
