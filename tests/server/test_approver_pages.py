@@ -304,7 +304,8 @@ async def test_costs_show_each_budget_against_its_cap_with_separators(
     assert "$20.00" in tenant_row  # the bundle's "*" caps
     assert "$10.00" in workflow_row
     spent = used["tenant:acme"].usd
-    share = f"{float(spent / 20) * 100:.0f}%"
+    value = float(spent / 20) * 100
+    share = "<0.1%" if value < 0.1 else f"{value:.1f}%" if value < 10 else f"{value:.0f}%"
     assert f'<span class="pct">{share}</span>' in tenant_row
     tokens = used["tenant:acme"].tokens
     assert tokens >= 1000

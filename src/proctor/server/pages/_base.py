@@ -110,6 +110,16 @@ def ago(seconds: float) -> str:
     return f"{s / 86400:.1f} d".replace(".0 d", " d")
 
 
+def percent(share: float) -> str:
+    """A share as a percentage people read: ``0%``, ``<0.1%``, ``0.4%``, ``37%``, ``120%``."""
+    value = share * 100
+    if 0 < value < 0.1:
+        return "<0.1%"
+    if value == 0 or value >= 10:
+        return f"{value:.0f}%"
+    return f"{value:.1f}%"
+
+
 def when_text(raw: str | datetime | None) -> str:
     """An ISO time (as eval manifests keep it) as the pages show times, in UTC."""
     if raw is None or isinstance(raw, datetime):
@@ -146,6 +156,7 @@ def _environment() -> jinja2.Environment:
         num=num,
         ago=ago,
         when_text=when_text,
+        percent=percent,
     )
     env.globals.update(RUN_REFRESH_MS=RUN_REFRESH_MS, QUEUE_REFRESH_MS=QUEUE_REFRESH_MS)
     return env
