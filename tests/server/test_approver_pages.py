@@ -298,6 +298,15 @@ async def test_costs_show_each_budget_against_its_cap_with_separators(
     finally:
         await agent.aclose()
         rt.close()
+    reader = Runtime(policy=None, settings=Settings(home=tmp_path))  # a service without --app
+    try:
+        async with browser(reader, secret) as vera:
+            uncapped = await vera.get("/costs")
+    finally:
+        reader.close()
+    assert uncapped.status_code == 200, uncapped.text
+    assert "tenant <strong>acme</strong>" in uncapped.text
+    assert "no cap" in uncapped.text
     table = page.text.split('id="budgets"')[1].split("</table>")[0]
     tenant_row = table.split("tenant <strong>acme</strong>")[1].split("</tr>")[0]
     workflow_row = table.split("workflow <strong>acme/support</strong>")[1].split("</tr>")[0]
@@ -305,7 +314,7 @@ async def test_costs_show_each_budget_against_its_cap_with_separators(
     assert "$10.00" in workflow_row
     spent = used["tenant:acme"].usd
     value = float(spent / 20) * 100
-    share = "<0.1%" if value < 0.1 else f"{value:.1f}%" if value < 10 else f"{value:.0f}%"
+    share = "&lt;0.1%" if value < 0.1 else f"{value:.1f}%" if value < 10 else f"{value:.0f}%"
     assert f'<span class="pct">{share}</span>' in tenant_row
     tokens = used["tenant:acme"].tokens
     assert tokens >= 1000

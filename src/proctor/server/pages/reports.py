@@ -9,6 +9,7 @@ from fastapi import Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from proctor.errors import Forbidden
+from proctor.policy.settings import RunBudgetSettings
 from proctor.server import evalcompare, queries, views
 from proctor.server.pages._base import (
     REPORT_CSP,
@@ -47,10 +48,12 @@ def costs_page(
         )
     runtime = runtime_of(request)
     today = runtime.clock.now().date().isoformat()
+    # A service without the app's bundle knows no caps: it shows the use alone.
+    bundle = runtime.services.bundle
     budgets = views.budget_use(
         today,
         runtime.ledger.usage_on(today),
-        runtime.policy.settings.budgets,
+        bundle.settings.budgets if bundle is not None else RunBudgetSettings(),
         tenant_scope(token, asked_name(tenant, "tenant")),
     )
     asked = {"tenant": tenant or "", "since": since or "", "until": until or ""}
