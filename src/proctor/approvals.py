@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from proctor.audit.events import ApprovalRevealed
 from proctor.errors import (
     ApprovalAlreadyDecided,
     ApprovalError,
@@ -24,7 +25,7 @@ from proctor.errors import (
 from proctor.ids import identity_key, same_identity
 from proctor.services import Services
 from proctor.states import ApprovalStatus, RunState
-from proctor.store.tables import approvals, runs
+from proctor.store.tables import approvals, runs, steps
 
 REQUESTER = "requester"
 """The role in which whoever asked for a run refuses a call held in it."""
@@ -145,6 +146,43 @@ class ApprovalQueue:
 
     def deny(self, approval_id: str, approver: Approver, reason: str) -> ApprovalRequest:
         return self._decide(approval_id, approver, reason, ApprovalStatus.DENIED)
+
+    def reveal(self, approval_id: str, approver: Approver) -> dict[str, Any]:
+        """The held call's arguments whole, for a person who may decide it.
+
+        What the store keeps is masked where the tool marks an argument sensitive; the
+        person deciding must see what they approve. The arguments are unsealed for them
+        alone, and the audit log records who saw which fields, in which role. Anyone the
+        request does not let approve (another role, its requester, its agent) is refused
+        with ``NotAllowedToApprove``; once decided, nothing is revealed."""
+        with self._s.store.write() as conn:
+            request = self._get(conn, approval_id)
+            if request.status is not ApprovalStatus.PENDING:
+                raise ApprovalAlreadyDecided(
+                    f"approval {approval_id} was already {request.status.value}; "
+                    "only a pending request's arguments are revealed"
+                )
+            self._check_approver(request, approver, ApprovalStatus.APPROVED)
+            row = conn.execute(
+                sa.select(steps.c.args, steps.c.sealed_args).where(
+                    steps.c.run_id == request.run_id, steps.c.idx == request.step
+                )
+            ).one()
+            stored: dict[str, Any] = dict(row.args or {})
+            if row.sealed_args is None:
+                return stored  # nothing was masked
+            whole: dict[str, Any] = self._s.sealer.open(row.sealed_args)
+            fields = sorted(k for k in whole if whole[k] != stored.get(k))
+            event = ApprovalRevealed(request.id, approver.name, approver.role, fields)
+            self._s.audit.append(
+                conn,
+                request.tenant,
+                event,
+                run_id=request.run_id,
+                step=request.step,
+                bundle_version=self._s.version,
+            )
+        return whole
 
     def expire(self, approval_id: str) -> bool:
         """Expire one overdue request: its run hands off. False if it was not overdue."""

@@ -136,6 +136,16 @@ def daily_scopes(
     )
 
 
+@dataclass(frozen=True)
+class DailyUse:
+    """A daily scope's use: spent, and held for calls still being made."""
+
+    usd: Decimal
+    tokens: int
+    reserved_usd: Decimal
+    reserved_tokens: int
+
+
 class DailyLedger:
     """Usage per scope and UTC day, shared by every worker through the store.
 
@@ -225,6 +235,21 @@ class DailyLedger:
         if row is None:
             return Decimal(0), 0
         return Decimal(row.nano_usd_spent) / NANO, int(row.tokens_spent)
+
+    def usage_on(self, day: str) -> dict[str, DailyUse]:
+        """Every scope's use on a day (as ``daily_scopes`` names them), reservations apart."""
+        u = budget_usage.c
+        with self._store.read() as conn:
+            rows = conn.execute(sa.select(budget_usage).where(u.day == day)).all()
+        return {
+            row.scope: DailyUse(
+                Decimal(row.nano_usd_spent) / NANO,
+                int(row.tokens_spent),
+                Decimal(row.nano_usd_reserved) / NANO,
+                int(row.tokens_reserved),
+            )
+            for row in rows
+        }
 
     @staticmethod
     def _move(conn: sa.Connection, held: Reservation, nano_spent: int, tokens_spent: int) -> None:

@@ -37,7 +37,7 @@ from proctor.services import (
 )
 from proctor.settings import Settings
 from proctor.store import Store
-from proctor.telemetry import RunTelemetry, telemetry_from_environment
+from proctor.telemetry import RunTelemetry, content_capture_wanted, telemetry_from_environment
 from proctor.tools import Tool, ToolRegistry
 
 __all__ = [
@@ -98,6 +98,7 @@ class Runtime:
         if isinstance(telemetry, str):
             telemetry = telemetry_from_environment(redact=self.redaction.text)
         self.telemetry = telemetry
+        self._span_content = telemetry is not None and content_capture_wanted()
         self.services = Services(
             store=store,
             audit=AuditLog(
@@ -175,7 +176,10 @@ class Runtime:
     def run_ended(self, run_id: str) -> None:
         """A run has ended, durably: its spans, derived from the store, go to telemetry."""
         if self.telemetry is not None:
-            self.telemetry.export_run(run_id, stored_spans(self.store, run_id))
+            described = {t.name: t.description for t in self.tools}
+            unseal = self.sealer.open if self._span_content else None
+            spans = stored_spans(self.store, run_id, tools=described, unseal=unseal)
+            self.telemetry.export_run(run_id, spans)
 
     def close(self) -> None:
         if self.telemetry is not None:

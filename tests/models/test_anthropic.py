@@ -114,6 +114,9 @@ async def test_a_plain_answer_is_final(model: AnthropicModel, wire: WireServer) 
     assert response.model == "claude-sonnet-5-5-20261020"
     assert response.stop_reason == "end_turn"
     assert response.latency_ms > 0
+    assert response.id == "msg_01XFDUDYJgAACzvnptvVoYEL"
+    assert response.server_address == "127.0.0.1"
+    assert response.server_port == int(wire.url.rsplit(":", 1)[1])
     assert wire.paths() == ["/v1/messages"]
     assert sent_key(wire.requests[0].headers) == "sk-ant-test"
     assert "anthropic-version" in wire.requests[0].headers

@@ -113,6 +113,10 @@ async def test_a_plain_answer_is_final(model: OpenAIModel, wire: WireServer) -> 
     assert response.model == "gpt-4o-mini-2024-07-18"
     assert response.stop_reason == "stop"
     assert response.latency_ms > 0
+    # What a trace names: the provider's id for the answer and the server asked.
+    assert response.id == "chatcmpl-9xYz"
+    assert response.server_address == "127.0.0.1"
+    assert response.server_port == int(wire.url.rsplit(":", 1)[1])
     assert wire.paths() == ["/v1/chat/completions"]
     assert wire.requests[0].headers["authorization"] == "Bearer sk-test"
 

@@ -177,8 +177,10 @@ async def test_a_post_without_the_csrf_token_decides_nothing(world: World) -> No
 
 async def test_a_viewer_sees_no_buttons_and_cannot_approve(world: World) -> None:
     async with logged_in(world, "vera") as client:
-        page = await client.get("/approvals")
-        assert "refund" in page.text
+        queue = await client.get("/approvals")
+        assert "refund" in queue.text
+        assert "Open →" in queue.text
+        page = await client.get(f"/approvals/{world.approval}")
         assert ">Approve<" not in page.text
         assert ">Deny<" not in page.text
         assert "vera is a viewer" in page.text
@@ -193,7 +195,7 @@ async def test_a_viewer_sees_no_buttons_and_cannot_approve(world: World) -> None
 
 async def test_nobody_approves_their_own_request(world: World) -> None:
     async with logged_in(world, "alice") as client:
-        page = await client.get("/approvals")
+        page = await client.get(f"/approvals/{world.approval}")
         assert ">Approve<" not in page.text
         assert "nobody approves their own request" in page.text
         response = await client.post(
@@ -207,7 +209,7 @@ async def test_nobody_approves_their_own_request(world: World) -> None:
 
 async def test_the_queue_shows_the_call_its_policy_and_the_run_so_far(world: World) -> None:
     async with logged_in(world, "sam") as client:
-        page = await client.get("/approvals")
+        page = await client.get(f"/approvals/{world.approval}")
         live = await client.get("/approvals/live")
     assert ">Approve<" in page.text
     assert ">Deny<" in page.text
@@ -343,7 +345,7 @@ async def test_the_timeline_has_decisions_policies_latency_and_model_calls(
     assert str(world.rt.policy.version) in held.text  # the bundle version that decided
     assert "refund-supervised" in held.text
     assert held.text.count("model call</strong>") == 2
-    assert "1000 in" in held.text
+    assert "1,000 in" in held.text
     assert "100 out" in held.text
     assert "awaiting_approval" in held.text
     assert 'data-active="true"' in live.text

@@ -53,8 +53,14 @@ async def _governed_run(env: Env) -> tuple[str, str]:
     first = env.runtime()
     run = await first.start_run(env.spec())
     run.trust(REQUEST)
-    env.clock.advance(1)  # the model answers a second into the run
-    model = FunctionModel(_answer, name="openai:gpt-4o-mini")
+    env.clock.advance(1)  # the model is asked a second into the run
+
+    def answer(request: ModelRequest) -> ModelResponse:
+        # It takes 250 ms on the run's clock and claims 1.6 s: the span follows the clock.
+        env.clock.advance(0.25)
+        return _answer(request).model_copy(update={"latency_ms": 1600.0})
+
+    model = FunctionModel(answer, name="openai:gpt-4o-mini")
     request = ModelRequest(messages=(UserMessage(content=REQUEST),), max_output_tokens=200)
     await run.ask(model, request)
     await run.ask(model, request)
@@ -150,6 +156,27 @@ async def test_a_run_arrives_as_one_trace_with_its_tree(
     assert a["gen_ai.usage.reasoning.output_tokens"] == 8
     assert a["proctor.cost.usd"] > 0
     assert chat["end"] - chat["start"] == 250_000_000
+    # Each call starts when it was asked, one after the other on the run's clock; the
+    # latency the model claimed does not pull them back to the run's start.
+    chats = sorted(s["start"] - root["start"] for s in spans if s["name"].startswith("chat "))
+    assert chats == [10**9, 10**9 + 250_000_000]
+    assert a["gen_ai.request.max_tokens"] == 200
+    assert a["gen_ai.request.temperature"] == 0.0
+    assert a["openinference.span.kind"] == "LLM"
+    # Sessions and users in viewers: a run without a framework session is its own.
+    assert a["gen_ai.conversation.id"] == run_id
+    assert root["attributes"]["session.id"] == run_id
+    assert root["attributes"]["user.id"] == "alice"
+    assert root["attributes"]["openinference.span.kind"] == "AGENT"
+    kinds = {s["name"].split()[0]: s["attributes"]["openinference.span.kind"] for s in spans}
+    assert kinds == {
+        "invoke_agent": "AGENT",
+        "chat": "LLM",
+        "execute_tool": "TOOL",
+        "proctor.decide": "GUARDRAIL",
+        "proctor.approval": "GUARDRAIL",
+        "proctor.execute": "CHAIN",
+    }
 
     refund = tree["execute_tool refund"]["attributes"]
     assert refund["gen_ai.tool.name"] == "refund"

@@ -140,6 +140,7 @@ class Agent:
             chosen.intent, chosen.tier.value, self._model_for(run, chosen).name, chosen.reason
         )
         run.trust(request)
+        run.note_request(request)
         conversation: list[Message] = [
             SystemMessage(content=self.config.system_prompt),
             UserMessage(content=request),
@@ -196,9 +197,12 @@ class Agent:
                     # outside content: the run commits to it as its plan.
                     run.commit_plan(_planned(response.tool_calls), source="model")
                 if response.is_final:
-                    # The answer itself stays in the sealed conversation: it may quote
-                    # customer data, and run details go into the audit log as written.
-                    await run.complete(f"final answer of {len(response.content or '')} characters")
+                    # The audit log says how long the answer was; the answer itself is
+                    # kept redacted with the run, and whole in the sealed conversation.
+                    await run.complete(
+                        f"final answer of {len(response.content or '')} characters",
+                        answer=response.content or "",
+                    )
                     result.answer = response.content
                     raise _Stop
                 checked = await self._check_plan(run, response.tool_calls)
@@ -261,7 +265,7 @@ class Agent:
             checked[call.id] = proposal
             decision = await run.preview(proposal)
             if decision.effect is DecisionEffect.DENY:
-                outcome = await run.submit(proposal)  # records the denial
+                outcome = await run.submit(proposal, call_id=call.id)  # records the denial
                 if self.observer is not None:
                     self.observer.step_done(call, outcome, "denied before the plan ran")
                 await run.hand_off(
@@ -308,9 +312,13 @@ class Agent:
         outcome: CallOutcome | None = None
         try:
             if proposal is None:
-                outcome = await run.call_json(call.tool, call.arguments)
-            else:
-                outcome = await run.submit(proposal)
+                # Not checked with the plan (invalid then, or the plan of a resumed run).
+                try:
+                    proposal = run.propose(call.tool, call.arguments)
+                except InvalidAction:
+                    outcome = await run.call_json(call.tool, call.arguments)  # records it
+            if proposal is not None:
+                outcome = await run.submit(proposal, call_id=call.id)
         except TooManyInvalidActions:
             message = None  # the run failed safe
         except InvalidAction as exc:
@@ -319,6 +327,7 @@ class Agent:
                 tool_call_id=call.id, tool=call.tool, content=str(exc), is_error=True
             )
         else:
+            assert outcome is not None  # an invalid call raised above
             result.outcomes.append(outcome)
             message = await self._observe(run, call, outcome, result)
         if self.observer is not None:

@@ -18,6 +18,7 @@ class EntryKind(StrEnum):
     ACTION_DENIED = "action.denied"
     ACTION_APPROVAL_REQUESTED = "action.approval_requested"
     APPROVAL_DECIDED = "approval.decided"
+    APPROVAL_REVEALED = "approval.revealed"
     ACTION_INTENT = "action.intent"
     ACTION_OUTCOME = "action.outcome"
     ACTION_RECONCILED = "action.reconciled"
@@ -139,6 +140,17 @@ class ApprovalDecided(AuditEvent):
     approver: str
     approver_role: str
     reason: str
+
+
+@dataclass(frozen=True)
+class ApprovalRevealed(AuditEvent):
+    """A call's masked arguments shown whole to a person who may decide it."""
+
+    kind = EntryKind.APPROVAL_REVEALED
+    approval_id: str
+    revealed_to: str
+    role: str
+    fields: list[str]
 
 
 @dataclass(frozen=True)

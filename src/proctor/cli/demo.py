@@ -26,7 +26,7 @@ from proctor.errors import ConfigError
 from proctor.evals.report import Report
 from proctor.evals.scenario import Scenario
 from proctor.evals.suite import EvalSuite, Walkthrough, suite_of
-from proctor.runs import CallOutcome, RunSpec
+from proctor.runs import CallOutcome, Origin, RunSpec
 from proctor.runtime import Runtime
 from proctor.settings import Settings, load_settings
 from proctor.states import RunState
@@ -231,6 +231,7 @@ async def _walk(rt: Runtime, suite: EvalSuite, script: Walkthrough) -> _Walked:
         tenant=script.tenant,
         workflow=script.workflow or defaults.workflow,
         requester=script.requester,
+        origin=Origin.DEMO,
     )
     run = await rt.start_run(spec)
     out.run_id = run.id

@@ -39,7 +39,7 @@ from proctor.evals.suite import EvalSuite, suite_of
 from proctor.models import Model, Playbook
 from proctor.models.registry import model_from_spec
 from proctor.policy import PolicyBundle
-from proctor.runs import RunSpec
+from proctor.runs import Origin, RunSpec
 from proctor.runtime import Runtime
 from proctor.settings import Settings
 from proctor.states import RunState
@@ -114,6 +114,7 @@ async def _run_one(
             tenant=tenant,
             workflow=defaults.workflow,
             requester=scenario.requester or defaults.requester,
+            origin=Origin.EVAL,
         )
         result = await agent.run(scenario.request, spec)
         result = await _approve(rt, agent, scenario, result)

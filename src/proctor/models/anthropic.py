@@ -119,7 +119,11 @@ class AnthropicModel:
             model=self.name,
         )
         latency_ms = (time.perf_counter() - started) * 1000.0
-        return _response(message, self.name, latency_ms)
+        url = self._client.base_url
+        where = {"server_address": url.host, "server_port": _port(url.scheme, url.port)}
+        return _response(message, self.name, latency_ms).model_copy(
+            update={"id": message.id or None, **where}
+        )
 
     async def _create(self, request: ModelRequest) -> AnthropicMessage:
         # Optional fields travel in the body, left out when empty, on every SDK version.
@@ -253,3 +257,8 @@ def _classify(exc: Exception) -> Failure | None:
     if isinstance(exc, anthropic.AnthropicError):
         return Failure(retryable=False, status=None, detail=str(exc))
     return None
+
+
+def _port(scheme: str, port: int | None) -> int | None:
+    """The port asked, the scheme's default when the URL names none."""
+    return port or {"https": 443, "http": 80}.get(scheme)

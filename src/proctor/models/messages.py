@@ -113,6 +113,11 @@ class ModelResponse(_Frozen):
     usage: TokenUsage = TokenUsage()
     latency_ms: float = 0.0
     stop_reason: str = "stop"
+    id: str | None = None
+    """The provider's id for this answer (``chatcmpl-…``, ``msg_…``), when it gives one."""
+    server_address: str | None = None
+    """The host the request went to, when it went over the network."""
+    server_port: int | None = None
 
     @property
     def is_final(self) -> bool:

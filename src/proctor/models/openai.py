@@ -126,7 +126,11 @@ class OpenAIModel:
             model=self.name,
         )
         latency_ms = (time.perf_counter() - started) * 1000.0
-        return _response(completion, self.name, latency_ms)
+        url = self._client.base_url
+        where = {"server_address": url.host, "server_port": _port(url.scheme, url.port)}
+        return _response(completion, self.name, latency_ms).model_copy(
+            update={"id": completion.id or None, **where}
+        )
 
     async def _create(self, request: ModelRequest) -> ChatCompletion:
         # Optional fields travel in the body, left out when empty, on every SDK version.
@@ -241,3 +245,8 @@ def _classify(exc: Exception) -> Failure | None:
     if isinstance(exc, openai.OpenAIError):
         return Failure(retryable=False, status=None, detail=str(exc))
     return None
+
+
+def _port(scheme: str, port: int | None) -> int | None:
+    """The port asked, the scheme's default when the URL names none."""
+    return port or {"https": 443, "http": 80}.get(scheme)

@@ -13,7 +13,14 @@ from proctor.errors import RunBusy, RunNotFound, RunTerminated
 from proctor.ids import new_id
 from proctor.models import ModelResponse
 from proctor.policy import Decision
-from proctor.runs.model import RUN_SCHEMA_VERSION, RunRecord, RunSpec, StepRecord, Usage
+from proctor.runs.model import (
+    RUN_SCHEMA_VERSION,
+    Origin,
+    RunRecord,
+    RunSpec,
+    StepRecord,
+    Usage,
+)
 from proctor.runs.views.versions import StoredRun, current
 from proctor.states import TERMINAL_STATES, Mode, Reason, RunState, StepStatus
 from proctor.store.prepared import Prepared
@@ -82,6 +89,7 @@ def insert_run(
             "ended_at": None,
             "schema_version": RUN_SCHEMA_VERSION,
             "session": spec.session,
+            "origin": spec.origin.value,
         },
     )
 
@@ -295,8 +303,12 @@ def record_model_call(
     cost: Decimal,
     reserved_nano_usd: int,
     now: datetime,
+    *,
+    started: datetime | None = None,
+    params: dict[str, Any] | None = None,
 ) -> None:
-    """One model call with what it used and cost: the run's cost is the sum of these."""
+    """One model call with what it used and cost: the run's cost is the sum of these.
+    ``started`` is when it was asked, on the clock that stamps ``now``."""
     u = response.usage
     conn.execute(
         model_calls.insert(),
@@ -317,6 +329,11 @@ def record_model_call(
             "tool_calls": len(response.tool_calls),
             "stop_reason": response.stop_reason[:64],
             "created_at": now,
+            "started_at": started,
+            "response_id": (response.id or "")[:256] or None,
+            "server_address": (response.server_address or "")[:256] or None,
+            "server_port": response.server_port,
+            "params": params,
         },
     )
 
@@ -342,6 +359,7 @@ def load_run(conn: sa.Connection, run_id: str) -> RunRecord:
             budget=BudgetCaps(**r["budget"]),
             max_invalid_actions=r["max_invalid_actions"],
             session=r["session"],
+            origin=Origin(r["origin"]),
         ),
         state=RunState(r["state"]),
         reason=None if r["reason"] is None else Reason(r["reason"]),

@@ -97,9 +97,11 @@ class LiveRun:
 
     # -- ending --------------------------------------------------------------------------
 
-    def end(self, state: RunState, reason: Reason, detail: str | None) -> None:
+    def end(
+        self, state: RunState, reason: Reason, detail: str | None, answer: str | None = None
+    ) -> None:
         self.ensure_live()
-        self.recorder.end(self.record, state, reason, detail)
+        self.recorder.end(self.record, state, reason, detail, answer)
 
     def fail(self, failure: RunFailure, detail: str) -> NoReturn:
         """End the run ``failed_safe`` with the failure's reason and ``detail``; raise it."""

@@ -15,7 +15,15 @@ from proctor.errors import ActionDenied, ApprovalPending, ToolFailed
 from proctor.policy import Decision
 from proctor.states import Mode, Reason, RunState, StepStatus
 
-RUN_SCHEMA_VERSION = 3
+RUN_SCHEMA_VERSION = 4
+
+
+class Origin(StrEnum):
+    """Where a run came from. Eval and demo runs stay out of the live approval queue."""
+
+    LIVE = "live"
+    EVAL = "eval"
+    DEMO = "demo"
 
 
 class RunSpec(BaseModel):
@@ -38,6 +46,9 @@ class RunSpec(BaseModel):
     session: str | None = Field(default=None, min_length=1, max_length=256)
     """The conversation the run serves, in the words of the framework that drives it (a
     LangGraph thread, an MCP session): one live run per tenant and session."""
+    origin: Origin = Origin.LIVE
+    """Live traffic, an eval or the demo: the pages keep the last two out of the live
+    approval queue unless asked."""
 
 
 @dataclass

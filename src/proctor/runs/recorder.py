@@ -139,10 +139,27 @@ class Recorder:
             self._hold(conn, run)
             journal.update_run(conn, run.id, conversation=sealed)
 
-    def end(self, run: RunRecord, state: RunState, reason: Reason, detail: str | None) -> None:
-        """A terminal state, durably; then the run's spans go to telemetry."""
+    def request(self, run: RunRecord, text: str) -> None:
+        """What the run was asked, redacted: the pages and traces show it."""
+        with self._s.store.write(durable=False) as conn:
+            self._hold(conn, run)
+            journal.update_run(conn, run.id, request=self._s.redaction.text(run.spec.tenant, text))
+
+    def end(
+        self,
+        run: RunRecord,
+        state: RunState,
+        reason: Reason,
+        detail: str | None,
+        answer: str | None = None,
+    ) -> None:
+        """A terminal state (with the final answer, redacted), durably; then the run's
+        spans go to telemetry."""
         with self._s.store.write() as conn:
             self._hold(conn, run)
+            if answer is not None:
+                said = self._s.redaction.text(run.spec.tenant, answer)
+                journal.update_run(conn, run.id, answer=said)
             self._move(conn, run, state, reason, detail)
         self._s.run_ended(run.id)
 

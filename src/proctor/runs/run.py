@@ -106,11 +106,15 @@ class Run:
         ``submit`` of the same call before anything else changes in the run uses it."""
         return await gate.preview(self._live, proposal)
 
-    async def submit(self, proposal: Proposal, *, reason: str | None = None) -> CallOutcome:
+    async def submit(
+        self, proposal: Proposal, *, reason: str | None = None, call_id: str | None = None
+    ) -> CallOutcome:
         """Propose a call already checked against its tool (``propose``) to every stage
-        after validation."""
+        after validation. ``call_id`` (a model's tool call id) is recorded with a new step
+        for traces to link; unlike ``call``'s, it does not choose the step to replay: a
+        resumed run replays its journal in order."""
         self._live.ensure_live()
-        return await self._governed(proposal, reason)
+        return await self._governed(proposal, reason, call_id, in_order=True)
 
     async def _call(
         self,
@@ -142,10 +146,15 @@ class Run:
         return next((s for s in reversed(self._live.record.steps) if s.call_id == call_id), None)
 
     async def _governed(
-        self, proposal: Proposal, reason: str | None, call_id: str | None = None
+        self,
+        proposal: Proposal,
+        reason: str | None,
+        call_id: str | None = None,
+        *,
+        in_order: bool = False,
     ) -> CallOutcome:
         live = self._live
-        if call_id is None and live.cursor < len(live.record.steps):
+        if (call_id is None or in_order) and live.cursor < len(live.record.steps):
             step = live.record.steps[live.cursor]
             return await replay.replay(live, self._approvals, step, proposal)
         if live.record.state is RunState.AWAITING_APPROVAL:
@@ -191,6 +200,12 @@ class Run:
         results) and no untrusted one is ``ungrounded``: the model made it up.
         """
         self._live.trust(text)
+
+    def note_request(self, text: str) -> None:
+        """Keep what the run was asked (redacted) with it, for the pages and traces. The
+        agent loop notes its request; code that drives a run itself may note its own."""
+        self._live.ensure_live()
+        self._live.recorder.request(self._live.record, text)
 
     def commit_plan(
         self, calls: Sequence[PlannedCall], *, source: str = "code", recorded: bool = False
@@ -245,8 +260,9 @@ class Run:
         if not self.state.terminal:
             self._live.recorder.release(self._live.record)
 
-    async def complete(self, detail: str | None = None) -> None:
-        self._live.end(RunState.COMPLETED, Reason.DONE, detail)
+    async def complete(self, detail: str | None = None, *, answer: str | None = None) -> None:
+        """End the run completed; ``answer``, the final answer, is kept redacted."""
+        self._live.end(RunState.COMPLETED, Reason.DONE, detail, answer)
 
     async def hand_off(self, reason: Reason, detail: str | None = None) -> None:
         self._live.end(RunState.HANDED_OFF, reason, detail)

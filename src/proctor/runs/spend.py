@@ -40,6 +40,7 @@ async def ask(live: LiveRun, model: Model, request: ModelRequest) -> ModelRespon
         live.fail(failure, str(exc))
     # A model may think for longer than the lease: keep it while it does.
     beating = heartbeat(s, live.recorder, live.record, float("inf"))
+    started = s.clock.now()
     try:
         response = await model.complete(request)
     except BaseException:
@@ -55,7 +56,20 @@ async def ask(live: LiveRun, model: Model, request: ModelRequest) -> ModelRespon
     def paid(conn: sa.Connection) -> None:  # one commit: the ledger, the run, the call
         s.ledger.settle(conn, held, cost, response.usage.total)
         journal.record_model_call(
-            conn, live.id, spec, model.name, response, cost, held.nano_usd, s.clock.now()
+            conn,
+            live.id,
+            spec,
+            model.name,
+            response,
+            cost,
+            held.nano_usd,
+            s.clock.now(),
+            started=started,
+            params={
+                "max_output_tokens": request.max_output_tokens,
+                "temperature": request.temperature,
+                "tools": len(request.tools),
+            },
         )
 
     live.recorder.usage(live.record, paid)

@@ -9,11 +9,13 @@ from the store when it exports it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from proctor.runs.views import ApprovalView, RunView, StepView, load_run
-from proctor.states import RunState, StepStatus
+from proctor.runs.spancontent import model_content, tool_content
+from proctor.runs.views import ApprovalView, RunView, StepView, load_run, stored_conversation
+from proctor.states import ApprovalStatus, RunState, StepStatus
 from proctor.store import Store
 from proctor.telemetry.spans import AttributeValue, Redact, SpanRecord, SpanSource, SpanTree
 
@@ -34,22 +36,69 @@ def _provider_and_model(spec: str) -> tuple[str, str]:
     return _PROVIDERS.get(provider, provider), model
 
 
-def stored_spans(store: Store, run_id: str) -> SpanSource:
-    """The span tree of the run ``run_id``, read from ``store`` when it is asked for."""
+Unseal = Callable[[str], Any]
+"""Opens a sealed value (``Sealer.open``): given only when content capture is on."""
+
+
+def stored_spans(
+    store: Store,
+    run_id: str,
+    *,
+    tools: Mapping[str, str] | None = None,
+    unseal: Unseal | None = None,
+) -> SpanSource:
+    """The span tree of the run ``run_id``, read from ``store`` when it is asked for.
+
+    ``tools``: each tool's description, by name. ``unseal``: capture content (messages,
+    tool arguments and results) on the spans, from the run's sealed conversation."""
 
     def derive(redact: Redact | None) -> Sequence[SpanRecord]:
+        conversation = None
         with store.read() as conn:
             run = load_run(conn, run_id)
-        return run_spans(run, redact=redact)
+            if unseal is not None:
+                sealed = stored_conversation(conn, run_id)
+                if sealed and "sealed" in sealed:
+                    conversation = unseal(sealed["sealed"])
+        return run_spans(
+            run,
+            redact=redact,
+            tools=tools,
+            content=unseal is not None,
+            conversation=conversation,
+        )
 
     return derive
 
 
-def run_spans(run: RunView, *, redact: Redact | None = None) -> list[SpanRecord]:
+_ENDED_BADLY = frozenset({RunState.FAILED_SAFE, RunState.HANDED_OFF})
+_STEP_ERRORS = {
+    StepStatus.DENIED: "denied",
+    StepStatus.APPROVAL_DENIED: "approval_denied",
+    StepStatus.APPROVAL_EXPIRED: "approval_expired",
+}
+"""``error.type`` of a step that did not run: the conventions mark an operation that did
+not succeed as an error, so a viewer's error filter finds refused calls."""
+_WAIT_ERRORS = {
+    ApprovalStatus.DENIED: "approval_denied",
+    ApprovalStatus.EXPIRED: "approval_expired",
+}
+
+
+def run_spans(
+    run: RunView,
+    *,
+    redact: Redact | None = None,
+    tools: Mapping[str, str] | None = None,
+    content: bool = False,
+    conversation: Sequence[Mapping[str, Any]] | None = None,
+) -> list[SpanRecord]:
     """The span tree of one run (loaded with its history), parents before children.
 
     A run that has not ended has an open run span (``end`` is ``None``), as has
-    an approval still pending.
+    an approval still pending. ``tools`` gives tool descriptions; with ``content``, the
+    spans carry the request and answer, tool arguments and results as stored, and (from
+    ``conversation``) the messages each model call was sent.
     """
     tree = SpanTree(run.id, run.tenant, redact)
     reason = run.reason.value if run.reason is not None else None
@@ -57,7 +106,17 @@ def run_spans(run: RunView, *, redact: Redact | None = None) -> list[SpanRecord]
         "proctor.run.id": run.id,
         "proctor.tenant": run.tenant,
         "proctor.workflow": run.workflow,
+        # Sessions and users in viewers: the framework's conversation, else the run.
+        "gen_ai.conversation.id": run.session or run.id,
+        "session.id": run.session or run.id,
+        "user.id": run.requester,
     }
+    said: dict[str, AttributeValue | None] = {}
+    if content:
+        said = {
+            "input.value": run.request,
+            "output.value": run.answer,
+        }
     tree.add(
         "run",
         None,
@@ -68,7 +127,9 @@ def run_spans(run: RunView, *, redact: Redact | None = None) -> list[SpanRecord]
         {
             "gen_ai.operation.name": "invoke_agent",
             "gen_ai.agent.name": run.agent,
+            "openinference.span.kind": "AGENT",
             **common,
+            **said,
             "proctor.run.state": run.state.value,
             "proctor.run.reason": reason,
             "proctor.run.reason_detail": run.reason_detail,
@@ -81,22 +142,36 @@ def run_spans(run: RunView, *, redact: Redact | None = None) -> list[SpanRecord]
             "proctor.usage.tool_calls": run.usage.tool_calls,
             "proctor.run.paused_s": run.paused_s,
         },
-        error=reason if run.state is RunState.FAILED_SAFE else None,
+        error=reason if run.state in _ENDED_BADLY else None,
     )
-    for mc in run.model_calls:
+    messages: list[dict[str, str]] = []
+    if content and conversation:
+        stops = [mc.stop_reason for mc in run.model_calls]
+        messages = model_content(conversation, len(run.model_calls), stops)
+    for n, mc in enumerate(run.model_calls):
         provider, requested = _provider_and_model(mc.model)
+        params = mc.params or {}
+        # The call's own start on the run's clock; what a model reports about its latency
+        # (a simulated one makes it up) only for calls stored before the start was kept.
+        started = mc.started_at or mc.created_at - timedelta(milliseconds=mc.latency_ms)
         tree.add(
             f"model/{mc.id}",
             "run",
             f"chat {requested}",
             "client",
-            mc.created_at - timedelta(milliseconds=mc.latency_ms),
+            started,
             mc.created_at,
             {
                 "gen_ai.operation.name": "chat",
+                "openinference.span.kind": "LLM",
                 "gen_ai.provider.name": provider,
                 "gen_ai.request.model": requested,
+                "gen_ai.request.max_tokens": params.get("max_output_tokens"),
+                "gen_ai.request.temperature": params.get("temperature"),
                 "gen_ai.response.model": mc.answered_by,
+                "gen_ai.response.id": mc.response_id,
+                "server.address": mc.server_address,
+                "server.port": mc.server_port,
                 "gen_ai.response.finish_reasons": [mc.stop_reason],
                 # The conventions count cached input inside input, reasoning inside output;
                 # proctor keeps the four counts disjoint.
@@ -108,11 +183,14 @@ def run_spans(run: RunView, *, redact: Redact | None = None) -> list[SpanRecord]
                 "proctor.model": mc.model,
                 "proctor.model.tool_calls": mc.tool_calls,
                 "proctor.cost.usd": mc.nano_usd / 1e9,
+                **(messages[n] if n < len(messages) else {}),
             },
         )
     waits = {a.request.step: a for a in run.approvals}
     for step in run.steps:
-        _step_spans(tree, step, waits.get(step.idx), common, run.ended_at)
+        described = (tools or {}).get(step.tool)
+        extra = {"gen_ai.tool.description": described, **(tool_content(step) if content else {})}
+        _step_spans(tree, step, waits.get(step.idx), common, run.ended_at, extra)
     return tree.spans
 
 
@@ -132,6 +210,7 @@ def _step_spans(
     wait: ApprovalView | None,
     common: Mapping[str, AttributeValue | None],
     ended: datetime | None,
+    extra: Mapping[str, AttributeValue | None],
 ) -> None:
     timings = s.timings_us
     decision = s.decision
@@ -150,8 +229,11 @@ def _step_spans(
         _step_end(s, wait, ended),
         {
             "gen_ai.operation.name": "execute_tool",
+            "openinference.span.kind": "TOOL",
             "gen_ai.tool.name": s.tool,
             "gen_ai.tool.type": "function",
+            "gen_ai.tool.call.id": s.call_id,
+            **extra,
             **step_attrs,
             "proctor.tool": s.tool,
             "proctor.step.status": s.status.value,
@@ -159,7 +241,9 @@ def _step_spans(
             "proctor.decision.effect": effect,
             "proctor.error.message": s.error.message if error and s.error else None,
         },
-        error=error or ("outcome_unknown" if s.status is StepStatus.OUTCOME_UNKNOWN else None),
+        error=error
+        or ("outcome_unknown" if s.status is StepStatus.OUTCOME_UNKNOWN else None)
+        or _STEP_ERRORS.get(s.status),
     )
     tree.add(
         f"{key}/decide",
@@ -169,6 +253,7 @@ def _step_spans(
         s.created_at - _us(decide_us),
         s.created_at,
         {
+            "openinference.span.kind": "GUARDRAIL",
             **step_attrs,
             "proctor.tool": s.tool,
             "proctor.decision.effect": effect,
@@ -191,6 +276,7 @@ def _step_spans(
             done - _us(timings["execute"]),
             done,
             {
+                "openinference.span.kind": "CHAIN",
                 **step_attrs,
                 "proctor.tool": s.tool,
                 "proctor.step.status": s.status.value,
@@ -218,6 +304,7 @@ def _approval_span(
         request.created_at,
         wait.decided_at or ended,
         {
+            "openinference.span.kind": "GUARDRAIL",
             **step_attrs,
             "proctor.tool": s.tool,
             "proctor.approval.id": request.id,
@@ -229,4 +316,5 @@ def _approval_span(
             "proctor.approval.reason": request.decision_reason,
             "proctor.approval.expires_at": request.expires_at.isoformat(),
         },
+        error=_WAIT_ERRORS.get(request.status),
     )

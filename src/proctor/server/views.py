@@ -1,5 +1,5 @@
-"""The reads behind the pages: a run's timeline, the approval queue with each request's
-run so far, costs shaped for charts, and the eval reports under the proctor home.
+"""The reads behind the pages: a run's timeline, costs shaped for charts, and the eval
+reports under the proctor home (the approval queue is ``queue``'s).
 
 Arguments and results shown are the stored, redacted ones; sealed values are never read.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,15 +19,14 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from proctor.approvals import ApprovalRequest
+from proctor.budgets import DailyUse, daily_scopes
 from proctor.evals.report import Report
-from proctor.runs.views import ApprovalView, RunView, StepView, load_run, steps_of
-from proctor.runs.views.aggregates import count_pending_approvals
+from proctor.policy.settings import RunBudgetSettings
+from proctor.runs.views import ApprovalView, ModelCallView, RunView, StepView
 from proctor.server import queries
-from proctor.server.deciding import shared_roles
-from proctor.server.schemas import CostlyRun, CostOutlier, ModelCallOut, RunDetail
-from proctor.server.tokens import ApiToken, Role
-from proctor.states import RunState
+from proctor.server.schemas import CostlyRun, CostOutlier
+from proctor.server.waterfall import Waterfall, waterfall
+from proctor.states import ApprovalStatus, RunState
 
 # -- a run's timeline ----------------------------------------------------------------------
 
@@ -39,109 +38,56 @@ class TimelineEntry:
     step: StepView | None = None
     approval: ApprovalView | None = None
     """The step's approval request, when it had one."""
-    call: ModelCallOut | None = None
+    call: ModelCallView | None = None
 
 
 @dataclass(frozen=True)
 class Timeline:
     run: RunView
-    detail: RunDetail
     entries: list[TimelineEntry]
+    waterfall: Waterfall
+    now: datetime
 
     @property
     def active(self) -> bool:
-        return not self.detail.run.state.terminal
+        return not self.run.state.terminal
+
+    @property
+    def waiting(self) -> ApprovalView | None:
+        """The approval the run waits on now, if it does."""
+        if self.run.state is not RunState.AWAITING_APPROVAL:
+            return None
+        pending = [a for a in self.run.approvals if a.request.status is ApprovalStatus.PENDING]
+        return pending[-1] if pending else None
+
+    @property
+    def release(self) -> str | None:
+        """The release the run ran under, where runs record one."""
+        found = getattr(self.run, "release", None)
+        return str(found) if found else None
 
     @property
     def version(self) -> str:
         """Changes whenever what the page shows may have changed (for live refresh)."""
-        d = self.detail
+        r = self.run
         return (
-            f"{d.run.state}:{len(d.steps)}:{len(d.model_calls)}:"
-            + ",".join(f"{s.status}" for s in d.steps)
+            f"{r.state}:{len(r.steps)}:{len(r.model_calls)}:"
+            + ",".join(f"{s.status}" for s in r.steps)
             + ":"
-            + ",".join(a.status for a in d.approvals)
+            + ",".join(a.request.status for a in r.approvals)
         )
 
 
-def timeline(run: RunView) -> Timeline:
+def timeline(run: RunView, now: datetime) -> Timeline:
     """The run's steps and model calls in the order they happened (``run`` loaded in full)."""
-    detail = queries.run_detail(run)
-    entries = [TimelineEntry("model", c.created_at, call=c) for c in detail.model_calls]
+    entries = [TimelineEntry("model", c.created_at, call=c) for c in run.model_calls]
     entries += [
         TimelineEntry("step", s.created_at, step=s, approval=run.approval(s.approval_id))
         for s in run.steps
     ]
     # A model call proposes the steps stamped with its own instant: it goes first.
     entries.sort(key=lambda e: (e.at, 0 if e.kind == "model" else 1))
-    return Timeline(run, detail, entries)
-
-
-# -- the approval queue --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QueueItem:
-    request: ApprovalRequest
-    step: StepView | None
-    """The proposed call, as stored (redacted)."""
-    earlier: list[StepView]
-    """The run so far."""
-    workflow: str
-    run_state: RunState
-    can_decide: bool
-    why_not: str | None
-    """Why this token may not decide it (shown instead of the buttons)."""
-    roles: list[str] = field(default_factory=list)
-    """The policy roles this token may decide it in."""
-
-
-def may_decide(request: ApprovalRequest, token: ApiToken) -> tuple[list[str], str | None]:
-    """The roles ``token`` may decide ``request`` in, or why it may not decide it at all.
-
-    Mirrors what ``deciding.py`` and the queue enforce, to show the right controls; the
-    decision itself is still checked there."""
-    if token.role is Role.VIEWER:
-        return [], f"{token.name} is a viewer; deciding needs an approver or admin token"
-    if token.name in (request.requester, request.agent):
-        return [], f"{token.name} raised this request; nobody approves their own request"
-    roles = shared_roles(request, token)
-    if not roles:
-        return [], f"needs the policy role {' or '.join(request.roles)}; {token.name} holds " + (
-            ", ".join(token.policy_roles) or "none"
-        )
-    return roles, None
-
-
-def approval_queue(
-    conn: sa.Connection, pending: Sequence[ApprovalRequest], token: ApiToken
-) -> list[QueueItem]:
-    items = []
-    for request in pending:
-        views = steps_of(conn, request.run_id, before=request.step + 1)
-        run = load_run(conn, request.run_id, history=False)
-        roles, why_not = may_decide(request, token)
-        items.append(
-            QueueItem(
-                request=request,
-                step=next((v for v in views if v.idx == request.step), None),
-                earlier=[v for v in views if v.idx < request.step],
-                workflow=run.workflow,
-                run_state=run.state,
-                can_decide=why_not is None,
-                why_not=why_not,
-                roles=roles,
-            )
-        )
-    return items
-
-
-def queue_version(pending: Iterable[ApprovalRequest]) -> str:
-    return ",".join(r.id for r in pending) or "empty"
-
-
-def pending_count(conn: sa.Connection, tenant: str | None) -> int:
-    return count_pending_approvals(conn, tenant)
+    return Timeline(run, entries, waterfall(run, now), now)
 
 
 # -- costs ---------------------------------------------------------------------------------
@@ -205,6 +151,67 @@ def cost_view(
         top_runs=costs.top_runs,
         outliers=costs.outliers,
     )
+
+
+@dataclass(frozen=True)
+class BudgetUse:
+    """One daily budget (a tenant's, or a workflow's in a tenant) on one day."""
+
+    kind: Literal["tenant", "workflow"]
+    name: str
+    usd: Decimal
+    reserved_usd: Decimal
+    cap_usd: Decimal | None
+    tokens: int
+    cap_tokens: int | None
+
+    @property
+    def share(self) -> float | None:
+        """The larger of the money and token shares of the cap used (0 to 1+), if capped."""
+        shares = []
+        if self.cap_usd is not None:
+            shares.append(float(self.usd / self.cap_usd) if self.cap_usd else 1.0)
+        if self.cap_tokens is not None:
+            shares.append(self.tokens / self.cap_tokens if self.cap_tokens else 1.0)
+        return max(shares) if shares else None
+
+
+def budget_use(
+    day: str,
+    use: Mapping[str, DailyUse],
+    caps: RunBudgetSettings,
+    tenant: str | None,
+) -> list[BudgetUse]:
+    """The day's use of every tenant and workflow budget that was used that day, and of
+    every tenant named in the caps; of ``tenant``, or of all."""
+    pairs = {(t, "") for t in caps.tenant if t != "*"}
+    for key in use:
+        kind, _, name = key.partition(":")
+        if kind == "workflow" and "/" in name:
+            t, _, w = name.partition("/")
+            pairs.add((t, w))
+        elif kind == "tenant":
+            pairs.add((name, ""))
+    found: dict[str, BudgetUse] = {}
+    for t, w in sorted(pairs):
+        if tenant is not None and t != tenant:
+            continue
+        for scope in daily_scopes(t, w or "*", caps.tenant, caps.workflow):
+            kind, _, name = scope.key.partition(":")
+            if scope.key in found or (kind == "workflow" and not w):
+                continue
+            used = use.get(scope.key)
+            cap = scope.caps
+            found[scope.key] = BudgetUse(
+                kind="tenant" if kind == "tenant" else "workflow",
+                name=name,
+                usd=used.usd if used else Decimal(0),
+                reserved_usd=used.reserved_usd if used else Decimal(0),
+                cap_usd=cap.usd if cap else None,
+                tokens=used.tokens if used else 0,
+                cap_tokens=cap.model_tokens if cap else None,
+            )
+    return sorted(found.values(), key=lambda b: (b.kind != "tenant", b.name))
 
 
 # -- eval reports --------------------------------------------------------------------------

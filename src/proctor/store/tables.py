@@ -71,6 +71,11 @@ runs = sa.Table(
     sa.Column("purged_at", UTCDateTime()),
     # The framework's conversation (a LangGraph thread, an MCP session) the run serves.
     sa.Column("session", sa.String(256)),
+    # What was asked and the final answer, redacted as every stored text is.
+    sa.Column("request", sa.Text),
+    sa.Column("answer", sa.Text),
+    # Where the run came from: live traffic, an eval, the demo (kept out of the live queue).
+    sa.Column("origin", sa.String(16), nullable=False, server_default="live"),
     sa.Index("ix_runs_tenant_state", "tenant", "state"),
     sa.Index("ix_runs_tenant_session", "tenant", "session"),
     sa.Index("ix_runs_created_at", "created_at"),
@@ -236,6 +241,13 @@ model_calls = sa.Table(
     sa.Column("tool_calls", sa.Integer, nullable=False),
     sa.Column("stop_reason", sa.String(64), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    # When the call was made, on the same clock as ``created_at`` (when it answered).
+    sa.Column("started_at", UTCDateTime()),
+    # The provider's id for its answer, the server asked, and the request's parameters.
+    sa.Column("response_id", sa.String(256)),
+    sa.Column("server_address", sa.String(256)),
+    sa.Column("server_port", sa.Integer),
+    sa.Column("params", JSON),
     sa.Index("ix_model_calls_run_id", "run_id"),
     sa.Index("ix_model_calls_tenant_created_at", "tenant", "created_at"),
 )

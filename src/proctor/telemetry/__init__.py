@@ -8,7 +8,12 @@ exports each run's spans over OTLP when the run ends
 (:func:`telemetry_from_environment`); see ``docs/telemetry.md``.
 """
 
-from proctor.telemetry.config import RunTelemetry, exporters_wanted, telemetry_from_environment
+from proctor.telemetry.config import (
+    RunTelemetry,
+    content_capture_wanted,
+    exporters_wanted,
+    telemetry_from_environment,
+)
 from proctor.telemetry.spans import (
     Redact,
     SpanRecord,
@@ -24,6 +29,7 @@ __all__ = [
     "SpanRecord",
     "SpanSource",
     "SpanTree",
+    "content_capture_wanted",
     "exporters_wanted",
     "span_id_of",
     "telemetry_from_environment",

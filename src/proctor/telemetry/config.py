@@ -67,6 +67,21 @@ def exporters_wanted() -> list[str]:
     return ["otlp"] if endpoint else []
 
 
+CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+"""The variable the GenAI instrumentations read to put messages on spans (off unless
+``true``)."""
+
+
+def content_capture_wanted() -> bool:
+    """Whether spans carry messages and tool arguments and results (redacted): only when
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``. Any other value than
+    ``true`` or ``false`` is an error, so a typo does not silently leave it off."""
+    raw = os.environ.get(CAPTURE_CONTENT, "").strip().lower()
+    if raw not in ("", "true", "false"):
+        raise ConfigError(f"{CAPTURE_CONTENT}={raw!r}: use true or false")
+    return raw == "true"
+
+
 def otlp_protocol() -> str:
     """``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL``, else ``OTEL_EXPORTER_OTLP_PROTOCOL``, else
     ``http/protobuf`` (the specification's default)."""

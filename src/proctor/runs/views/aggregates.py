@@ -275,11 +275,17 @@ def pending_approvals(conn: sa.Connection) -> list[tuple[str, int]]:
     return [(tenant, int(n or 0)) for tenant, n in conn.execute(query)]
 
 
-def count_pending_approvals(conn: sa.Connection, tenant: str | None = None) -> int:
-    """Approval requests waiting for a person (of one tenant, or of all)."""
+def count_pending_approvals(
+    conn: sa.Connection, tenant: str | None = None, *, live_only: bool = False
+) -> int:
+    """Approval requests waiting for a person (of one tenant, or of all); with
+    ``live_only``, those of live runs (not an eval's or the demo's)."""
     query = sa.select(sa.func.count()).where(approvals.c.status == ApprovalStatus.PENDING.value)
     if tenant is not None:
         query = query.where(approvals.c.tenant == tenant)
+    if live_only:
+        live = sa.select(runs.c.id).where(runs.c.origin == "live")
+        query = query.where(approvals.c.run_id.in_(live))
     return int(conn.execute(query).scalar_one())
 
 

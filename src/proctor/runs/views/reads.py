@@ -14,6 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from proctor.budgets import nano_usd
 from proctor.errors import RunNotFound
@@ -64,6 +66,8 @@ class RunFilter:
     """Not ended before this (still going, or ended at or after it)."""
     cost_above: Decimal | None = None
     """Model calls costing more than this, in USD."""
+    text: str | None = None
+    """In the run's id, or (any case) in its request."""
 
 
 def _costs() -> sa.Subquery:
@@ -106,7 +110,25 @@ def _conditions(where: RunFilter, nano: sa.ColumnElement[Any]) -> list[sa.Column
         found.append(sa.or_(runs.c.ended_at.is_(None), runs.c.ended_at >= utc(where.alive_since)))
     if where.cost_above is not None:
         found.append(nano > nano_usd(where.cost_above, round_up=False))
+    if where.text:
+        pattern = "%" + _escape_like(where.text) + "%"
+        found.append(
+            sa.or_(
+                runs.c.id.like(pattern, escape="\\"),
+                sa.func.lower(runs.c.request).like(pattern.lower(), escape="\\"),
+            )
+        )
     return found
+
+
+def _escape_like(text: str) -> str:
+    """``text`` matched as it is: ``%`` and ``_`` are not wildcards."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+RUN_ORDERS = ("newest", "oldest", "cost", "duration")
+"""How ``list_runs`` may sort: by start (either way), by cost or by time taken (largest
+first; runs still going sort last by time taken)."""
 
 
 def _runs_query(where: RunFilter) -> sa.Select[Any]:
@@ -137,12 +159,26 @@ def list_runs(
     limit: int | None = None,
     offset: int = 0,
     oldest_first: bool = False,
+    order: str = "newest",
 ) -> list[RunView]:
-    """Runs with their cost, newest first (or oldest first); their steps are not loaded."""
-    order = (
-        (runs.c.created_at, runs.c.id) if oldest_first else (runs.c.created_at.desc(), runs.c.id)
-    )
-    query = _runs_query(where).order_by(*order).offset(offset)
+    """Runs with their cost, newest first (or as ``order`` says, one of ``RUN_ORDERS``);
+    their steps are not loaded."""
+    if order not in RUN_ORDERS:
+        raise ValueError(f"runs sort by {', '.join(RUN_ORDERS)}; not {order!r}")
+    query = _runs_query(where)
+    newest = (runs.c.created_at.desc(), runs.c.id)
+    keys: tuple[sa.ColumnElement[Any] | sa.UnaryExpression[Any], ...]
+    if oldest_first or order == "oldest":
+        keys = (runs.c.created_at, runs.c.id)
+    elif order == "cost":
+        nano = query.selected_columns["cost_nano_usd"]
+        keys = (sa.func.coalesce(nano, 0).desc(), *newest)
+    elif order == "duration":
+        took = sa.func.coalesce(_seconds(runs.c.ended_at) - _seconds(runs.c.created_at), -1)
+        keys = (took.desc(), *newest)
+    else:
+        keys = newest
+    query = query.order_by(*keys).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     found = []
@@ -150,6 +186,23 @@ def list_runs(
         stored = _stored(row)
         found.append(RunView.from_row(stored.run, _cost_of(stored.run)))
     return found
+
+
+class _seconds(FunctionElement[float]):
+    """A timestamp column as seconds since some fixed moment, on SQLite and PostgreSQL."""
+
+    type = sa.Float()
+    inherit_cache = True
+
+
+@compiles(_seconds)
+def _seconds_default(element: _seconds, compiler: Any, **kw: Any) -> str:
+    return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_seconds, "sqlite")
+def _seconds_sqlite(element: _seconds, compiler: Any, **kw: Any) -> str:
+    return f"(julianday({compiler.process(element.clauses, **kw)}) * 86400.0)"
 
 
 def count_runs(conn: sa.Connection, where: RunFilter = RunFilter()) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 from proctor.approvals import ApprovalRequest
 from proctor.budgets import NANO, BudgetCaps
 from proctor.policy import Decision
-from proctor.runs.model import RunSpec, Usage
+from proctor.runs.model import Origin, RunSpec, Usage
 from proctor.states import Mode, Reason, RunState, StepStatus
 
 
@@ -122,6 +122,16 @@ class ModelCallView:
     tool_calls: int
     stop_reason: str
     created_at: datetime
+    """When the answer came."""
+    started_at: datetime | None = None
+    """When the call was made, on the same clock (``None`` for calls stored before it was
+    kept)."""
+    response_id: str | None = None
+    """The provider's id for its answer."""
+    server_address: str | None = None
+    server_port: int | None = None
+    params: Mapping[str, Any] | None = None
+    """The request's parameters: ``max_output_tokens``, ``temperature``, ``tools``."""
 
     @classmethod
     def from_row(cls, m: Mapping[str, Any]) -> ModelCallView:
@@ -141,6 +151,11 @@ class ModelCallView:
             tool_calls=int(m["tool_calls"]),
             stop_reason=m["stop_reason"],
             created_at=m["created_at"],
+            started_at=m.get("started_at"),
+            response_id=m.get("response_id"),
+            server_address=m.get("server_address"),
+            server_port=m.get("server_port"),
+            params=m.get("params"),
         )
 
     @property
@@ -239,6 +254,11 @@ class RunView:
     cost: RunCost
     session: str | None = None
     """The framework's conversation the run serves (a LangGraph thread, an MCP session)."""
+    request: str | None = None
+    """What the run was asked, redacted (``None`` when nobody noted it)."""
+    answer: str | None = None
+    """The final answer, redacted (``None`` until the run completes with one)."""
+    origin: Origin = Origin.LIVE
     steps: tuple[StepView, ...] = ()
     model_calls: tuple[ModelCallView, ...] = ()
     approvals: tuple[ApprovalView, ...] = ()
@@ -276,6 +296,9 @@ class RunView:
             has_conversation=bool(m["has_conversation"]),
             cost=cost,
             session=m.get("session"),
+            request=m.get("request"),
+            answer=m.get("answer"),
+            origin=Origin(m.get("origin") or "live"),
             steps=tuple(steps),
             model_calls=tuple(model_calls),
             approvals=tuple(approvals),
@@ -294,6 +317,7 @@ class RunView:
             budget=self.budget,
             max_invalid_actions=self.max_invalid_actions,
             session=self.session,
+            origin=self.origin,
         )
 
     def approval(self, approval_id: str | None) -> ApprovalView | None:

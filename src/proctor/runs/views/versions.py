@@ -43,7 +43,23 @@ def _sessions_and_call_ids(stored: StoredRun) -> StoredRun:
     return stored
 
 
-UPGRADES: dict[int, Upgrade] = {1: _lease_generation, 2: _sessions_and_call_ids}
+def _words_and_call_details(stored: StoredRun) -> StoredRun:
+    """Version 4 keeps the request and the final answer (redacted) and the run's origin;
+    a model call, when it started, the provider's response id, server and parameters."""
+    stored.run.setdefault("request", None)
+    stored.run.setdefault("answer", None)
+    stored.run.setdefault("origin", "live")
+    for call in stored.model_calls:
+        for name in ("started_at", "response_id", "server_address", "server_port", "params"):
+            call.setdefault(name, None)
+    return stored
+
+
+UPGRADES: dict[int, Upgrade] = {
+    1: _lease_generation,
+    2: _sessions_and_call_ids,
+    3: _words_and_call_details,
+}
 """``UPGRADES[v]`` turns a run stored at version ``v`` into one of version ``v + 1``.
 
 A change to what a run stores raises ``RUN_SCHEMA_VERSION``, adds its upgrade here

@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 
 from proctor.errors import ProctorError
 from proctor.runtime import Runtime
-from proctor.server import views
+from proctor.server import queue
 from proctor.server.params import checked_moment, name_or_problem
 from proctor.server.session import (
     COOKIE,
@@ -89,6 +89,47 @@ def took(value: timedelta | float | None) -> str:
     return f"{s / 3600:.1f} h"
 
 
+def num(value: int | float | Decimal | None) -> str:
+    """A count with thousands separators: 12,345."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
+def ago(seconds: float) -> str:
+    """An age in the largest unit that fits: ``45 s``, ``12 min``, ``3 h``, ``2 d``."""
+    s = max(0.0, float(seconds))
+    if s < 60:
+        return f"{s:.0f} s"
+    if s < 3600:
+        return f"{s // 60:.0f} min"
+    if s < 86400:
+        return f"{s / 3600:.1f} h".replace(".0 h", " h")
+    return f"{s / 86400:.1f} d".replace(".0 d", " d")
+
+
+def percent(share: float) -> str:
+    """A share as a percentage people read: ``0%``, ``<0.1%``, ``0.4%``, ``37%``, ``120%``."""
+    value = share * 100
+    if 0 < value < 0.1:
+        return "<0.1%"
+    if value == 0 or value >= 10:
+        return f"{value:.0f}%"
+    return f"{value:.1f}%"
+
+
+def when_text(raw: str | datetime | None) -> str:
+    """An ISO time (as eval manifests keep it) as the pages show times, in UTC."""
+    if raw is None or isinstance(raw, datetime):
+        return when(raw)
+    try:
+        return when(datetime.fromisoformat(raw))
+    except ValueError:
+        return raw
+
+
 def stamp(seconds: float) -> str:
     """A file's modification time (seconds since the epoch), in UTC."""
     return when(datetime.fromtimestamp(seconds, UTC))
@@ -106,7 +147,17 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(money=money, when=when, took=took, pretty=pretty, stamp=stamp)
+    env.filters.update(
+        money=money,
+        when=when,
+        took=took,
+        pretty=pretty,
+        stamp=stamp,
+        num=num,
+        ago=ago,
+        when_text=when_text,
+        percent=percent,
+    )
     env.globals.update(RUN_REFRESH_MS=RUN_REFRESH_MS, QUEUE_REFRESH_MS=QUEUE_REFRESH_MS)
     return env
 
@@ -181,7 +232,7 @@ def render_page(
     pending = 0
     if user is not None:
         with runtime_of(request).store.read() as conn:
-            pending = views.pending_count(conn, user.token.tenant)
+            pending = queue.pending_count(conn, user.token.tenant)
     base = {
         "user": user,
         "csrf": user.session.csrf if user else "",

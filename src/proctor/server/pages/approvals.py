@@ -2,40 +2,63 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from proctor.errors import Forbidden
-from proctor.server import views
+from proctor.approvals import Approver
+from proctor.errors import ApprovalNotFound, Forbidden
+from proctor.server import queue
 from proctor.server.deciding import Resumer, decide_and_resume
 from proctor.server.pages._base import (
     PageProblem,
     PageUser,
     User,
+    asked_name,
     render_fragment,
     render_page,
     router,
     runtime_of,
 )
+from proctor.server.params import Identifier
+from proctor.server.queue import QueueFilter
 from proctor.server.session import check_csrf
 from proctor.states import ApprovalStatus
 
 # -- approvals ----------------------------------------------------------------------------
 
 
-def _queue(request: Request, user: PageUser) -> dict[str, Any]:
+def _filter(
+    role: str | None, tenant: str | None, tool: str | None, tests: str | None
+) -> QueueFilter:
+    return QueueFilter(
+        role=role or None,
+        tenant=asked_name(tenant, "tenant"),
+        tool=tool or None,
+        tests=tests in ("1", "on", "true"),
+    )
+
+
+def _queue(request: Request, user: PageUser, f: QueueFilter) -> dict[str, Any]:
     runtime = runtime_of(request)
     pending = runtime.approvals.list(tenant=user.token.tenant, status=ApprovalStatus.PENDING)
     with runtime.store.read() as conn:
-        items = views.approval_queue(conn, pending, user.token)
+        q = queue.approval_queue(conn, pending, user.token, f)
+    asked = {
+        "role": f.role or "",
+        "tenant": f.tenant or "",
+        "tool": f.tool or "",
+        "tests": "1" if f.tests else "",
+    }
+    query = urlencode({k: v for k, v in asked.items() if v})
     return {
-        "items": items,
-        "version": views.queue_version(pending),
-        "csrf": user.session.csrf,
-        "verdict_help": VERDICT_HELP,
+        "q": q,
+        "asked": asked,
+        "live_url": "/approvals/live" + (f"?{query}" if query else ""),
+        "now": runtime.clock.now(),
     }
 
 
@@ -50,13 +73,52 @@ VERDICT_HELP = {
 
 
 @router.get("/approvals")
-def approvals_page(request: Request, user: User) -> HTMLResponse:
-    return render_page(request, user, "approvals.html", **_queue(request, user))
+def approvals_page(
+    request: Request,
+    user: User,
+    role: str | None = None,
+    tenant: str | None = None,
+    tool: str | None = None,
+    tests: str | None = None,
+) -> HTMLResponse:
+    f = _filter(role, tenant, tool, tests)
+    return render_page(request, user, "approvals.html", **_queue(request, user, f))
 
 
 @router.get("/approvals/live")
-def approvals_live(request: Request, user: User) -> HTMLResponse:
-    return render_fragment(request, "_queue.html", **_queue(request, user))
+def approvals_live(
+    request: Request,
+    user: User,
+    role: str | None = None,
+    tenant: str | None = None,
+    tool: str | None = None,
+    tests: str | None = None,
+) -> HTMLResponse:
+    f = _filter(role, tenant, tool, tests)
+    return render_fragment(request, "_queue.html", **_queue(request, user, f))
+
+
+@router.get("/approvals/{approval_id}")
+def approval_page(request: Request, user: User, approval_id: Identifier) -> HTMLResponse:
+    """One request in full. Whoever may decide it sees its arguments whole (the approval
+    queue reveals them and logs it); everyone else sees them as stored."""
+    runtime = runtime_of(request)
+    found = runtime.approvals.get(approval_id)
+    if not user.token.sees(found.tenant):
+        raise ApprovalNotFound(f"no approval request {approval_id}")
+    with runtime.store.read() as conn:
+        item = queue.approval_card(conn, found, user.token)
+    if item.can_decide and found.status is ApprovalStatus.PENDING:
+        approver = Approver(user.token.name, item.roles[0])
+        item = dataclasses.replace(item, revealed=runtime.approvals.reveal(found.id, approver))
+    return render_page(
+        request,
+        user,
+        "approval.html",
+        i=item,
+        now=runtime.clock.now(),
+        verdict_help=VERDICT_HELP,
+    )
 
 
 async def _decide(

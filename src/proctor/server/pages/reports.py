@@ -9,7 +9,8 @@ from fastapi import Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from proctor.errors import Forbidden
-from proctor.server import queries, views
+from proctor.policy.settings import RunBudgetSettings
+from proctor.server import evalcompare, queries, views
 from proctor.server.pages._base import (
     REPORT_CSP,
     PageProblem,
@@ -45,12 +46,24 @@ def costs_page(
             asked_moment(since, "since"),
             asked_moment(until, "until"),
         )
+    runtime = runtime_of(request)
+    today = runtime.clock.now().date().isoformat()
+    # A service without the app's bundle knows no caps: it shows the use alone.
+    bundle = runtime.services.bundle
+    budgets = views.budget_use(
+        today,
+        runtime.ledger.usage_on(today),
+        bundle.settings.budgets if bundle is not None else RunBudgetSettings(),
+        tenant_scope(token, asked_name(tenant, "tenant")),
+    )
     asked = {"tenant": tenant or "", "since": since or "", "until": until or ""}
     return render_page(
         request,
         user,
         "costs.html",
         v=view,
+        budgets=budgets,
+        today=today,
         asked=asked,
         outlier_score=queries.OUTLIER_SCORE,
         outlier_min_runs=queries.MIN_RUNS_FOR_OUTLIERS,
@@ -58,6 +71,8 @@ def costs_page(
 
 
 # -- eval reports -------------------------------------------------------------------------
+
+evals_list = views.list_reports
 
 
 def _reports_home(request: Request, user: PageUser) -> Path:
@@ -76,7 +91,7 @@ def evals_page(request: Request, user: User) -> HTMLResponse:
         request,
         user,
         "evals.html",
-        reports=views.list_reports(home),
+        reports=evals_list(home),
         folder=views.reports_dir(home),
     )
 
@@ -88,9 +103,58 @@ def _report(request: Request, user: PageUser, name: str) -> views.ReportEntry:
     return entry
 
 
+@router.get("/evals/compare")
+def compare_page(
+    request: Request, user: User, baseline: str | None = None, candidate: str | None = None
+) -> HTMLResponse:
+    """Two reports side by side, and what ``proctor eval gate`` decides for them."""
+    home = _reports_home(request, user)
+    reports = evals_list(home)
+    if not baseline or not candidate:
+        raise PageProblem(400, "choose a baseline and a candidate report to compare")
+    before, after = _report(request, user, baseline), _report(request, user, candidate)
+    for entry in (before, after):
+        if entry.report is None:
+            raise PageProblem(422, entry.problem or f"eval report {entry.name} cannot be read")
+    assert before.report is not None
+    assert after.report is not None
+    return render_page(
+        request,
+        user,
+        "compare.html",
+        before=before,
+        after=after,
+        c=evalcompare.comparison(before.report, after.report),
+        reports=reports,
+    )
+
+
 @router.get("/evals/{name}")
-def eval_page(request: Request, user: User, name: Identifier) -> HTMLResponse:
-    return render_page(request, user, "eval.html", e=_report(request, user, name))
+def eval_page(
+    request: Request,
+    user: User,
+    name: Identifier,
+    outcome: str | None = None,
+    label: str | None = None,
+    state: str | None = None,
+    q: str | None = None,
+) -> HTMLResponse:
+    entry = _report(request, user, name)
+    if outcome and outcome not in evalcompare.OUTCOMES:
+        raise PageProblem(400, f"outcome is one of {', '.join(evalcompare.OUTCOMES)}")
+    f = evalcompare.ScenarioFilter(outcome or None, label or None, state or None, q or None)
+    report = entry.report
+    return render_page(
+        request,
+        user,
+        "eval.html",
+        e=entry,
+        results=evalcompare.scenarios(report, f) if report else [],
+        labels=evalcompare.labels_of(report) if report else [],
+        states=evalcompare.states_of(report) if report else [],
+        asked={"outcome": outcome or "", "label": label or "", "state": state or "", "q": q or ""},
+        others=[r for r in evals_list(_reports_home(request, user)) if r.name != name],
+    )
 
 
 @router.get("/evals/{name}/report.html")

@@ -10,8 +10,8 @@ from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 
 from proctor.errors import RunNotFound
-from proctor.runs.views import RunFilter, load_run, run_tenant
-from proctor.server import queries, views
+from proctor.runs.views import RunFilter, RunView, count_runs, list_runs, load_run, run_tenant
+from proctor.server import views
 from proctor.server.pages._base import (
     PAGE_SIZE,
     PageProblem,
@@ -27,16 +27,26 @@ from proctor.server.pages._base import (
     tenant_scope,
 )
 from proctor.server.params import MAX_OFFSET, MAX_USD, Identifier
-from proctor.server.schemas import RunPage
 from proctor.states import Reason, RunState
 
 # -- runs ---------------------------------------------------------------------------------
+
+MAX_SEARCH = 200
+
+
+SORTS = {
+    "newest": "newest first",
+    "oldest": "oldest first",
+    "cost": "costliest first",
+    "duration": "longest first",
+}
 
 
 @router.get("/runs")
 def runs_page(
     request: Request,
     user: User,
+    q: str | None = None,
     tenant: str | None = None,
     workflow: str | None = None,
     state: str | None = None,
@@ -44,6 +54,7 @@ def runs_page(
     since: str | None = None,
     until: str | None = None,
     cost_above: str | None = None,
+    sort: str | None = None,
     page: Annotated[int, Query(le=MAX_OFFSET // PAGE_SIZE)] = 1,
 ) -> HTMLResponse:
     page = max(page, 1)
@@ -57,6 +68,11 @@ def runs_page(
             raise PageProblem(400, f"cost above {cost_above!r} is not an amount in USD")
         if threshold > MAX_USD:
             raise PageProblem(400, f"cost above: at most {MAX_USD} USD")
+    if sort and sort not in SORTS:
+        raise PageProblem(400, f"sort by {', '.join(SORTS)}; not {sort!r}")
+    text = (q or "").strip()
+    if len(text) > MAX_SEARCH:
+        raise PageProblem(400, f"search for at most {MAX_SEARCH} characters")
     token = user.token
     f = RunFilter(
         tenant_scope(token, asked_name(tenant, "tenant")),
@@ -66,14 +82,17 @@ def runs_page(
         asked_moment(since, "since"),
         asked_moment(until, "until"),
         cost_above=threshold,
+        text=text or None,
     )
     offset = (page - 1) * PAGE_SIZE
-    if token.tenant is not None and tenant not in (None, "", token.tenant):
-        result = RunPage(items=[], total=0, limit=PAGE_SIZE, offset=offset)
-    else:
+    found: list[RunView] = []
+    total = 0
+    if token.tenant is None or tenant in (None, "", token.tenant):
         with runtime_of(request).store.read() as conn:
-            result = queries.list_runs(conn, f, PAGE_SIZE, offset)
+            total = count_runs(conn, f)
+            found = list_runs(conn, f, limit=PAGE_SIZE, offset=offset, order=sort or "newest")
     asked = {
+        "q": text,
         "tenant": tenant or "",
         "workflow": workflow or "",
         "state": state or "",
@@ -81,17 +100,27 @@ def runs_page(
         "since": since or "",
         "until": until or "",
         "cost_above": cost_above or "",
+        "sort": sort or "",
     }
     kept = {k: v for k, v in asked.items() if v}
-    pages = max(1, -(-result.total // PAGE_SIZE))
+    pages = max(1, -(-total // PAGE_SIZE))
+
+    def sorted_by(order: str) -> str:
+        return "/runs?" + urlencode(
+            {k: v for k, v in kept.items() if k != "sort"} | {"sort": order}
+        )
+
     return render_page(
         request,
         user,
         "runs.html",
-        runs=result,
+        runs=found,
+        total=total,
         asked=asked,
         states=list(RunState),
         reasons=list(Reason),
+        sorts=SORTS,
+        sort_url={order: sorted_by(order) for order in SORTS},
         page=page,
         pages=pages,
         prev_url=f"/runs?{urlencode(kept | {'page': page - 1})}" if page > 1 else None,
@@ -100,12 +129,13 @@ def runs_page(
 
 
 def _timeline(request: Request, user: PageUser, run_id: str) -> views.Timeline:
-    with runtime_of(request).store.read() as conn:
+    runtime = runtime_of(request)
+    with runtime.store.read() as conn:
         tenant = run_tenant(conn, run_id)
         if tenant is None or not user.token.sees(tenant):
             raise RunNotFound(f"no run {run_id}")
         run = load_run(conn, run_id)
-    return views.timeline(run)
+    return views.timeline(run, runtime.clock.now())
 
 
 @router.get("/runs/{run_id}")

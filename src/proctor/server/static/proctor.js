@@ -46,13 +46,20 @@
   var badge = document.getElementById("pending-count");
   if (badge) {
     every(Number(badge.getAttribute("data-every")) || 4000, function (stop) {
-      fetchFragment(badge.getAttribute("data-live")).then(function (fresh) {
+      var queue = document.getElementById("approval-queue");
+      var own = badge.getAttribute("data-live");
+      fetchFragment(own).then(function (fresh) {
         var count = fresh.getAttribute("data-count");
         badge.textContent = count;
         badge.classList.toggle("zero", count === "0");
-        var queue = document.getElementById("approval-queue");
-        if (queue && queue.getAttribute("data-version") !== fresh.getAttribute("data-version")) {
-          swap(queue, fresh);
+        // The queue on this page may be filtered: it refreshes from its own address.
+        if (!queue) return null;
+        var mine = queue.getAttribute("data-live");
+        return mine === own ? fresh : fetchFragment(mine);
+      }).then(function (fresh) {
+        var current = document.getElementById("approval-queue");
+        if (fresh && current && current.getAttribute("data-version") !== fresh.getAttribute("data-version")) {
+          swap(current, fresh);
         }
       }).catch(function () { stop(); });
     });
