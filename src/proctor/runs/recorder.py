@@ -59,11 +59,15 @@ class Recorder:
 
     # -- runs ----------------------------------------------------------------------------
 
-    def open_run(self, run_id: str, spec: RunSpec, lease_until: datetime) -> RunRecord:
+    def open_run(
+        self, run_id: str, spec: RunSpec, lease_until: datetime, release: str | None = None
+    ) -> RunRecord:
         s, now = self._s, self._s.clock.now()
         version = s.version
         with s.store.write() as conn:
-            journal.insert_run(conn, run_id, spec, version, now, s.lease.worker_id, lease_until)
+            journal.insert_run(
+                conn, run_id, spec, version, now, s.lease.worker_id, lease_until, release
+            )
             event = RunOpened(
                 spec.agent,
                 spec.role,
@@ -83,6 +87,7 @@ class Recorder:
             paused_s=0.0,
             invalid_actions=0,
             usage=Usage(),
+            release=release,
             lease_generation=1,
             lease_until=lease_until,
         )

@@ -8,14 +8,14 @@ recorded outcome instead of running again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from proctor.approvals import REQUESTER, ApprovalQueue, Approver
 from proctor.errors import InvalidAction, RunStateError
 from proctor.models import Model, ModelRequest, ModelResponse
-from proctor.policy import Decision
+from proctor.policy import Decision, PolicyBundle
 from proctor.runs import gate, replay, spend
 from proctor.runs.live import LiveRun
 from proctor.runs.model import CallOutcome, StepRecord, Usage
@@ -24,12 +24,25 @@ from proctor.runs.steps import Proposal
 from proctor.states import Mode, Reason, RunState, StepStatus
 
 
+class CallMirror(Protocol):
+    """Follows a live run call by call (a shadow run); never changes what the run does."""
+
+    async def called(
+        self, live: Run, tool: str, args: Mapping[str, Any] | str | bytes, outcome: CallOutcome
+    ) -> None: ...
+
+    async def finish(self, live: Run, note: str | None = None) -> None: ...
+
+
 class Run:
     """A live run in this worker. One task at a time."""
 
-    def __init__(self, live: LiveRun, approvals: ApprovalQueue) -> None:
+    def __init__(
+        self, live: LiveRun, approvals: ApprovalQueue, mirror: CallMirror | None = None
+    ) -> None:
         self._live = live
         self._approvals = approvals
+        self.mirror = mirror
 
     # -- what the run is -----------------------------------------------------------------
 
@@ -62,6 +75,16 @@ class Run:
         return self._live.tenant
 
     @property
+    def release_id(self) -> str | None:
+        """The release the run was opened under; None for a run before any release."""
+        return self._live.record.release
+
+    @property
+    def policy(self) -> PolicyBundle:
+        """The policy bundle deciding this run's calls."""
+        return self._live.services.policy
+
+    @property
     def bundle_version(self) -> str:
         """The version of the policy bundle this worker decides with (the run may have
         started under another; the runs table keeps that one)."""
@@ -83,7 +106,7 @@ class Run:
         same id proposed again, in this process or after a resume in another, returns the
         recorded outcome, or runs the call once its approval is granted: never twice.
         """
-        return await self._call(tool, args, reason, call_id)
+        return await self._mirrored(tool, args, self._call(tool, args, reason, call_id))
 
     async def call_json(
         self,
@@ -94,7 +117,7 @@ class Run:
         call_id: str | None = None,
     ) -> CallOutcome:
         """Propose a call whose arguments are a JSON object, as a model writes them."""
-        return await self._call(tool, args_json, reason, call_id)
+        return await self._mirrored(tool, args_json, self._call(tool, args_json, reason, call_id))
 
     def propose(self, tool: str, args: Mapping[str, Any] | str | bytes) -> Proposal:
         """A call checked against its tool, recording nothing: ``submit`` it, or ``preview``
@@ -110,7 +133,27 @@ class Run:
         """Propose a call already checked against its tool (``propose``) to every stage
         after validation."""
         self._live.ensure_live()
-        return await self._governed(proposal, reason)
+        return await self._mirrored(
+            proposal.tool.name, proposal.args, self._governed(proposal, reason)
+        )
+
+    async def _mirrored(
+        self,
+        tool: str,
+        args: Mapping[str, Any] | str | bytes,
+        pending: Coroutine[Any, Any, CallOutcome],
+    ) -> CallOutcome:
+        """The outcome, after a mirror (if any) saw the call; a replayed call it saw already.
+        A call that ended the run (its budget, too many invalid actions) ends the mirror."""
+        try:
+            outcome = await pending
+        except Exception:
+            if self.mirror is not None and self.state.terminal:
+                await self.mirror.finish(self)
+            raise
+        if self.mirror is not None and not outcome.replayed:
+            await self.mirror.called(self, tool, args, outcome)
+        return outcome
 
     async def _call(
         self,
@@ -244,12 +287,21 @@ class Run:
         """Let another worker take the run at once, instead of after this worker's lease."""
         if not self.state.terminal:
             self._live.recorder.release(self._live.record)
+        await self.settle_mirror()
 
     async def complete(self, detail: str | None = None) -> None:
         self._live.end(RunState.COMPLETED, Reason.DONE, detail)
+        await self.settle_mirror()
 
     async def hand_off(self, reason: Reason, detail: str | None = None) -> None:
         self._live.end(RunState.HANDED_OFF, reason, detail)
+        await self.settle_mirror()
 
     async def fail_safe(self, reason: Reason, detail: str | None = None) -> None:
         self._live.end(RunState.FAILED_SAFE, reason, detail)
+        await self.settle_mirror()
+
+    async def settle_mirror(self) -> None:
+        """The run ended or stopped in this worker: a mirror following it compares now."""
+        if self.mirror is not None:
+            await self.mirror.finish(self)

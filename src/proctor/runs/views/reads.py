@@ -64,6 +64,8 @@ class RunFilter:
     """Not ended before this (still going, or ended at or after it)."""
     cost_above: Decimal | None = None
     """Model calls costing more than this, in USD."""
+    release: str | None = None
+    """Opened under this release."""
 
 
 def _costs() -> sa.Subquery:
@@ -106,6 +108,8 @@ def _conditions(where: RunFilter, nano: sa.ColumnElement[Any]) -> list[sa.Column
         found.append(sa.or_(runs.c.ended_at.is_(None), runs.c.ended_at >= utc(where.alive_since)))
     if where.cost_above is not None:
         found.append(nano > nano_usd(where.cost_above, round_up=False))
+    if where.release is not None:
+        found.append(runs.c.release == where.release)
     return found
 
 

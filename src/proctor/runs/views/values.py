@@ -239,6 +239,8 @@ class RunView:
     cost: RunCost
     session: str | None = None
     """The framework's conversation the run serves (a LangGraph thread, an MCP session)."""
+    release: str | None = None
+    """The release the run was opened under (None for a run before any release)."""
     steps: tuple[StepView, ...] = ()
     model_calls: tuple[ModelCallView, ...] = ()
     approvals: tuple[ApprovalView, ...] = ()
@@ -276,6 +278,7 @@ class RunView:
             has_conversation=bool(m["has_conversation"]),
             cost=cost,
             session=m.get("session"),
+            release=m.get("release"),
             steps=tuple(steps),
             model_calls=tuple(model_calls),
             approvals=tuple(approvals),

@@ -43,7 +43,13 @@ def _sessions_and_call_ids(stored: StoredRun) -> StoredRun:
     return stored
 
 
-UPGRADES: dict[int, Upgrade] = {1: _lease_generation, 2: _sessions_and_call_ids}
+def _releases(stored: StoredRun) -> StoredRun:
+    """Version 4 records the release a run was opened under (None before any release)."""
+    stored.run.setdefault("release", None)
+    return stored
+
+
+UPGRADES: dict[int, Upgrade] = {1: _lease_generation, 2: _sessions_and_call_ids, 3: _releases}
 """``UPGRADES[v]`` turns a run stored at version ``v`` into one of version ``v + 1``.
 
 A change to what a run stores raises ``RUN_SCHEMA_VERSION``, adds its upgrade here
