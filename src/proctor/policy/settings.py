@@ -123,6 +123,10 @@ IncidentKind = Literal["policy_breach", "tool_misuse"]
 or holds for approval; an invalid action proposed."""
 
 
+def _forbid_breaches() -> dict[IncidentKind, IncidentObjective]:
+    return {"policy_breach": IncidentObjective()}
+
+
 class SloSettings(BaseModel):
     """What a canary must sustain against the stable release before it may stay."""
 
@@ -136,9 +140,7 @@ class SloSettings(BaseModel):
     escalation_rate: RateObjective | None = RateObjective(target=0.25)
     cost_per_run_usd: RiseObjective | None = RiseObjective(max_rise=0.10)
     duration_p95_s: RiseObjective | None = RiseObjective(max_rise=0.25)
-    incidents: dict[IncidentKind, IncidentObjective] = Field(
-        default_factory=lambda: {"policy_breach": IncidentObjective()}
-    )
+    incidents: dict[IncidentKind, IncidentObjective] = Field(default_factory=_forbid_breaches)
     """By kind; a kind not named is not judged."""
 
 

@@ -9,6 +9,7 @@ the channel row and its audit entry, under the deployment's own audit chain.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ from proctor.errors import ConfigError
 from proctor.releases.manifest import Manifest
 from proctor.releases.slo import SloVerdict
 from proctor.store import Store
-from proctor.store.tables import release_channels, releases
+from proctor.store.tables import audit_entries, audit_payloads, release_channels, releases
 
 RELEASES_TENANT = "_releases"
 """The audit chain of release transitions: they belong to the deployment, not a tenant."""
@@ -270,6 +271,33 @@ class Releases:
 
     def _audit(self, conn: sa.Connection, event: AuditEvent) -> None:
         self.audit.append(conn, RELEASES_TENANT, event, run_id=None, step=None, bundle_version="")
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One entry of the releases' audit chain, read back."""
+
+    seq: int
+    kind: str
+    at: str
+    payload: dict[str, Any]
+
+
+def transitions(conn: sa.Connection, kind: str | None = None) -> list[Transition]:
+    """The releases' audit entries, oldest first (only ``kind``, if given)."""
+    e, p = audit_entries.c, audit_payloads.c
+    query = (
+        sa.select(e.seq, e.kind, e.created_at, p.body)
+        .select_from(audit_entries.join(audit_payloads, p.entry_id == e.entry_id))
+        .where(e.tenant == RELEASES_TENANT)
+        .order_by(e.seq)
+    )
+    if kind is not None:
+        query = query.where(e.kind == kind)
+    return [
+        Transition(r.seq, r.kind, r.created_at, json.loads(r.body) if r.body else {})
+        for r in conn.execute(query)
+    ]
 
 
 def read_channels(conn: sa.Connection) -> Channels:

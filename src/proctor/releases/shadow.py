@@ -116,6 +116,15 @@ class ShadowMirror:
         self._started = time.monotonic()
         self.finished = False
 
+    def told(self, trusted: str | None, plan: Any) -> None:
+        """The shadow run learns what the live run learns from its caller."""
+        if self.finished:
+            return
+        if trusted is not None:
+            self._shadow.trust(trusted)
+        if plan is not None:
+            self._shadow.commit_plan(plan, source="shadow")
+
     async def called(
         self, live: Run, tool: str, args: Mapping[str, Any] | str | bytes, outcome: CallOutcome
     ) -> None:

@@ -27,6 +27,7 @@ from proctor.states import RunState
 from proctor.store.tables import approvals, dry_run_decisions, model_calls, runs
 
 _ENDED = tuple(s.value for s in RunState if s.terminal)
+_COUNTED = (*_ENDED, RunState.AWAITING_APPROVAL.value)
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,10 @@ class Figures:
     release: str
     ended: int
     completed: int
+    asked: int
+    """Runs that ended or wait for a person: the escalation rate's runs."""
     escalated: int
+    """Of ``asked``, runs that asked a person (an approval request)."""
     cost_usd: float
     """Mean per ended run."""
     duration_p95_s: float
@@ -48,7 +52,7 @@ class Figures:
 
     @property
     def unescalated(self) -> Interval:
-        return wilson(self.ended - self.escalated, self.ended)
+        return wilson(self.asked - self.escalated, self.asked)
 
 
 @dataclass(frozen=True)
@@ -84,53 +88,48 @@ class SloVerdict:
 def figures(conn: sa.Connection, release: str, stable: str, since: datetime) -> Figures:
     """What ``release``'s runs opened since ``since`` did; incidents against ``stable``."""
     r = runs.c
+    window = sa.and_(r.release == release, r.created_at >= since)
     rows = conn.execute(
         sa.select(r.id, r.state, r.created_at, r.ended_at, r.paused_s, r.invalid_actions).where(
-            r.release == release, r.created_at >= since, r.state.in_(_ENDED)
+            window, r.state.in_(_COUNTED)
         )
     ).all()
-    ids = [row.id for row in rows]
-    escalated, nano = 0, 0
+    ended = [row for row in rows if row.state != RunState.AWAITING_APPROVAL.value]
+    ended_ids = sa.select(r.id).where(window, r.state.in_(_ENDED))
+    escalated = conn.execute(
+        sa.select(sa.func.count(sa.distinct(approvals.c.run_id))).where(
+            approvals.c.run_id.in_(sa.select(r.id).where(window, r.state.in_(_COUNTED)))
+        )
+    ).scalar_one()
+    nano = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(model_calls.c.nano_usd), 0)).where(
+            model_calls.c.run_id.in_(ended_ids)
+        )
+    ).scalar_one()
     breaches = 0
-    if ids:
-        escalated = conn.execute(
-            sa.select(sa.func.count(sa.distinct(approvals.c.run_id))).where(
-                approvals.c.run_id.in_(ids)
-            )
-        ).scalar_one()
-        nano = conn.execute(
-            sa.select(sa.func.coalesce(sa.func.sum(model_calls.c.nano_usd), 0)).where(
-                model_calls.c.run_id.in_(ids)
-            )
-        ).scalar_one()
     if release != stable:
         d = dry_run_decisions.c
         breaches = conn.execute(
             sa.select(sa.func.count())
-            .select_from(dry_run_decisions.join(runs, runs.c.id == d.run_id))
-            .where(
-                r.release == release,
-                r.created_at >= since,
-                d.candidate == stable,
-                d.live == "allow",
-                d.dry_run != "allow",
-            )
+            .select_from(dry_run_decisions.join(runs, r.id == d.run_id))
+            .where(window, d.candidate == stable, d.live == "allow", d.dry_run != "allow")
         ).scalar_one()
-    durations = sorted(
+    durations = [
         max(0.0, (row.ended_at - row.created_at).total_seconds() - (row.paused_s or 0.0))
-        for row in rows
+        for row in ended
         if row.ended_at is not None
-    )
+    ]
     return Figures(
         release=release,
-        ended=len(rows),
-        completed=sum(row.state == RunState.COMPLETED.value for row in rows),
+        ended=len(ended),
+        completed=sum(row.state == RunState.COMPLETED.value for row in ended),
+        asked=len(rows),
         escalated=int(escalated),
-        cost_usd=(int(nano) / 1e9 / len(rows)) if rows else 0.0,
-        duration_p95_s=percentile(durations, 95) if durations else 0.0,
+        cost_usd=(int(nano) / 1e9 / len(ended)) if ended else 0.0,
+        duration_p95_s=percentile(durations, 95),
         incidents={
             "policy_breach": int(breaches),
-            "tool_misuse": sum(int(row.invalid_actions or 0) for row in rows),
+            "tool_misuse": sum(int(row.invalid_actions or 0) for row in ended),
         },
     )
 
@@ -165,15 +164,17 @@ def judge(
         s, c = pair(o.window_s)
         rows.append(_escalation_row(o.target, o.min_runs, alpha, s, c))
     if settings.cost_per_run_usd is not None:
-        o = settings.cost_per_run_usd
-        s, c = pair(o.window_s)
-        gate = rise_row("cost_per_run_usd", s.cost_usd, c.cost_usd, o.max_rise)
-        rows.append(_row(gate, _rise_target(o.max_rise, o.target, "$"), o.min_runs, s, c))
+        cost = settings.cost_per_run_usd
+        s, c = pair(cost.window_s)
+        gate = rise_row("cost_per_run_usd", s.cost_usd, c.cost_usd, cost.max_rise)
+        target = _rise_target(cost.max_rise, cost.target, "$")
+        rows.append(_row(gate, target, cost.min_runs, s, c))
     if settings.duration_p95_s is not None:
-        o = settings.duration_p95_s
-        s, c = pair(o.window_s)
-        gate = rise_row("duration_p95_s", s.duration_p95_s, c.duration_p95_s, o.max_rise)
-        rows.append(_row(gate, _rise_target(o.max_rise, o.target, "s"), o.min_runs, s, c))
+        took = settings.duration_p95_s
+        s, c = pair(took.window_s)
+        gate = rise_row("duration_p95_s", s.duration_p95_s, c.duration_p95_s, took.max_rise)
+        target = _rise_target(took.max_rise, took.target, "s")
+        rows.append(_row(gate, target, took.min_runs, s, c))
     return SloVerdict(stable, canary, tuple(rows), now)
 
 
@@ -191,9 +192,9 @@ def _escalation_row(target: float, min_runs: int, alpha: float, s: Figures, c: F
     p = fisher_one_sided(
         s.unescalated.successes, s.unescalated.trials, c.unescalated.successes, c.unescalated.trials
     )
-    before, after = _rate(s.escalated, s.ended), _rate(c.escalated, c.ended)
+    before, after = _rate(s.escalated, s.asked), _rate(c.escalated, c.asked)
     rose = after > before
-    counts = f"{s.escalated}/{s.ended} → {c.escalated}/{c.ended}, p = {p:.4g}"
+    counts = f"{s.escalated}/{s.asked} → {c.escalated}/{c.asked}, p = {p:.4g}"
     passed = not (rose and p < alpha)
     explanation = (
         f"no rise ({counts})"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -145,3 +146,18 @@ class RunRecord:
     """When this worker's lease lapses, unless renewed."""
     lease_lost: bool = False
     """Another worker took the run over from this one: it writes nothing more."""
+
+
+class CallMirror(Protocol):
+    """Follows a live run (a ``Run``) call by call, as a shadow run does; never changes
+    what the run does."""
+
+    async def called(
+        self, live: Any, tool: str, args: Mapping[str, Any] | str | bytes, outcome: CallOutcome
+    ) -> None: ...
+
+    async def finish(self, live: Any, note: str | None = None) -> None: ...
+
+    def told(self, trusted: str | None, plan: Any) -> None:
+        """The live run was told trusted text (the request), or committed to a plan."""
+        ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Coroutine, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from proctor.approvals import REQUESTER, ApprovalQueue, Approver
 from proctor.errors import InvalidAction, RunStateError
@@ -18,20 +18,10 @@ from proctor.models import Model, ModelRequest, ModelResponse
 from proctor.policy import Decision, PolicyBundle
 from proctor.runs import gate, replay, spend
 from proctor.runs.live import LiveRun
-from proctor.runs.model import CallOutcome, StepRecord, Usage
+from proctor.runs.model import CallMirror, CallOutcome, StepRecord, Usage
 from proctor.runs.plans import PlannedCall
 from proctor.runs.steps import Proposal
 from proctor.states import Mode, Reason, RunState, StepStatus
-
-
-class CallMirror(Protocol):
-    """Follows a live run call by call (a shadow run); never changes what the run does."""
-
-    async def called(
-        self, live: Run, tool: str, args: Mapping[str, Any] | str | bytes, outcome: CallOutcome
-    ) -> None: ...
-
-    async def finish(self, live: Run, note: str | None = None) -> None: ...
 
 
 class Run:
@@ -76,13 +66,11 @@ class Run:
 
     @property
     def release_id(self) -> str | None:
-        """The release the run was opened under; None for a run before any release."""
-        return self._live.record.release
+        return self._live.record.release  # None for a run opened before any release
 
     @property
     def policy(self) -> PolicyBundle:
-        """The policy bundle deciding this run's calls."""
-        return self._live.services.policy
+        return self._live.services.policy  # the bundle deciding this run's calls
 
     @property
     def bundle_version(self) -> str:
@@ -143,8 +131,7 @@ class Run:
         args: Mapping[str, Any] | str | bytes,
         pending: Coroutine[Any, Any, CallOutcome],
     ) -> CallOutcome:
-        """The outcome, after a mirror (if any) saw the call; a replayed call it saw already.
-        A call that ended the run (its budget, too many invalid actions) ends the mirror."""
+        """The outcome, once a mirror saw the call (a call that ended the run ends it)."""
         try:
             outcome = await pending
         except Exception:
@@ -234,6 +221,8 @@ class Run:
         results) and no untrusted one is ``ungrounded``: the model made it up.
         """
         self._live.trust(text)
+        if self.mirror is not None:
+            self.mirror.told(text, None)
 
     def commit_plan(
         self, calls: Sequence[PlannedCall], *, source: str = "code", recorded: bool = False
@@ -250,6 +239,8 @@ class Run:
             live.recorder.planned(live.record, [c.to_json() for c in plan], source)
         live.plan = plan
         live.generation += 1
+        if self.mirror is not None:
+            self.mirror.told(None, plan)
 
     def enter_safe_mode(self, reason: str) -> None:
         """From now on the run is in safe mode; policies see ``context.run.mode == "safe"``."""
@@ -302,6 +293,6 @@ class Run:
         await self.settle_mirror()
 
     async def settle_mirror(self) -> None:
-        """The run ended or stopped in this worker: a mirror following it compares now."""
+        """The run ended or stopped here: a mirror following it compares now."""
         if self.mirror is not None:
             await self.mirror.finish(self)
