@@ -45,6 +45,7 @@ def summary(run: RunView) -> RunSummary:
         state=run.state,
         reason=run.reason,
         bundle_version=run.bundle_version,
+        release=run.release,
         tool_calls=run.usage.tool_calls,
         cost_usd=run.cost.usd,
         created_at=run.created_at,

@@ -44,6 +44,7 @@ def runs_page(
     since: str | None = None,
     until: str | None = None,
     cost_above: str | None = None,
+    release: str | None = None,
     page: Annotated[int, Query(le=MAX_OFFSET // PAGE_SIZE)] = 1,
 ) -> HTMLResponse:
     page = max(page, 1)
@@ -66,6 +67,7 @@ def runs_page(
         asked_moment(since, "since"),
         asked_moment(until, "until"),
         cost_above=threshold,
+        release=asked_name(release, "release"),
     )
     offset = (page - 1) * PAGE_SIZE
     if token.tenant is not None and tenant not in (None, "", token.tenant):
@@ -81,6 +83,7 @@ def runs_page(
         "since": since or "",
         "until": until or "",
         "cost_above": cost_above or "",
+        "release": release or "",
     }
     kept = {k: v for k, v in asked.items() if v}
     pages = max(1, -(-result.total // PAGE_SIZE))
