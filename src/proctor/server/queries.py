@@ -109,6 +109,7 @@ def costs(
     since: datetime | None,
     until: datetime | None,
     top: int,
+    release: str | None = None,
 ) -> Costs:
     rows = [
         CostRow(
@@ -120,9 +121,9 @@ def costs(
             tokens=g.tokens,
             cost_usd=g.usd,
         )
-        for g in cost_by(conn, tenant=tenant, since=since, until=until)
+        for g in cost_by(conn, tenant=tenant, since=since, until=until, release=release)
     ]
-    per_run = cost_per_run(conn, tenant=tenant, since=since, until=until)
+    per_run = cost_per_run(conn, tenant=tenant, since=since, until=until, release=release)
     return Costs(
         outliers=cost_outliers([(r.run_id, r.tenant, r.workflow, r.nano_usd) for r in per_run]),
         rows=rows,

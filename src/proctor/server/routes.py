@@ -157,12 +157,13 @@ def get_costs(
     tenant: TenantQuery = None,
     since: MomentQuery = None,
     until: MomentQuery = None,
+    release: ReleaseQuery = None,
     top: Annotated[int, Query(ge=1, le=100, description="How many costly runs")] = 10,
 ) -> Costs:
     if token.tenant is not None and tenant not in (None, token.tenant):
         return Costs(rows=[], top_runs=[], total_usd=Decimal(0))
     with runtime.store.read() as conn:
-        return queries.costs(conn, _scope(token, tenant), since, until, top)
+        return queries.costs(conn, _scope(token, tenant), since, until, top, release)
 
 
 @router.get("/audit/status", summary="Verify the audit log (a tenant token: its tenant only)")
