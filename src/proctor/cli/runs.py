@@ -25,8 +25,8 @@ def list_(
     with runtime(None).store.read() as conn:
         rows = list_runs(conn, where, limit=limit)
     table = Table(title="Runs")
-    columns = ("id", "tenant", "workflow", "agent", "release", "state", "reason", "tool calls")
-    for column in (*columns, "started"):
+    columns = ("id", "tenant", "workflow", "agent", "state", "reason", "tool calls", "started")
+    for column in (*columns, "release"):
         table.add_column(column, no_wrap=column in ("id", "run"))
     for r in rows:
         table.add_row(
@@ -34,11 +34,11 @@ def list_(
             r.tenant,
             r.workflow,
             r.agent,
-            r.release or "",
             r.state.value,
             r.reason.value if r.reason else "",
             str(r.usage.tool_calls),
             f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+            r.release or "",
         )
     console.print(table if rows else "No runs.")
 
