@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from proctor.policy import PolicyBundle
+from proctor.policy import PolicyBundle, ResourceRef
 from proctor.policy.versions import record_bundle_version
 from proctor.releases import build_manifest
 from proctor.runs import RunSpec
@@ -23,6 +23,10 @@ from proctor.tools import Effect, Tool, tool
 POLICY = """
 @id("reads")
 permit (principal, action == Action::"lookup", resource);
+
+@id("refund-once")
+forbid (principal, action == Action::"refund", resource)
+when { resource.refunds > 0 };
 
 @id("small-refund")
 permit (principal, action == Action::"refund", resource)
@@ -67,7 +71,10 @@ def make_tools(counters: Counters) -> list[Tool]:
         counters.calls["lookup"] += 1
         return {"order_id": order_id, "total": "900.00"}
 
-    @tool(effect=Effect.WRITE)
+    def order(args: Any) -> ResourceRef:  # the system of record, as it is when decided
+        return ResourceRef("Order", args.order_id, {"refunds": counters.calls["refund"]})
+
+    @tool(effect=Effect.WRITE, resource=order)
     async def refund(order_id: str, amount: Decimal) -> dict[str, Any]:
         """Refund an order."""
         counters.calls["refund"] += 1

@@ -69,6 +69,9 @@ async def test_a_write_both_allow_runs_once_not_twice(
     assert deployment.counters.calls["refund"] == 1
     with rt.store.read() as conn:
         report = shadow_report(conn, candidate)
+    # The candidate decided on the world the live call saw, not the one after it: the
+    # order had no refund yet ("refund-once" would have denied it afterwards).
+    assert report.pairs[0].calls[0]["candidate"] == {"decision": "allow", "status": "would_execute"}
     assert report.verdicts == {
         "same_actions": 1,
         "different_actions": 0,

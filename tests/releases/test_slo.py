@@ -11,7 +11,7 @@ from proctor.runs.views import RunFilter, count_runs
 from proctor.runtime import Runtime
 from proctor.states import Reason
 
-from .conftest import Deployment, spec
+from .conftest import Deployment, spec, write_bundle
 
 TwoReleases = Callable[[], tuple[Runtime, str, str]]
 
@@ -102,3 +102,25 @@ async def test_too_few_runs_are_waited_for_not_judged(two_releases: TwoReleases)
     assert not verdict.breached
     success = next(r for r in verdict.rows if r.objective == "success_rate")
     assert success.status == "waiting"
+
+
+async def test_a_forbidden_incident_is_judged_at_once_between_periodic_checks(
+    deployment: Deployment,
+) -> None:
+    slow = deployment.stable_bundle.parent / "slow"
+    write_bundle(slow, "shop-v1-slow", "100.00")
+    text = (slow / "proctor.yaml").read_text().replace("check_every_s: 0", "check_every_s: 3600")
+    (slow / "proctor.yaml").write_text(text)
+    rt = deployment.runtime()
+    stable = deployment.release(rt, slow, "checks hourly")
+    candidate = deployment.release(rt, deployment.weaker_bundle, "bigger refunds unattended")
+    rt.releases.promote(stable, "ann")
+    rt.releases.canary(candidate, 100, "ann")
+    rt.monitor.check()  # the hourly check is not due for an hour from here
+    quiet = await rt.start_run(spec("cust-1"))
+    await quiet.complete()
+    assert rt.releases.channels().canary is not None
+    loud = await rt.start_run(spec("cust-2"))
+    await loud.call("refund", {"order_id": "A-1", "amount": "500.00"})
+    await loud.complete()
+    assert rt.releases.channels().canary is None

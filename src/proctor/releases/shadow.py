@@ -114,6 +114,8 @@ class ShadowMirror:
         self._live_s = 0.0
         self._shadow_s = 0.0
         self._started = time.monotonic()
+        self._pending: dict[str, Any] | None = None
+        """The candidate's side of the call the live run is making."""
         self.finished = False
 
     def told(self, trusted: str | None, plan: Any) -> None:
@@ -125,29 +127,39 @@ class ShadowMirror:
         if plan is not None:
             self._shadow.commit_plan(plan, source="shadow")
 
-    async def called(
-        self, live: Run, tool: str, args: Mapping[str, Any] | str | bytes, outcome: CallOutcome
-    ) -> None:
+    async def propose(self, tool: str, args: Mapping[str, Any] | str | bytes) -> None:
+        """The candidate decides (and reads) before the live call runs, on the same world."""
+        self._pending = None
         if self.finished:
             return
-        self._live_s = time.monotonic() - self._started
         began = time.monotonic()
-        entry: dict[str, Any] = {
-            "step": outcome.step,
-            "tool": tool,
-            "args": live.steps[outcome.step].args if outcome.step < len(live.steps) else {},
-            "live": _side(outcome),
-        }
         try:
             if self._shadow.state is RunState.RUNNING:
                 theirs = await self._call(tool, args)
-                entry["candidate"] = _side(theirs, suppressed=tool not in self._reads)
+                side = _side(theirs, suppressed=tool not in self._reads)
             else:
-                entry["candidate"] = {"decision": None, "status": "stopped"}
+                side = {"decision": None, "status": "stopped"}
         except ProctorError as exc:  # the candidate's run refused or ended: it is compared
-            entry["candidate"] = {"decision": None, "status": "refused", "detail": str(exc)}
+            side = {"decision": None, "status": "refused", "detail": str(exc)}
         self._shadow_s += time.monotonic() - began
-        self._calls.append(entry)
+        self._pending = side
+
+    async def called(
+        self, live: Run, tool: str, args: Mapping[str, Any] | str | bytes, outcome: CallOutcome
+    ) -> None:
+        side, self._pending = self._pending, None
+        if self.finished or side is None or outcome.replayed:
+            return
+        self._live_s = time.monotonic() - self._started - self._shadow_s
+        self._calls.append(
+            {
+                "step": outcome.step,
+                "tool": tool,
+                "args": live.steps[outcome.step].args if outcome.step < len(live.steps) else {},
+                "live": _side(outcome),
+                "candidate": side,
+            }
+        )
         if outcome.status is CallStatus.AWAITING_APPROVAL:
             await self.finish(live, "the live run waits for a person")
 

@@ -134,6 +134,18 @@ def figures(conn: sa.Connection, release: str, stable: str, since: datetime) -> 
     )
 
 
+def run_incidents(conn: sa.Connection, run_id: str, stable: str) -> dict[str, int]:
+    """One run's incidents, as ``figures`` counts them."""
+    d = dry_run_decisions.c
+    breaches = conn.execute(
+        sa.select(sa.func.count()).where(
+            d.run_id == run_id, d.candidate == stable, d.live == "allow", d.dry_run != "allow"
+        )
+    ).scalar_one()
+    invalid = conn.execute(sa.select(runs.c.invalid_actions).where(runs.c.id == run_id)).scalar()
+    return {"policy_breach": int(breaches), "tool_misuse": int(invalid or 0)}
+
+
 def judge(
     conn: sa.Connection, settings: SloSettings, stable: str, canary: str, now: datetime
 ) -> SloVerdict:

@@ -152,9 +152,15 @@ class CallMirror(Protocol):
     """Follows a live run (a ``Run``) call by call, as a shadow run does; never changes
     what the run does."""
 
+    async def propose(self, tool: str, args: Mapping[str, Any] | str | bytes) -> None:
+        """A call the live run is about to make: before it, on the same world."""
+        ...
+
     async def called(
         self, live: Any, tool: str, args: Mapping[str, Any] | str | bytes, outcome: CallOutcome
-    ) -> None: ...
+    ) -> None:
+        """What became of it in the live run (``replayed``: the journal answered)."""
+        ...
 
     async def finish(self, live: Any, note: str | None = None) -> None: ...
 

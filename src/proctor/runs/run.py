@@ -118,8 +118,7 @@ class Run:
         return await gate.preview(self._live, proposal)
 
     async def submit(self, proposal: Proposal, *, reason: str | None = None) -> CallOutcome:
-        """Propose a call already checked against its tool (``propose``) to every stage
-        after validation."""
+        """Propose a call checked already (``propose``) to every stage after validation."""
         self._live.ensure_live()
         return await self._mirrored(
             proposal.tool.name, proposal.args, self._governed(proposal, reason)
@@ -131,14 +130,16 @@ class Run:
         args: Mapping[str, Any] | str | bytes,
         pending: Coroutine[Any, Any, CallOutcome],
     ) -> CallOutcome:
-        """The outcome, once a mirror saw the call (a call that ended the run ends it)."""
+        """The outcome; a mirror sees the call first, on the world the live call sees."""
+        if self.mirror is not None:
+            await self.mirror.propose(tool, args)
         try:
             outcome = await pending
         except Exception:
             if self.mirror is not None and self.state.terminal:
                 await self.mirror.finish(self)
             raise
-        if self.mirror is not None and not outcome.replayed:
+        if self.mirror is not None:
             await self.mirror.called(self, tool, args, outcome)
         return outcome
 
@@ -168,7 +169,7 @@ class Run:
         return await self._governed(proposal, reason, call_id)
 
     def step_for(self, call_id: str) -> StepRecord | None:
-        """The journaled step of the call the caller named ``call_id``, if it was made."""
+        """The journaled step of the call named ``call_id``, if it was made."""
         return next((s for s in reversed(self._live.record.steps) if s.call_id == call_id), None)
 
     async def _governed(
