@@ -4,6 +4,8 @@ its success rate, and leaves it alone on noise."""
 from __future__ import annotations
 
 import random
+
+import pytest
 from collections.abc import Callable
 
 from proctor.releases.registry import transitions
@@ -55,6 +57,8 @@ async def test_a_forbidden_incident_rolls_the_canary_back_at_once(
     assert nxt.release_id == stable
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(120)  # enough runs for the test to be significant
 async def test_a_significant_success_drop_rolls_the_canary_back(
     two_releases: TwoReleases,
 ) -> None:
@@ -74,6 +78,8 @@ async def test_a_significant_success_drop_rolls_the_canary_back(
     assert 20 <= on_candidate < 60
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(120)  # enough runs of each for every objective to be judged
 async def test_noise_never_rolls_back_a_canary_that_behaves_as_stable(
     deployment: Deployment,
 ) -> None:
