@@ -4,9 +4,9 @@ its success rate, and leaves it alone on noise."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
-from collections.abc import Callable
 
 from proctor.releases.registry import transitions
 from proctor.runs.views import RunFilter, count_runs
