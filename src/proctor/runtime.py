@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -15,15 +15,18 @@ from proctor.approvals import ApprovalQueue
 from proctor.audit import AuditLog, SigningKey, VerifyKey, VerifyReport, anchor_at, verify_store
 from proctor.budgets import DailyLedger
 from proctor.clock import Clock, SystemClock
+from proctor.errors import ProctorError
 from proctor.ids import new_id
 from proctor.models.pricing import PriceTable
 from proctor.policy import PolicyBundle
 from proctor.policy.versions import record_bundle_version
 from proctor.redaction.policy import Redaction
 from proctor.redaction.settings import RedactionSettings
+from proctor.releases import Monitor, Placement, Releases, ReleaseServing
+from proctor.releases.shadow import ShadowKernel, ShadowMirror
 from proctor.runs import journal, replay
 from proctor.runs.live import LiveRun
-from proctor.runs.model import RunRecord, RunSpec
+from proctor.runs.model import RunSpec
 from proctor.runs.recorder import Recorder
 from proctor.runs.run import Run
 from proctor.runs.trace import stored_spans
@@ -121,6 +124,16 @@ class Runtime:
         )
         self._recorder = Recorder(self.services)
         self.approvals = ApprovalQueue(self.services, self._recorder)
+        self._served: dict[str, tuple[Services, Recorder, ApprovalQueue]] = {}
+        if bundle is not None:
+            self._served[str(bundle.version)] = (self.services, self._recorder, self.approvals)
+        self.releases = Releases(store, self.services.audit, clock)
+        self.serving = ReleaseServing(
+            self.releases, bundle, self.settings.home, self.settings.releases_refresh_s
+        )
+        self.monitor = Monitor(self.releases, self.serving, clock)
+        self._shadows: dict[str, ShadowKernel] = {}
+        self._shadow_store: Store | None = None
 
     @classmethod
     def for_app(cls, app: App, settings: Settings | None = None, **kwargs: Any) -> Runtime:
@@ -174,26 +187,43 @@ class Runtime:
         self.close()
 
     def run_ended(self, run_id: str) -> None:
-        """A run has ended, durably: its spans, derived from the store, go to telemetry."""
+        """A run has ended, durably: its spans, derived from the store, go to telemetry,
+        and a canary's run lets the SLO monitor check."""
         if self.telemetry is not None:
             described = {t.name: t.description for t in self.tools}
             unseal = self.sealer.open if self._span_content else None
             spans = stored_spans(self.store, run_id, tools=described, unseal=unseal)
             self.telemetry.export_run(run_id, spans)
+        self.monitor.run_ended(run_id)
 
     def close(self) -> None:
         if self.telemetry is not None:
             self.telemetry.shutdown()  # flushes queued spans
         self.store.close()
+        if self._shadow_store is not None:
+            self._shadow_store.close()
 
-    async def start_run(self, spec: RunSpec) -> Run:
-        """Open a run; its calls go through ``Run.call``."""
+    def place(self, spec: RunSpec) -> Placement:
+        """Where a new run for ``spec`` goes: the stable release or the canary (sticky by
+        tenant and requester), with a shadow or a dry run beside it. Without a stable
+        release, the runtime's own bundle."""
+        run_id = new_id("run")
+        placed = self.serving.place(spec, run_id)
+        return placed or Placement(run_id, None, None, self.policy)
+
+    async def start_run(self, spec: RunSpec, *, placement: Placement | None = None) -> Run:
+        """Open a run under the release ``place`` chooses; its calls go through ``Run.call``."""
+        placed = placement or self.place(spec)
+        services, recorder, approvals = self._serve(placed.bundle)
         # Caps the spec leaves open come from the bundle's proctor.yaml.
-        budget = spec.budget.filled_from(self.policy.settings.budgets.run)
+        budget = spec.budget.filled_from(placed.bundle.settings.budgets.run)
         if budget != spec.budget:
             spec = spec.model_copy(update={"budget": budget})
         lease_until = self.clock.now() + timedelta(seconds=self.services.lease.seconds)
-        return self._run(self._recorder.open_run(new_id("run"), spec, lease_until))
+        record = recorder.open_run(placed.run_id, spec, lease_until, placed.release_id)
+        live = LiveRun(services, recorder, record)
+        live.beside = placed.beside
+        return Run(live, approvals, self._mirror(placed, spec))
 
     async def resume(self, run_id: str) -> Run:
         """Take a run over from the store, in this process, and settle what a crash left open.
@@ -209,9 +239,13 @@ class Runtime:
             generation = journal.take(conn, run_id, lease.worker_id, now, until)
             record = journal.load_run(conn, run_id)  # as it is under this worker's lease
         record.lease_generation, record.lease_until = generation, until
-        live = LiveRun(self.services, self._recorder, record)
+        # A run finishes under the release (the bundle) it opened under.
+        bundle = self.serving.bundle_of(record.bundle_version) if record.release else None
+        services, recorder, approvals = self._serve(bundle or self.policy)
+        live = LiveRun(services, recorder, record)
+        live.beside = self.serving.beside_of(record.release)
         await replay.recover(live)
-        return Run(live, self.approvals)
+        return Run(live, approvals)
 
     async def session_run(self, spec: RunSpec) -> Run:
         """The run serving ``spec.session`` (a LangGraph thread, an MCP session) for its
@@ -236,8 +270,33 @@ class Runtime:
         holds = self.ledger.release_abandoned(self.clock.now(), self.services.lease.seconds)
         return Recovered(tuple(runs), holds)
 
-    def _run(self, record: RunRecord) -> Run:
-        return Run(LiveRun(self.services, self._recorder, record), self.approvals)
+    def _serve(self, bundle: PolicyBundle) -> tuple[Services, Recorder, ApprovalQueue]:
+        """The kernel parts deciding with ``bundle``: a release's runs decide with its own."""
+        version = str(bundle.version)
+        found = self._served.get(version)
+        if found is None:
+            redaction = Redaction(bundle.settings.redaction, secret_of(self.key.private))
+            services = replace(self.services, bundle=bundle, redaction=redaction)
+            recorder = Recorder(services)
+            found = self._served[version] = (services, recorder, ApprovalQueue(services, recorder))
+        return found
+
+    def _mirror(self, placed: Placement, spec: RunSpec) -> ShadowMirror | None:
+        """A shadow run following this one, if the run is in the shadow's sample."""
+        if placed.shadow is None:
+            return None
+        candidate, bundle = placed.shadow
+        try:
+            kernel = self._shadows.get(candidate.id)
+            if kernel is None:
+                if self._shadow_store is None:
+                    self._shadow_store = Store(self.settings.shadow_database_url)
+                kernel = ShadowKernel(self._shadow_store, self.key, self.clock, bundle, self.tools)
+                self._shadows[candidate.id] = kernel
+            return ShadowMirror(self.store, candidate, kernel, kernel.open(spec))
+        except ProctorError as exc:  # a shadow never stops a live run
+            log.warning("no shadow run for candidate %s: %s", candidate.id, exc)
+            return None
 
     def verify_audit(
         self, *, tenant: str | None = None, extra_keys: Sequence[VerifyKey] = ()

@@ -28,10 +28,20 @@ class Settings(BaseSettings):
     """How long a worker holds a run before another may take it over."""
     checkpoint_every: int = Field(default=1000, gt=0)
     """Sign a checkpoint every this many entries of a tenant's chain (and when a run ends)."""
+    shadow_db_url: str | None = None
+    """Database of shadow runs; default is SQLite at ``<home>/shadow.db``. Kept apart, so a
+    shadow run never appears among live runs nor spends a tenant's budget."""
+    releases_refresh_s: float = Field(default=1.0, ge=0)
+    """How old this worker's view of the release channels may be when a run opens (a
+    change made through the worker itself shows at once)."""
 
     @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{self.home / 'proctor.db'}"
+
+    @property
+    def shadow_database_url(self) -> str:
+        return self.shadow_db_url or f"sqlite:///{self.home / 'shadow.db'}"
 
     @property
     def key_path(self) -> Path:

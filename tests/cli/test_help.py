@@ -35,6 +35,7 @@ def test_top_level_help_names_every_command(cli: Cli) -> None:
         "retention",
         "evidence",
         "mcp",
+        "release",
     ]
 
 
@@ -49,6 +50,22 @@ def test_top_level_help_names_every_command(cli: Cli) -> None:
         ("scenario", ["from-run"]),
         ("tokens", ["create", "list", "revoke"]),
         ("mcp", ["serve", "check"]),
+        (
+            "release",
+            [
+                "create",
+                "list",
+                "show",
+                "diff",
+                "shadow",
+                "canary",
+                "promote",
+                "rollback",
+                "dry-run",
+                "report",
+                "monitor",
+            ],
+        ),
     ],
 )
 def test_each_group_help_names_its_commands(cli: Cli, group: str, names: list[str]) -> None:

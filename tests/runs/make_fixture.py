@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from proctor.approvals import Approver
 from proctor.bench.service_store import _POLICY, _REQUEST, _answer, lookup, refund
+from proctor.releases import build_manifest
 from proctor.runs import RunSpec
 from proctor.runs.model import RUN_SCHEMA_VERSION
 from proctor.runtime import Runtime
@@ -52,6 +53,17 @@ async def _run(root: Path) -> dict[str, list[dict[str, Any]]]:
     settings = Settings(home=root / "home", db_url=f"sqlite:///{root / 'proctor.db'}")
     rt = Runtime(policy=bundle, tools=[lookup, refund, stock], settings=settings, clock=clock)
     try:
+        # Version 4 on: the run opens under the stable release.
+        manifest = build_manifest(
+            app="tests.runs.make_fixture:app",
+            bundle=rt.policy,
+            tools=rt.tools,
+            model=None,
+            system_prompt=None,
+            report=None,
+        )
+        release = rt.releases.create(manifest, "the fixture's release", "ann")
+        rt.releases.promote(release.id, "ann")
         spec = RunSpec(
             agent="support-bot", role="agent", tenant="acme", workflow="support", requester="ann"
         )

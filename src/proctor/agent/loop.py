@@ -132,17 +132,21 @@ class Agent:
 
     async def run(self, request: str, spec: RunSpec) -> AgentResult:
         """Open a run for ``request`` and drive it until it ends or waits for approval."""
-        chosen = route(request, self.runtime.policy.settings.routing)
+        # The release the run opens under routes it, with its bundle's routing settings.
+        placed = self.runtime.place(spec)
+        chosen = route(request, placed.bundle.settings.routing)
         if chosen.tier is Tier.SAFE:
             spec = spec.model_copy(update={"mode": Mode.SAFE})
-        run = await self.runtime.start_run(spec)
+        run = await self.runtime.start_run(spec, placement=placed)
         run.note_route(
             chosen.intent, chosen.tier.value, self._model_for(run, chosen).name, chosen.reason
         )
         run.trust(request)
         run.note_request(request)
+        manifest = placed.release.manifest if placed.release is not None else None
+        prompt = (manifest.system_prompt if manifest else None) or self.config.system_prompt
         conversation: list[Message] = [
-            SystemMessage(content=self.config.system_prompt),
+            SystemMessage(content=prompt),
             UserMessage(content=request),
         ]
         return await self._drive(run, conversation, chosen)
@@ -163,9 +167,7 @@ class Agent:
         if first is not None:  # committed when the run started; recorded then
             run.commit_plan(first, source="model", recorded=True)
         run.seek(_answered_steps(conversation))
-        return await self._drive(
-            run, conversation, route(request, self.runtime.policy.settings.routing)
-        )
+        return await self._drive(run, conversation, route(request, run.policy.settings.routing))
 
     def _model_for(self, run: Run, chosen: Route) -> Model:
         """The model serving the run now: its route's tier, or the safe tier once in safe mode."""
@@ -173,7 +175,10 @@ class Agent:
             return self._fixed
         assert self._factory is not None
         tier = Tier.SAFE if run.mode is Mode.SAFE else chosen.tier
-        spec = self.runtime.policy.settings.routing.models[tier]
+        spec = run.policy.settings.routing.models[tier]
+        if run.release_id is not None:  # a release may pin one model for every tier
+            pinned = self.runtime.serving.release(run.release_id).manifest.model
+            spec = pinned if pinned and pinned != "simulated" else spec
         if spec not in self._models:
             self._models[spec] = self._factory(spec)
         return self._models[spec]

@@ -23,6 +23,9 @@ class EntryKind(StrEnum):
     ACTION_OUTCOME = "action.outcome"
     ACTION_RECONCILED = "action.reconciled"
     RETENTION_PURGED = "retention.purged"
+    RELEASE_CREATED = "release.created"
+    RELEASE_MOVED = "release.moved"
+    RELEASE_SLO_BREACHED = "release.slo_breached"
 
 
 class AuditEvent:
@@ -206,3 +209,41 @@ class RetentionPurged(AuditEvent):
     first_seq: int | None
     last_seq: int | None
     run_ids: list[str]
+
+
+@dataclass(frozen=True)
+class ReleaseCreated(AuditEvent):
+    """A release was recorded: its manifest's digest and the note of the person who made it."""
+
+    kind = EntryKind.RELEASE_CREATED
+    release: str
+    digest: str
+    policy_version: str
+    note: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class ReleaseMoved(AuditEvent):
+    """Which release serves a channel changed: a shadow, a canary, a promotion, a rollback."""
+
+    kind = EntryKind.RELEASE_MOVED
+    action: str
+    """``shadow``, ``canary``, ``promote``, ``rollback``, ``dry_run`` or ``stop``."""
+    channel: str
+    release: str | None
+    """The release the channel serves now; None when the channel was emptied."""
+    previous: str | None
+    share: float
+    actor: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReleaseSloBreached(AuditEvent):
+    """The SLO monitor found the canary breaching its targets, with the figures it saw."""
+
+    kind = EntryKind.RELEASE_SLO_BREACHED
+    canary: str
+    stable: str
+    failures: list[dict[str, Any]]

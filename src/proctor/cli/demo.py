@@ -22,6 +22,7 @@ from proctor.app import App, load_app
 from proctor.approvals import Approver
 from proctor.audit import VerifyReport
 from proctor.cli._common import RUN_APP_OPTION, console, fails_clearly, run_async
+from proctor.cli.demo_releases import releases_demo
 from proctor.errors import ConfigError
 from proctor.evals.report import Report
 from proctor.evals.scenario import Scenario
@@ -39,12 +40,20 @@ def demo(
     walkthrough: bool = typer.Option(
         False, "--walkthrough", help="The short scripted walkthrough instead of the bank."
     ),
+    releases: bool = typer.Option(
+        False,
+        "--releases",
+        help="A candidate release shadowed, canaried and rolled back by its SLOs.",
+    ),
     seed: int = typer.Option(0, help="Seed of the simulated model: same seed, same report."),
     concurrency: int = typer.Option(4, min=1, help="Scenarios run at once."),
     app_ref: str = RUN_APP_OPTION,
 ) -> None:
     """Run the app's scenario bank end to end, report it, verify the audit log."""
     app = load_app(app_ref)
+    if releases:
+        releases_demo(app, app_ref)
+        return
     if walkthrough:
         _walkthrough(app)
         return

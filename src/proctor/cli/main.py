@@ -6,6 +6,7 @@ import typer
 
 from proctor.cli import approvals, audit, bench, demo, evals, mcp, policy, runs, serve, tokens
 from proctor.cli import evidence as evidence_command
+from proctor.cli import release as release_command
 from proctor.cli import retention as retention_command
 from proctor.cli import run as run_command
 from proctor.cli._common import setup_logging
@@ -34,6 +35,7 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(retention_command.app, name="retention")
 app.add_typer(evidence_command.app, name="evidence")
 app.add_typer(mcp.app, name="mcp")
+app.add_typer(release_command.app, name="release")
 
 
 def main() -> None:

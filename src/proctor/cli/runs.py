@@ -17,13 +17,16 @@ app = typer.Typer(help="Inspect and resume runs.", no_args_is_help=True)
 def list_(
     tenant: str | None = typer.Option(None, help="Only this tenant's runs."),
     state: RunState | None = typer.Option(None, help="Only runs in this state."),
+    release: str | None = typer.Option(None, help="Only runs opened under this release."),
     limit: int = typer.Option(50, min=1, help="At most this many, newest first."),
 ) -> None:
     """The newest runs with their state and reason."""
+    where = RunFilter(tenant=tenant or None, state=state, release=release or None)
     with runtime(None).store.read() as conn:
-        rows = list_runs(conn, RunFilter(tenant=tenant or None, state=state), limit=limit)
+        rows = list_runs(conn, where, limit=limit)
     table = Table(title="Runs")
-    for column in ("id", "tenant", "workflow", "agent", "state", "reason", "tool calls", "started"):
+    columns = ("id", "tenant", "workflow", "agent", "state", "reason", "tool calls", "started")
+    for column in (*columns, "release"):
         table.add_column(column, no_wrap=column in ("id", "run"))
     for r in rows:
         table.add_row(
@@ -35,6 +38,7 @@ def list_(
             r.reason.value if r.reason else "",
             str(r.usage.tool_calls),
             f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+            r.release or "",
         )
     console.print(table if rows else "No runs.")
 

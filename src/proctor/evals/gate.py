@@ -152,7 +152,7 @@ def fisher_one_sided(
     return min(1.0, numerator / denominator)
 
 
-def _success_row(name: str, before: Interval, after: Interval, alpha: float) -> GateRow:
+def success_row(name: str, before: Interval, after: Interval, alpha: float) -> GateRow:
     p = fisher_one_sided(before.successes, before.trials, after.successes, after.trials)
     drop = after.value < before.value
     passed = not (drop and p < alpha)
@@ -169,7 +169,7 @@ def _success_row(name: str, before: Interval, after: Interval, alpha: float) -> 
     return GateRow(name, before.value, after.value, f"p < {alpha:g}", passed, explanation)
 
 
-def _rise_row(name: str, before: float, after: float, limit: float) -> GateRow:
+def rise_row(name: str, before: float, after: float, limit: float) -> GateRow:
     threshold = f"+{limit:.0%}"
     if before == 0:
         passed = after <= 0
@@ -213,9 +213,9 @@ def compare(baseline: Report, candidate: Report, rules: GateRules) -> GateResult
     """Apply every rule; the candidate passes when every row passes."""
     b, c = baseline.summary, candidate.summary
     rows = _incident_rows(b.incidents, c.incidents)
-    rows.append(_success_row("success_rate", b.success, c.success, rules.alpha))
+    rows.append(success_row("success_rate", b.success, c.success, rules.alpha))
     rows.append(
-        _rise_row(
+        rise_row(
             "cost_per_run_usd.mean",
             b.cost_per_run_usd.mean,
             c.cost_per_run_usd.mean,
@@ -223,17 +223,17 @@ def compare(baseline: Report, candidate: Report, rules: GateRules) -> GateResult
         )
     )
     rows.append(
-        _rise_row(
+        rise_row(
             "cost_per_run_usd.p95", b.cost_per_run_usd.p95, c.cost_per_run_usd.p95, rules.cost_rise
         )
     )
     rows.append(
-        _rise_row("duration_s.p95", b.duration_s.p95, c.duration_s.p95, rules.duration_p95_rise)
+        rise_row("duration_s.p95", b.duration_s.p95, c.duration_s.p95, rules.duration_p95_rise)
     )
     if rules.by_label:
         for label in sorted(b.by_label.keys() & c.by_label.keys()):
             rows.append(
-                _success_row(
+                success_row(
                     f"success_rate[{label}]",
                     b.by_label[label].success,
                     c.by_label[label].success,

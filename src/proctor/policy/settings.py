@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -88,6 +89,61 @@ class RoutingSettings(BaseModel):
     """After a call with an argument from untrusted content, the rest of the run is in safe mode."""
 
 
+class Objective(BaseModel):
+    """One service-level objective: over which window, from how many ended runs on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    window_s: int = Field(default=3600, gt=0)
+    """Runs opened this many seconds back or less are compared."""
+    min_runs: int = Field(default=20, ge=1)
+    """Ended runs each release needs in the window before the objective is judged."""
+
+
+class RateObjective(Objective):
+    target: float = Field(ge=0, le=1)
+    """The rate to hold (success: at least; escalation: at most), shown beside the figures;
+    the canary fails on a significant move against the stable release."""
+
+
+class RiseObjective(Objective):
+    max_rise: float = Field(ge=0)
+    """Largest relative rise over the stable release that passes: 0.10 is 10%."""
+    target: float | None = Field(default=None, ge=0)
+    """The figure to hold, shown beside the figures."""
+
+
+class IncidentObjective(Objective):
+    max_rate: float = Field(default=0.0, ge=0, le=1)
+    """Incidents per ended run that pass; 0 forbids the kind: one incident fails at once."""
+
+
+IncidentKind = Literal["policy_breach", "tool_misuse"]
+"""Incidents seen on live traffic: a call executed that the stable release's bundle denies
+or holds for approval; an invalid action proposed."""
+
+
+def _forbid_breaches() -> dict[IncidentKind, IncidentObjective]:
+    return {"policy_breach": IncidentObjective()}
+
+
+class SloSettings(BaseModel):
+    """What a canary must sustain against the stable release before it may stay."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    """Significance of the rate tests (one-sided Fisher's exact test, as the eval gate)."""
+    check_every_s: float = Field(default=5.0, ge=0)
+    """The monitor checks at most this often as a worker's canary runs end."""
+    success_rate: RateObjective | None = RateObjective(target=0.95)
+    escalation_rate: RateObjective | None = RateObjective(target=0.25)
+    cost_per_run_usd: RiseObjective | None = RiseObjective(max_rise=0.10)
+    duration_p95_s: RiseObjective | None = RiseObjective(max_rise=0.25)
+    incidents: dict[IncidentKind, IncidentObjective] = Field(default_factory=_forbid_breaches)
+    """By kind; a kind not named is not judged."""
+
+
 class BundleSettings(BaseModel):
     """The contents of a bundle's ``proctor.yaml``."""
 
@@ -109,6 +165,8 @@ class BundleSettings(BaseModel):
     """How sensitive values are redacted before anything is stored or sent, per tenant."""
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     """How long audit payloads and finished runs are kept, by default and per tenant."""
+    slo: SloSettings = Field(default_factory=SloSettings)
+    """What a canary release must sustain against the stable one; breached, it rolls back."""
 
 
 def parse_settings(text: str, file: str) -> tuple[BundleSettings | None, list[PolicyIssue]]:

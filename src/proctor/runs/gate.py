@@ -23,6 +23,7 @@ from proctor.errors import BudgetExceeded, InvalidAction, PayloadTooLarge, TooMa
 from proctor.ids import new_id
 from proctor.policy import Decision, DecisionEffect, PolicyRequest
 from proctor.policy.decision import inputs_of
+from proctor.runs import journal
 from proctor.runs.leases import heartbeat
 from proctor.runs.live import LiveRun
 from proctor.runs.model import CallOutcome, CallStatus, StepRecord
@@ -152,6 +153,8 @@ async def decide(live: LiveRun, proposal: Proposal, provenance: dict[str, str]) 
         },
     )
     decision = s.policy.decide(request)
+    if live.beside is not None:  # log only: never enforced
+        live.beside_decision = (proposal.args_hash, live.beside[1].decide(request))
     return replace(decision, inputs={**inputs_of(request), "tools": s.tools.version})
 
 
@@ -205,8 +208,28 @@ async def governed(
         notify_intent(live, executing)
         timings["record_intent"] = (clock.monotonic() - decided) * 1e6
         outcome = await execute_and_record(live, proposal, executing, timings)
+    decided_beside(live, proposal, outcome.step, decision)
     safe_after(live, proposal.tool, decision)
     return outcome
+
+
+def decided_beside(live: LiveRun, proposal: Proposal, step: int, decision: Decision) -> None:
+    """Record what the bundle beside the live one decided of this call, if one did."""
+    beside, made = live.beside, live.beside_decision
+    live.beside_decision = None
+    if beside is None or made is None or made[0] != proposal.args_hash:
+        return
+    with live.services.store.write(durable=False) as conn:
+        journal.insert_beside(
+            conn,
+            live.id,
+            step,
+            beside[0],
+            proposal.tool.name,
+            decision,
+            made[1],
+            live.services.clock.now(),
+        )
 
 
 def notify_intent(live: LiveRun, step: StepRecord) -> None:

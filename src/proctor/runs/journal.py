@@ -24,7 +24,7 @@ from proctor.runs.model import (
 from proctor.runs.views.versions import StoredRun, current
 from proctor.states import TERMINAL_STATES, Mode, Reason, RunState, StepStatus
 from proctor.store.prepared import Prepared
-from proctor.store.tables import model_calls, runs, steps
+from proctor.store.tables import dry_run_decisions, model_calls, runs, steps
 
 _insert_step = Prepared(steps.insert(), steps)
 _finish_step = Prepared(
@@ -61,6 +61,7 @@ def insert_run(
     now: datetime,
     owner: str,
     lease_until: datetime,
+    release: str | None = None,
 ) -> None:
     conn.execute(
         runs.insert(),
@@ -90,7 +91,34 @@ def insert_run(
             "schema_version": RUN_SCHEMA_VERSION,
             "session": spec.session,
             "origin": spec.origin.value,
+            "release": release,
         },
+    )
+
+
+def insert_beside(
+    conn: sa.Connection,
+    run_id: str,
+    step: int,
+    release: str,
+    tool: str,
+    live: Decision,
+    beside: Decision,
+    now: datetime,
+) -> None:
+    """A call decided again, log only, by ``release``'s bundle."""
+    conn.execute(
+        dry_run_decisions.insert().values(
+            run_id=run_id,
+            step=step,
+            candidate=release,
+            tool=tool,
+            live=live.effect.value,
+            dry_run=beside.effect.value,
+            live_policies=list(live.policy_ids),
+            dry_run_policies=list(beside.policy_ids),
+            created_at=now,
+        )
     )
 
 
@@ -368,6 +396,7 @@ def load_run(conn: sa.Connection, run_id: str) -> RunRecord:
         paused_s=r["paused_s"],
         invalid_actions=r["invalid_actions"],
         usage=Usage.from_json(r["usage"]),
+        release=r["release"],
     )
     for s in stored.steps:
         record.steps.append(

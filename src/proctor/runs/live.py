@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 from proctor.errors import RunFailure, RunTerminated
-from proctor.policy import Decision, Principal
+from proctor.policy import Decision, PolicyBundle, Principal
 from proctor.runs import journal
 from proctor.runs.facts import RunFacts
 from proctor.runs.model import RunRecord, StepRecord
@@ -47,6 +47,11 @@ class LiveRun:
         """The last preview: its generation, proposal and decision."""
         self.invalid_calls: set[str] = set()
         """Call ids whose invalid proposal this worker counted already."""
+        self.beside: tuple[str, PolicyBundle] | None = None
+        """A release whose bundle decides every call again, log only (a dry run, or the
+        stable release beside a canary run): its decisions are recorded, never enforced."""
+        self.beside_decision: tuple[str, Decision] | None = None
+        """The last decision made beside: the arguments' hash it was made for, and it."""
         for step in record.steps:
             if step.status is StepStatus.SUCCEEDED and step.tool in services.tools:
                 self.learn(services.tools.get(step.tool), step, self.whole_result(step))

@@ -15,7 +15,7 @@ from proctor.errors import ActionDenied, ApprovalPending, ToolFailed
 from proctor.policy import Decision
 from proctor.states import Mode, Reason, RunState, StepStatus
 
-RUN_SCHEMA_VERSION = 4
+RUN_SCHEMA_VERSION = 5
 
 
 class Origin(StrEnum):
@@ -147,6 +147,8 @@ class RunRecord:
     invalid_actions: int
     usage: Usage
     steps: list[StepRecord] = field(default_factory=list)
+    release: str | None = None
+    """The release the run was opened under; its bundle decides the run to its end."""
     lease_generation: int | None = None
     """The lease generation this worker holds the run under, the fencing token of its
     writes; None while it does not hold the run."""

@@ -1,10 +1,9 @@
 """The recorder: the only writer of step rows, run state and a run's audit entries.
 
-Each method is one transaction that writes the journal row and the audit entry
-from the same typed event, with the tenant's redaction applied once, here. Every
-change of a run's state or a step's status is checked against the tables in
-``proctor.states`` and written conditionally on the state it moves from, so a
-stale writer fails instead of overwriting a newer state.
+Each method is one transaction that writes the journal row and the audit entry from the
+same typed event, with the tenant's redaction applied once, here. Every move of a run's
+state or a step's status is checked against ``proctor.states`` and written on condition
+of the state it moves from, so a stale writer fails instead of overwriting a newer one.
 """
 
 from __future__ import annotations
@@ -47,8 +46,7 @@ from proctor.states import (
 )
 from proctor.tools import Tool
 
-Within = Callable[[sa.Connection], None]
-"""More work for the same transaction (keeping the lease, say)."""
+Within = Callable[[sa.Connection], None]  # more work for the same transaction
 
 
 class Recorder:
@@ -59,11 +57,15 @@ class Recorder:
 
     # -- runs ----------------------------------------------------------------------------
 
-    def open_run(self, run_id: str, spec: RunSpec, lease_until: datetime) -> RunRecord:
+    def open_run(
+        self, run_id: str, spec: RunSpec, lease_until: datetime, release: str | None = None
+    ) -> RunRecord:
         s, now = self._s, self._s.clock.now()
         version = s.version
         with s.store.write() as conn:
-            journal.insert_run(conn, run_id, spec, version, now, s.lease.worker_id, lease_until)
+            journal.insert_run(
+                conn, run_id, spec, version, now, s.lease.worker_id, lease_until, release
+            )
             event = RunOpened(
                 spec.agent,
                 spec.role,
@@ -83,6 +85,7 @@ class Recorder:
             paused_s=0.0,
             invalid_actions=0,
             usage=Usage(),
+            release=release,
             lease_generation=1,
             lease_until=lease_until,
         )
@@ -97,23 +100,22 @@ class Recorder:
         run.invalid_actions = count
 
     def mode_changed(self, run: RunRecord, mode: Mode, reason: str) -> None:
-        previous = run.spec.mode
         reason = self._s.redaction.text(run.spec.tenant, reason)
         with self._s.store.write() as conn:
             self._hold(conn, run)
             journal.update_run(conn, run.id, mode=mode.value)
-            event = RunModeChanged(previous.value, mode.value, reason)
+            event = RunModeChanged(run.spec.mode.value, mode.value, reason)
             self._append(conn, run.spec.tenant, run.id, None, event)
         run.spec = run.spec.model_copy(update={"mode": mode})
 
     def routed(self, run: RunRecord, intent: str, tier: str, model: str, reason: str) -> None:
-        event = RunRouted(intent, tier, model, reason)
-        with self._s.store.write() as conn:
-            self._hold(conn, run)
-            self._append(conn, run.spec.tenant, run.id, None, event, redact=True)
+        self._noted(run, RunRouted(intent, tier, model, reason))
 
     def planned(self, run: RunRecord, calls: list[dict[str, Any]], source: str) -> None:
-        event = RunPlanned(calls, source)
+        self._noted(run, RunPlanned(calls, source))
+
+    def _noted(self, run: RunRecord, event: AuditEvent) -> None:
+        """An entry in the run's log that changes nothing else, redacted."""
         with self._s.store.write() as conn:
             self._hold(conn, run)
             self._append(conn, run.spec.tenant, run.id, None, event, redact=True)
@@ -127,9 +129,8 @@ class Recorder:
                 within(conn)
 
     def conversation(self, run: RunRecord, conversation: Any) -> None:
-        """The agent's conversation, sealed: it holds tool results whole. A run this worker
-        just paused for approval is held by nobody: its conversation is written only if
-        nobody has taken the run over since."""
+        """The agent's conversation, sealed (it holds tool results whole); for a run just
+        paused for approval, only if nobody has taken the run over since."""
         sealed = {"sealed": self._s.sealer.seal(conversation)}
         with self._s.store.write(durable=False) as conn:
             if run.lease_generation is None and run.state is RunState.AWAITING_APPROVAL:
@@ -153,13 +154,13 @@ class Recorder:
         detail: str | None,
         answer: str | None = None,
     ) -> None:
-        """A terminal state (with the final answer, redacted), durably; then the run's
-        spans go to telemetry."""
+        """A terminal state and the final answer (redacted), durably; then telemetry."""
         with self._s.store.write() as conn:
             self._hold(conn, run)
             if answer is not None:
-                said = self._s.redaction.text(run.spec.tenant, answer)
-                journal.update_run(conn, run.id, answer=said)
+                journal.update_run(
+                    conn, run.id, answer=self._s.redaction.text(run.spec.tenant, answer)
+                )
             self._move(conn, run, state, reason, detail)
         self._s.run_ended(run.id)
 

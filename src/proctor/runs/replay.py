@@ -8,7 +8,7 @@ executed is settled with the tool's system of record.
 
 from __future__ import annotations
 
-from proctor.approvals import ApprovalQueue
+from proctor.approvals import REQUESTER, ApprovalQueue, Approver
 from proctor.errors import ReplayMismatch
 from proctor.runs import gate
 from proctor.runs.gate import STATUS_OF_STEP
@@ -90,6 +90,19 @@ async def resume_pending(live: LiveRun, approvals: ApprovalQueue) -> CallOutcome
     live.cursor = max(live.cursor, step.idx + 1)
     executed = await run_if_approved(live, approvals, step, proposal)
     return executed if executed is not None else recorded(live, step, replayed=False)
+
+
+async def refuse(live: LiveRun, approvals: ApprovalQueue, reason: str) -> CallOutcome | None:
+    """The requester refuses the call the run waits on, and the run goes on without it."""
+    waiting = [
+        s.approval_id
+        for s in live.record.steps
+        if s.status is StepStatus.AWAITING_APPROVAL and s.approval_id
+    ]
+    if not waiting:
+        return None
+    approvals.deny(waiting[-1], Approver(live.record.spec.requester, REQUESTER), reason)
+    return await resume_pending(live, approvals)
 
 
 async def run_if_approved(

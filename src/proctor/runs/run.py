@@ -12,24 +12,28 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from proctor.approvals import REQUESTER, ApprovalQueue, Approver
+from proctor.approvals import ApprovalQueue
 from proctor.errors import InvalidAction, RunStateError
 from proctor.models import Model, ModelRequest, ModelResponse
-from proctor.policy import Decision
-from proctor.runs import gate, replay, spend
+from proctor.policy import Decision, PolicyBundle
+from proctor.runs import gate, mirror, replay, spend
 from proctor.runs.live import LiveRun
+from proctor.runs.mirror import CallMirror
 from proctor.runs.model import CallOutcome, StepRecord, Usage
 from proctor.runs.plans import PlannedCall
 from proctor.runs.steps import Proposal
-from proctor.states import Mode, Reason, RunState, StepStatus
+from proctor.states import Mode, Reason, RunState
 
 
 class Run:
     """A live run in this worker. One task at a time."""
 
-    def __init__(self, live: LiveRun, approvals: ApprovalQueue) -> None:
+    def __init__(
+        self, live: LiveRun, approvals: ApprovalQueue, mirror: CallMirror | None = None
+    ) -> None:
         self._live = live
         self._approvals = approvals
+        self.mirror = mirror
 
     # -- what the run is -----------------------------------------------------------------
 
@@ -62,6 +66,14 @@ class Run:
         return self._live.tenant
 
     @property
+    def release_id(self) -> str | None:
+        return self._live.record.release  # None for a run opened before any release
+
+    @property
+    def policy(self) -> PolicyBundle:
+        return self._live.services.policy  # the bundle deciding this run's calls
+
+    @property
     def bundle_version(self) -> str:
         """The version of the policy bundle this worker decides with (the run may have
         started under another; the runs table keeps that one)."""
@@ -83,7 +95,9 @@ class Run:
         same id proposed again, in this process or after a resume in another, returns the
         recorded outcome, or runs the call once its approval is granted: never twice.
         """
-        return await self._call(tool, args, reason, call_id)
+        return await mirror.mirrored(
+            self.mirror, self, tool, args, self._call(tool, args, reason, call_id)
+        )
 
     async def call_json(
         self,
@@ -94,7 +108,9 @@ class Run:
         call_id: str | None = None,
     ) -> CallOutcome:
         """Propose a call whose arguments are a JSON object, as a model writes them."""
-        return await self._call(tool, args_json, reason, call_id)
+        return await mirror.mirrored(
+            self.mirror, self, tool, args_json, self._call(tool, args_json, reason, call_id)
+        )
 
     def propose(self, tool: str, args: Mapping[str, Any] | str | bytes) -> Proposal:
         """A call checked against its tool, recording nothing: ``submit`` it, or ``preview``
@@ -109,12 +125,17 @@ class Run:
     async def submit(
         self, proposal: Proposal, *, reason: str | None = None, call_id: str | None = None
     ) -> CallOutcome:
-        """Propose a call already checked against its tool (``propose``) to every stage
-        after validation. ``call_id`` (a model's tool call id) is recorded with a new step
-        for traces to link; unlike ``call``'s, it does not choose the step to replay: a
-        resumed run replays its journal in order."""
+        """Propose a call checked already (``propose``) to every stage after validation.
+        ``call_id`` (a model's tool call id) is recorded for traces; a resumed run replays
+        its journal in order."""
         self._live.ensure_live()
-        return await self._governed(proposal, reason, call_id, in_order=True)
+        return await mirror.mirrored(
+            self.mirror,
+            self,
+            proposal.tool.name,
+            proposal.args,
+            self._governed(proposal, reason, call_id, in_order=True),
+        )
 
     async def _call(
         self,
@@ -142,7 +163,7 @@ class Run:
         return await self._governed(proposal, reason, call_id)
 
     def step_for(self, call_id: str) -> StepRecord | None:
-        """The journaled step of the call the caller named ``call_id``, if it was made."""
+        """The journaled step of the call named ``call_id``, if it was made."""
         return next((s for s in reversed(self._live.record.steps) if s.call_id == call_id), None)
 
     async def _governed(
@@ -172,16 +193,7 @@ class Run:
     async def refuse(self, reason: str) -> CallOutcome | None:
         """The requester refuses the call this run waits on: it is denied, and the run goes
         on without it, in one call. ``None`` if nothing waits."""
-        waiting = [
-            s.approval_id
-            for s in self._live.record.steps
-            if s.status is StepStatus.AWAITING_APPROVAL and s.approval_id
-        ]
-        if not waiting:
-            return None
-        requester = Approver(self._live.record.spec.requester, REQUESTER)
-        self._approvals.deny(waiting[-1], requester, reason)
-        return await self.resume_pending()
+        return await replay.refuse(self._live, self._approvals, reason)
 
     def seek(self, step: int) -> None:
         """Continue after ``step`` journaled calls instead of replaying them (for code that
@@ -200,6 +212,8 @@ class Run:
         results) and no untrusted one is ``ungrounded``: the model made it up.
         """
         self._live.trust(text)
+        if self.mirror is not None:
+            self.mirror.told(text, None)
 
     def note_request(self, text: str) -> None:
         """Keep what the run was asked (redacted) with it, for the pages and traces. The
@@ -222,6 +236,8 @@ class Run:
             live.recorder.planned(live.record, [c.to_json() for c in plan], source)
         live.plan = plan
         live.generation += 1
+        if self.mirror is not None:
+            self.mirror.told(None, plan)
 
     def enter_safe_mode(self, reason: str) -> None:
         """From now on the run is in safe mode; policies see ``context.run.mode == "safe"``."""
@@ -259,13 +275,22 @@ class Run:
         """Let another worker take the run at once, instead of after this worker's lease."""
         if not self.state.terminal:
             self._live.recorder.release(self._live.record)
+        await self.settle_mirror()
 
     async def complete(self, detail: str | None = None, *, answer: str | None = None) -> None:
         """End the run completed; ``answer``, the final answer, is kept redacted."""
         self._live.end(RunState.COMPLETED, Reason.DONE, detail, answer)
+        await self.settle_mirror()
 
     async def hand_off(self, reason: Reason, detail: str | None = None) -> None:
         self._live.end(RunState.HANDED_OFF, reason, detail)
+        await self.settle_mirror()
 
     async def fail_safe(self, reason: Reason, detail: str | None = None) -> None:
         self._live.end(RunState.FAILED_SAFE, reason, detail)
+        await self.settle_mirror()
+
+    async def settle_mirror(self) -> None:
+        """The run ended or stopped here: a mirror following it compares now."""
+        if self.mirror is not None:
+            await self.mirror.finish(self)

@@ -193,6 +193,7 @@ class StoreCollector(Collector):
             now = self._clock.now()
             families = [
                 self._runs(conn),
+                self._release_runs(conn),
                 self._policy_decisions(conn, now),
                 self._governed_latency(conn, now),
                 self._pending_approvals(conn),
@@ -222,6 +223,16 @@ class StoreCollector(Collector):
                 counts.setdefault((tenant, state, ""), 0)
         for labels in sorted(counts):
             family.add_metric(list(labels), counts[labels])
+        return family
+
+    def _release_runs(self, conn: sa.Connection) -> Metric:
+        family = GaugeMetricFamily(
+            "proctor_release_runs",
+            "Runs opened under each release, by state: a canary's figures beside stable's.",
+            labels=["release", "state"],
+        )
+        for release, state, n in sorted(aggregates.release_run_counts(conn)):
+            family.add_metric([release, state], n)
         return family
 
     def _policy_decisions(self, conn: sa.Connection, now: datetime) -> Metric:

@@ -41,6 +41,10 @@ def _workflow(value: str | None) -> str | None:
     return None if value is None else name_or_problem(value, "workflow")
 
 
+def _release(value: str | None) -> str | None:
+    return None if value is None else name_or_problem(value, "release")
+
+
 def checked_moment(moment: datetime | None) -> datetime | None:
     """``moment`` as an aware datetime, if it lies within ``EARLIEST`` .. ``LATEST`` in UTC."""
     if moment is None:
@@ -68,6 +72,11 @@ TenantQuery = Annotated[
     str | None,
     Query(description=f"A tenant: 1 to {MAX_NAME_LENGTH} characters."),
     AfterValidator(_tenant),
+]
+ReleaseQuery = Annotated[
+    str | None,
+    Query(description="A release (``proctor release list``): runs opened under it."),
+    AfterValidator(_release),
 ]
 WorkflowQuery = Annotated[
     str | None,

@@ -45,6 +45,7 @@ def summary(run: RunView) -> RunSummary:
         state=run.state,
         reason=run.reason,
         bundle_version=run.bundle_version,
+        release=run.release,
         tool_calls=run.usage.tool_calls,
         cost_usd=run.cost.usd,
         created_at=run.created_at,
@@ -108,6 +109,7 @@ def costs(
     since: datetime | None,
     until: datetime | None,
     top: int,
+    release: str | None = None,
 ) -> Costs:
     rows = [
         CostRow(
@@ -119,9 +121,9 @@ def costs(
             tokens=g.tokens,
             cost_usd=g.usd,
         )
-        for g in cost_by(conn, tenant=tenant, since=since, until=until)
+        for g in cost_by(conn, tenant=tenant, since=since, until=until, release=release)
     ]
-    per_run = cost_per_run(conn, tenant=tenant, since=since, until=until)
+    per_run = cost_per_run(conn, tenant=tenant, since=since, until=until, release=release)
     return Costs(
         outliers=cost_outliers([(r.run_id, r.tenant, r.workflow, r.nano_usd) for r in per_run]),
         rows=rows,

@@ -25,6 +25,7 @@ from proctor.server.params import (
     Identifier,
     MomentQuery,
     Offset,
+    ReleaseQuery,
     TenantQuery,
     UsdQuery,
     WorkflowQuery,
@@ -84,13 +85,21 @@ def list_runs(
     since: MomentQuery = None,
     until: MomentQuery = None,
     cost_above: UsdQuery = None,
+    release: ReleaseQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
 ) -> RunPage:
     if token.tenant is not None and tenant not in (None, token.tenant):
         return RunPage(items=[], total=0, limit=limit, offset=offset)
     f = RunFilter(
-        _scope(token, tenant), workflow, state, reason, since, until, cost_above=cost_above
+        _scope(token, tenant),
+        workflow,
+        state,
+        reason,
+        since,
+        until,
+        cost_above=cost_above,
+        release=release,
     )
     with runtime.store.read() as conn:
         page = queries.list_runs(conn, f, limit, offset)
@@ -148,12 +157,13 @@ def get_costs(
     tenant: TenantQuery = None,
     since: MomentQuery = None,
     until: MomentQuery = None,
+    release: ReleaseQuery = None,
     top: Annotated[int, Query(ge=1, le=100, description="How many costly runs")] = 10,
 ) -> Costs:
     if token.tenant is not None and tenant not in (None, token.tenant):
         return Costs(rows=[], top_runs=[], total_usd=Decimal(0))
     with runtime.store.read() as conn:
-        return queries.costs(conn, _scope(token, tenant), since, until, top)
+        return queries.costs(conn, _scope(token, tenant), since, until, top, release)
 
 
 @router.get("/audit/status", summary="Verify the audit log (a tenant token: its tenant only)")

@@ -21,6 +21,8 @@ class RunSummary(BaseModel):
     state: RunState
     reason: Reason | None
     bundle_version: str
+    release: str | None = None
+    """The release the run was opened under."""
     tool_calls: int
     cost_usd: Decimal
     """The sum of the run's model calls."""

@@ -76,7 +76,10 @@ runs = sa.Table(
     sa.Column("answer", sa.Text),
     # Where the run came from: live traffic, an eval, the demo (kept out of the live queue).
     sa.Column("origin", sa.String(16), nullable=False, server_default="live"),
+    # The release the run was opened under (stable or canary); None before any release.
+    sa.Column("release", sa.String(64)),
     sa.Index("ix_runs_tenant_state", "tenant", "state"),
+    sa.Index("ix_runs_release_created_at", "release", "created_at"),
     sa.Index("ix_runs_tenant_session", "tenant", "session"),
     sa.Index("ix_runs_created_at", "created_at"),
 )
@@ -273,4 +276,55 @@ policy_bundles = sa.Table(
     sa.Column("digest", sa.String(64), nullable=False),
     sa.Column("files", JSON, nullable=False),
     sa.Column("first_used_at", UTCDateTime(), nullable=False),
+)
+
+releases = sa.Table(
+    "releases",
+    metadata,
+    # A release: what defines an agent's behaviour (the manifest), hashed, and a person's note.
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False, index=True),
+    sa.Column("manifest", JSON, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+release_channels = sa.Table(
+    "release_channels",
+    metadata,
+    # Which release serves each channel (stable, canary, shadow, dry_run) and its share.
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("release", sa.String(64), sa.ForeignKey("releases.id"), nullable=False),
+    sa.Column("share", sa.Float, nullable=False),
+    sa.Column("since", UTCDateTime(), nullable=False),
+    sa.Column("set_by", sa.String(128), nullable=False),
+)
+
+shadow_runs = sa.Table(
+    "shadow_runs",
+    metadata,
+    # A live run and what the candidate did with the same calls in its shadow run.
+    sa.Column("live_run", sa.String(64), primary_key=True),
+    sa.Column("candidate", sa.String(64), nullable=False),
+    sa.Column("shadow_run", sa.String(64), nullable=False),
+    sa.Column("comparison", JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_shadow_runs_candidate", "candidate"),
+)
+
+dry_run_decisions = sa.Table(
+    "dry_run_decisions",
+    metadata,
+    # A live call decided again by a candidate bundle in log-only mode.
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("step", sa.Integer, primary_key=True),
+    sa.Column("candidate", sa.String(64), nullable=False),
+    sa.Column("tool", sa.String(128), nullable=False),
+    sa.Column("live", sa.String(32), nullable=False),
+    sa.Column("dry_run", sa.String(32), nullable=False),
+    sa.Column("live_policies", JSON, nullable=False),
+    sa.Column("dry_run_policies", JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_dry_run_decisions_candidate", "candidate"),
 )

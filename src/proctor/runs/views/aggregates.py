@@ -77,9 +77,16 @@ class WorkflowSpend(NamedTuple):
 
 
 def _calls_in(
-    tenant: str | None, since: datetime | None, until: datetime | None
+    tenant: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    release: str | None = None,
 ) -> list[sa.ColumnElement[bool]]:
     found: list[sa.ColumnElement[bool]] = []
+    if release is not None:
+        found.append(
+            model_calls.c.run_id.in_(sa.select(runs.c.id).where(runs.c.release == release))
+        )
     if tenant is not None:
         found.append(model_calls.c.tenant == tenant)
     if since is not None:
@@ -102,6 +109,7 @@ def cost_by(
     tenant: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    release: str | None = None,
 ) -> list[CostGroup]:
     """Model calls in ``[since, until)`` by tenant, workflow, model and UTC day, by day."""
     day = _day(conn.dialect.name).label("day")
@@ -114,7 +122,7 @@ def cost_by(
             sa.func.sum(_TOKENS).label("tokens"),
             sa.func.sum(c.nano_usd).label("nano"),
         )
-        .where(*_calls_in(tenant, since, until))
+        .where(*_calls_in(tenant, since, until, release))
         .group_by(*keys)
         .order_by(day, c.tenant, c.workflow, c.model)
     )
@@ -132,13 +140,14 @@ def cost_per_run(
     tenant: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    release: str | None = None,
 ) -> list[RunSpend]:
     """Each run's model calls in ``[since, until)``, costliest first."""
     c = model_calls.c
     nano = sa.func.sum(c.nano_usd).label("nano")
     rows = conn.execute(
         sa.select(c.run_id, c.tenant, c.workflow, sa.func.sum(_TOKENS).label("tokens"), nano)
-        .where(*_calls_in(tenant, since, until))
+        .where(*_calls_in(tenant, since, until, release))
         .group_by(c.run_id, c.tenant, c.workflow)
         .order_by(nano.desc(), c.run_id)
     )
@@ -239,6 +248,13 @@ def run_counts(conn: sa.Connection) -> list[RunCount]:
             sa.select(*keys, sa.func.count()).group_by(*keys)
         )
     ]
+
+
+def release_run_counts(conn: sa.Connection) -> list[tuple[str, str, int]]:
+    """Runs opened under a release, by release and state."""
+    keys = (runs.c.release, runs.c.state)
+    query = sa.select(*keys, sa.func.count()).where(runs.c.release.is_not(None)).group_by(*keys)
+    return [(release, state, int(n)) for release, state, n in conn.execute(query)]
 
 
 def decisions_since(conn: sa.Connection, mark: datetime | None) -> Iterator[DecisionStamp]:

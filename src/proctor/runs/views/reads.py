@@ -68,6 +68,8 @@ class RunFilter:
     """Model calls costing more than this, in USD."""
     text: str | None = None
     """In the run's id, or (any case) in its request."""
+    release: str | None = None
+    """Opened under this release."""
 
 
 def _costs() -> sa.Subquery:
@@ -118,6 +120,8 @@ def _conditions(where: RunFilter, nano: sa.ColumnElement[Any]) -> list[sa.Column
                 sa.func.lower(runs.c.request).like(pattern.lower(), escape="\\"),
             )
         )
+    if where.release is not None:
+        found.append(runs.c.release == where.release)
     return found
 
 

@@ -259,6 +259,8 @@ class RunView:
     answer: str | None = None
     """The final answer, redacted (``None`` until the run completes with one)."""
     origin: Origin = Origin.LIVE
+    release: str | None = None
+    """The release the run was opened under (None for a run before any release)."""
     steps: tuple[StepView, ...] = ()
     model_calls: tuple[ModelCallView, ...] = ()
     approvals: tuple[ApprovalView, ...] = ()
@@ -299,6 +301,7 @@ class RunView:
             request=m.get("request"),
             answer=m.get("answer"),
             origin=Origin(m.get("origin") or "live"),
+            release=m.get("release"),
             steps=tuple(steps),
             model_calls=tuple(model_calls),
             approvals=tuple(approvals),

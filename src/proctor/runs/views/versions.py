@@ -55,10 +55,17 @@ def _words_and_call_details(stored: StoredRun) -> StoredRun:
     return stored
 
 
+def _releases(stored: StoredRun) -> StoredRun:
+    """Version 5 records the release a run was opened under (None before any release)."""
+    stored.run.setdefault("release", None)
+    return stored
+
+
 UPGRADES: dict[int, Upgrade] = {
     1: _lease_generation,
     2: _sessions_and_call_ids,
     3: _words_and_call_details,
+    4: _releases,
 }
 """``UPGRADES[v]`` turns a run stored at version ``v`` into one of version ``v + 1``.
 

@@ -55,6 +55,7 @@ def runs_page(
     until: str | None = None,
     cost_above: str | None = None,
     sort: str | None = None,
+    release: str | None = None,
     page: Annotated[int, Query(le=MAX_OFFSET // PAGE_SIZE)] = 1,
 ) -> HTMLResponse:
     page = max(page, 1)
@@ -83,6 +84,7 @@ def runs_page(
         asked_moment(until, "until"),
         cost_above=threshold,
         text=text or None,
+        release=asked_name(release, "release"),
     )
     offset = (page - 1) * PAGE_SIZE
     found: list[RunView] = []
@@ -101,6 +103,7 @@ def runs_page(
         "until": until or "",
         "cost_above": cost_above or "",
         "sort": sort or "",
+        "release": release or "",
     }
     kept = {k: v for k, v in asked.items() if v}
     pages = max(1, -(-total // PAGE_SIZE))
