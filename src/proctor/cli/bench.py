@@ -13,7 +13,7 @@ from rich.table import Table
 import proctor
 from proctor.bench.governed_call import measure
 from proctor.cli._common import console, fails_clearly
-from proctor.errors import ConfigError
+from proctor.errors import ConfigError, missing_extra
 
 CORPUS = Path("tests/redaction/corpus.jsonl")
 """The labelled redaction corpus, in the source repository."""
@@ -126,10 +126,7 @@ def _optional(module: str, extra: str) -> Any:
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        raise ConfigError(
-            f"this benchmark needs the {extra} extra ({exc.name} is missing): "
-            f"pip install 'proctor[{extra}]'"
-        ) from exc
+        raise missing_extra(extra, exc.name, "this benchmark") from exc
 
 
 def _corpus(given: Path | None) -> Path:

@@ -16,7 +16,9 @@ from proctor.app import load_app
 from proctor.cli._common import RUN_APP_OPTION, console, fails_clearly, runtime
 from proctor.evals import from_run
 from proctor.evals.gate import (
+    MEAN_TEST,
     SUCCESS_TEST,
+    TAIL_TEST,
     GateRow,
     GateRules,
     compare,
@@ -157,7 +159,10 @@ def gate(
     baseline: Path = typer.Option(..., "--baseline", help="The released version's report.json."),
     candidate: Path = typer.Option(..., "--candidate", help="The candidate's report.json."),
     rules_path: Path | None = typer.Option(
-        None, "--rules", help="Gate rules as YAML (alpha, cost_rise, duration_p95_rise, by_label)."
+        None,
+        "--rules",
+        help="Gate rules as YAML (alpha, cost_rise, cost_min_rise_usd, duration_p95_rise, "
+        "duration_min_rise_s, by_label); see docs/evals.md.",
     ),
 ) -> None:
     """Compare a candidate with a baseline, rule by rule; exit 1 on any regression."""
@@ -165,7 +170,11 @@ def gate(
     result = compare(load_report(baseline), load_report(candidate), rules)
     table = Table(title="Release gate")
     for column in ("rule", "baseline", "candidate", "threshold", "result", "why"):
-        table.add_column(column, justify="right" if column in ("baseline", "candidate") else "left")
+        table.add_column(
+            column,
+            justify="right" if column in ("baseline", "candidate") else "left",
+            no_wrap=column in ("rule", "result"),
+        )
     for row in result.rows:
         verdict = "[green]pass[/]" if row.passed else "[bold red]FAIL[/]"
         table.add_row(
@@ -177,7 +186,11 @@ def gate(
             row.explanation,
         )
     console.print(table)
-    console.print(f"Success rate drops tested with a {SUCCESS_TEST} at alpha = {rules.alpha:g}.")
+    console.print(
+        f"Success rate drops tested with a {SUCCESS_TEST}, cost means with a {MEAN_TEST}, "
+        f"p95s with a {TAIL_TEST}, at alpha = {rules.alpha:g}.",
+        highlight=False,
+    )
     if result.manifest_changes:
         console.print("Manifest changes:", highlight=False)
         for change in result.manifest_changes:

@@ -189,16 +189,23 @@ def run(
     agent = _agent(rt, app, model, seed, _fault_rates(fault), tenant)
     if as_json:
         agent.observer = None
+    if resume is None and not as_json:
+        r = route(request, rt.policy.settings.routing)
+        console.print(f"[dim]route[/] {r.intent} → {r.tier.value} ({escape(r.reason)})")
+
+    async def go() -> AgentResult:
+        # One event loop for the run and the closing of the model's client: an SDK
+        # client bound to a loop cannot be closed from another.
+        try:
+            if resume is not None:
+                return await agent.resume(resume)
+            return await agent.run(request, _spec(app, role, workflow, tenant, requester))
+        finally:
+            await agent.aclose()
+
     try:
-        if resume is not None:
-            result = run_async(agent.resume(resume))
-        else:
-            if not as_json:
-                r = route(request, rt.policy.settings.routing)
-                console.print(f"[dim]route[/] {r.intent} → {r.tier.value} ({escape(r.reason)})")
-            result = run_async(agent.run(request, _spec(app, role, workflow, tenant, requester)))
+        result = run_async(go())
     finally:
-        run_async(agent.aclose())
         rt.close()
     if as_json:
         print(json.dumps(summary(rt, result, tenant), indent=2))
