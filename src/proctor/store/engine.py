@@ -28,7 +28,7 @@ SCHEMES = ("sqlite", "postgresql+psycopg")
 are read as ``postgresql+psycopg://``)."""
 _SUPPORTED = (
     "Set PROCTOR_DB_URL to sqlite:///PATH (the embedded store) or "
-    "postgresql://USER@HOST:PORT/DATABASE (with the postgres extra); no other database is "
+    "postgresql://USER@HOST:PORT/DATABASE (needs proctor[postgres]); no other database is "
     "supported."
 )
 
