@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import subprocess
 from pathlib import Path
@@ -29,8 +30,7 @@ def next_steps(output: str) -> list[str]:
 def as_shell_reads(line: str) -> list[str]:
     """The words bash hands a command when ``line`` is pasted into it."""
     script = (
-        'proctor() { printf "%s\\0" proctor "$@"; }; open() { printf "%s\\0" open "$@"; }; '
-        + line
+        'proctor() { printf "%s\\0" proctor "$@"; }; open() { printf "%s\\0" open "$@"; }; ' + line
     )
     done = subprocess.run(
         ["bash", "-c", script], capture_output=True, text=True, check=True, timeout=10
@@ -52,7 +52,7 @@ def test_next_steps_survive_a_shell_and_a_narrow_terminal(
     from proctor.cli import _common, demo
 
     monkeypatch.setattr(_common.console, "width", 40)
-    request = "Refund $520 on order A-1002, it's `broken` \\ \"really\""
+    request = 'Refund $520 on order A-1002, it\'s `broken` \\ "really"'
     where = Path("reports with spaces/latest.json").absolute()
     demo._next_steps(["proctor", "run", "--app", "my.app:app", request], ["open", where])
     out = capsys.readouterr().out
@@ -238,7 +238,7 @@ def test_the_main_job_runs_the_support_bank_and_writes_its_reports(cli: Cli) -> 
     commands = [as_shell_reads(line) for line in next_steps(result.stdout)]
     assert commands[0][0] == "open"
     for argv in commands:
-        for flag, value in zip(argv, argv[1:], strict=False):
+        for flag, value in itertools.pairwise(argv):
             if flag in ("open", "show", "matrix", "--baseline"):
                 assert Path(value).exists(), argv
     run = next(argv for argv in commands if argv[:2] == ["proctor", "run"])

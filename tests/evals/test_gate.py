@@ -15,9 +15,9 @@ from proctor.evals.gate import (
     GateRules,
     compare,
     fisher_one_sided,
-    mann_whitney_greater,
     load_report,
     load_rules,
+    mann_whitney_greater,
 )
 from proctor.evals.metrics import distribution
 from proctor.evals.report import (

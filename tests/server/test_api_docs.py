@@ -47,7 +47,8 @@ def served(tmp_path: Path) -> Iterator[str]:
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        assert thread.is_alive(), "the server stopped while starting"
+        assert time.monotonic() < deadline, "the server did not start within 10 s"
         time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}"
@@ -59,9 +60,7 @@ def served(tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-def test_swagger_ui_renders_with_no_network_but_the_service(
-    served: str, tmp_path: Path
-) -> None:
+def test_swagger_ui_renders_with_no_network_but_the_service(served: str, tmp_path: Path) -> None:
     sync_api = _playwright()
     elsewhere: list[str] = []
     with sync_api.sync_playwright() as p:

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from proctor.errors import ConfigError
+from proctor.errors import missing_extra
 from proctor.runs import RunSpec
 from proctor.runtime import Runtime
 from proctor.settings import Settings

@@ -105,12 +105,28 @@ def _bank(app: App, app_ref: str, seed: int, concurrency: int) -> None:
         ["proctor", "eval", "show", _path(latest)],
         ["proctor", "run", *app_args, request],
         ["proctor", "approvals", "list"],
-        ["proctor", "tokens", "create", "--name", "sam", "--role", "approver"]
-        + ["--policy-role", "supervisor"],
+        [
+            "proctor",
+            "tokens",
+            "create",
+            "--name",
+            "sam",
+            "--role",
+            "approver",
+            "--policy-role",
+            "supervisor",
+        ],
         ["proctor", "serve", *app_args],
         ["proctor", "eval", "run", *app_args, "--seed", "1", "--out", _path(candidate)],
-        ["proctor", "eval", "gate", "--baseline", _path(latest)]
-        + ["--candidate", _path(candidate / "report.json")],
+        [
+            "proctor",
+            "eval",
+            "gate",
+            "--baseline",
+            _path(latest),
+            "--candidate",
+            _path(candidate / "report.json"),
+        ],
         ["proctor", "policy", "matrix", _path(app.policy), *app_args],
     )
     if report.summary.incidents.unauthorized_executed:
