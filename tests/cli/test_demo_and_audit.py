@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import logging
 import subprocess
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
 
 from proctor.audit import SigningKey
 from proctor.audit.chain import checkpoint_message
@@ -46,17 +48,14 @@ def bank_scenarios() -> list[dict[str, Any]]:
     ]
 
 
-def test_next_steps_survive_a_shell_and_a_narrow_terminal(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from proctor.cli import _common, demo
+def test_next_steps_survive_a_shell_and_a_narrow_terminal() -> None:
+    from proctor.cli.demo import _next_steps
 
-    monkeypatch.setattr(_common.console, "width", 40)
+    terminal = Console(width=40, file=io.StringIO(), color_system=None)
     request = 'Refund $520 on order A-1002, it\'s `broken` \\ "really"'
     where = Path("reports with spaces/latest.json").absolute()
-    demo._next_steps(["proctor", "run", "--app", "my.app:app", request], ["open", where])
-    out = capsys.readouterr().out
-    lines = next_steps(out)
+    _next_steps(["proctor", "run", "--app", "my.app:app", request], ["open", where], out=terminal)
+    lines = next_steps(terminal.file.getvalue())  # type: ignore[attr-defined]
     assert len(lines) == 2  # neither wrapped though both are wider than the terminal
     assert as_shell_reads(lines[0]) == ["proctor", "run", "--app", "my.app:app", request]
     assert as_shell_reads(lines[1]) == ["open", str(where)]

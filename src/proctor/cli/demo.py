@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from proctor.app import App, load_app
@@ -329,14 +330,14 @@ def _walkthrough(app: App) -> None:
     )
 
 
-def _next_steps(*commands: Sequence[str | Path]) -> None:
+def _next_steps(*commands: Sequence[str | Path], out: Console = console) -> None:
     """Commands to try, each on one line as a shell takes it: every argument quoted
     where it needs to be (``$520`` stays ``$520``), and never wrapped by the console
     (a terminal wraps it for the eye; a copy of it stays one command)."""
-    console.print("\nNext, try:", highlight=False)
+    out.print("\nNext, try:", highlight=False)
     for command in commands:
         line = "  " + shlex.join(str(arg) for arg in command)
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _path(path: Path) -> str:
