@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from proctor.errors import ApprovalNotFound, ConfigError, ProctorError, RunNotFound
+from proctor.errors import ApprovalNotFound, ProctorError, RunNotFound
 from proctor.store.tables import approvals, runs
 
 MIN_HEX = 8
@@ -22,8 +22,11 @@ _NOT_FOUND: dict[str, type[ProctorError]] = {"run": RunNotFound, "apr": Approval
 _KINDS = {"run": "run", "apr": "approval request"}
 
 
-class AmbiguousId(ConfigError):
+class AmbiguousId(ProctorError):
     """A prefix that more than one stored id starts with."""
+
+    http_status = 422
+    exit_code = 2
 
 
 def _table(kind: str) -> sa.Table:
