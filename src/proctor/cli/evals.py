@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from proctor.app import load_app
-from proctor.cli._common import RUN_APP_OPTION, console, fails_clearly, runtime
+from proctor.cli._common import RUN_APP_OPTION, console, fails_clearly, print_json, runtime
 from proctor.evals import from_run
 from proctor.evals.gate import (
     MEAN_TEST,
@@ -28,6 +28,7 @@ from proctor.evals.gate import (
 from proctor.evals.replay import replay_decisions
 from proctor.evals.report import Incidents, Interval, Report
 from proctor.policy import PolicyBundle
+from proctor.runs.views import resolve_id
 
 app = typer.Typer(help="Read eval reports and gate releases on them.", no_args_is_help=True)
 
@@ -119,9 +120,24 @@ def schema() -> None:
 
 @app.command("show")
 @fails_clearly
-def show(report_path: Path = typer.Argument(..., metavar="REPORT", help="A report.json.")) -> None:
+def show(
+    report_path: Path = typer.Argument(..., metavar="REPORT", help="A report.json."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the report's manifest and summary as JSON."
+    ),
+) -> None:
     """Summarise a report: its metrics, success by label, and the failing scenarios."""
     report = load_report(report_path)
+    if as_json:
+        print_json(
+            {
+                "suite": report.suite,
+                "manifest": report.manifest.model_dump(mode="json"),
+                "summary": report.summary.model_dump(mode="json"),
+                "failing": [r.model_dump(mode="json") for r in report.results if not r.passed],
+            }
+        )
+        return
     console.print(_metrics_table(report))
     labels = Table(title="By label")
     labels.add_column("label")
@@ -284,13 +300,14 @@ def policy_replay(
 
 @fails_clearly
 def scenario_from_run(
-    run_id: str = typer.Argument(..., help="The run's id (see `proctor runs list`)."),
+    run_id: str = typer.Argument(..., help="The run's id, or its start (see `proctor runs list`)."),
     out: Path | None = typer.Option(None, "--out", help="Write the bank file here."),
 ) -> None:
     """Write a stored run as a scenario; its observed outcome becomes the expectations to edit."""
     rt = runtime(None)
     try:
         with rt.store.read() as conn:
+            run_id = resolve_id(conn, "run", run_id)
             request = from_run.request_of(rt.sealer, conn, run_id)
             scenario = from_run.scenario_from_run(conn, run_id, request=request)
     finally:

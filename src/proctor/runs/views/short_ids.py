@@ -20,6 +20,8 @@ MIN_HEX = 8
 _TABLES = {"run": runs, "apr": approvals}
 _NOT_FOUND: dict[str, type[ProctorError]] = {"run": RunNotFound, "apr": ApprovalNotFound}
 _KINDS = {"run": "run", "apr": "approval request"}
+_LISTED_BY = {"run": "proctor runs list", "apr": "proctor approvals list"}
+_SHOWS = {"run": "the runs", "apr": "pending ones"}
 
 
 class AmbiguousId(ProctorError):
@@ -58,7 +60,7 @@ def resolve_id(conn: sa.Connection, kind: str, given: str) -> str:
         return str(found[0])
     what = _KINDS[kind]
     if not found:
-        raise _NOT_FOUND[kind](f"no {what} has the id {given!r}")
+        raise _NOT_FOUND[kind](f"no {what} {given}; `{_LISTED_BY[kind]}` shows {_SHOWS[kind]}")
     shown = ", ".join(found[:3]) + (", …" if len(found) > 3 else "")
     raise AmbiguousId(
         f"{given!r} is the start of more than one {what}'s id ({shown}); give more of it"
