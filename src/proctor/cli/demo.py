@@ -30,6 +30,7 @@ from proctor.cli._common import (
     console,
     fails_clearly,
     run_async,
+    shortened,
 )
 from proctor.errors import ConfigError
 from proctor.evals.report import Report
@@ -295,6 +296,7 @@ def _walkthrough(app: App) -> None:
     try:
         console.print(f"Store: {settings.database_url}   Policy: {rt.policy.version}")
         result = run_async(_walk(rt, suite, script))
+        short_id = shortened(rt, "run", [result.run_id])[result.run_id]
     finally:
         rt.close()
     table = Table(title=f"Run {result.run_id}")
@@ -323,9 +325,9 @@ def _walkthrough(app: App) -> None:
     )
     _next_steps(
         ["proctor", "runs", "list"],
-        ["proctor", "runs", "show", result.run_id],
+        ["proctor", "runs", "show", short_id],
         ["proctor", "audit", "verify"],
-        ["proctor", "policy", "matrix", _path(rt.policy.path)],
+        ["proctor", "policy", "matrix", _path(rt.policy.path), "--app", DEFAULT_APP],
         ["proctor", "bench"],
     )
 
