@@ -58,6 +58,10 @@ class App:
     suite: AppSuite | None = None
     """Its eval suite (a ``proctor.evals.suite.EvalSuite``): the world each scenario
     runs in, its tables, rubrics and scenario bank; None for an app without one."""
+    roles: Sequence[str] = ()
+    """The roles its agents act in (``principal in Role::"..."``). ``proctor policy
+    schema`` declares exactly these, so ``proctor policy check --app`` names a policy's
+    misspelt role; empty: the role of the eval suite's runs, if it has one."""
 
 
 def load_app(reference: str) -> App:

@@ -55,6 +55,7 @@ Signals, raised by a tool to steer its call, are not errors:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from proctor.states import Reason
 
@@ -70,6 +71,27 @@ class ConfigError(ProctorError):
     """Configuration that cannot be used; raised before any side effect."""
 
     exit_code = 2
+
+
+def install_command(extra: str) -> str:
+    """How to install one of proctor's extras, for a source checkout and for a package.
+
+    The form that fits how this proctor was installed comes first."""
+    package = f"pip install 'proctor[{extra}]'"
+    checkout = f"pip install -e '.[{extra}]'"
+    root = Path(__file__).resolve().parents[2]  # src/proctor/errors.py -> the checkout
+    if (root / "pyproject.toml").is_file() and (root / "src" / "proctor").is_dir():
+        return f"{checkout} (in this source checkout; an installed proctor: {package})"
+    return f"{package} (in a source checkout of proctor: {checkout})"
+
+
+def missing_extra(extra: str, missing: str | None, needed_for: str) -> ConfigError:
+    """The error for an optional package that is not installed: which, and how to get it."""
+    what = f"the {missing} package is" if missing else "a package of it is"
+    return ConfigError(
+        f"{needed_for} needs the {extra} extra ({what} not installed); install it with: "
+        f"{install_command(extra)}"
+    )
 
 
 @dataclass(frozen=True)

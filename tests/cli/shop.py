@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from proctor.app import App
-from proctor.policy import ResourceRef
+from proctor.policy import ResourceRef, ResourceType, declare_resource
 from proctor.settings import load_settings
 from proctor.tools import Effect, Reconciliation, Tool, ToolContext, tool
 
@@ -54,6 +54,8 @@ def shop_tools(db: Path) -> list[Tool]:
         return ResourceRef(
             "Order", found["id"], {"total": found["total"], "status": found["status"]}
         )
+
+    declare_resource(order_resource, ResourceType("Order", {"total": Decimal, "status": str}))
 
     @tool(effect=Effect.READ, resource=order_resource)
     async def lookup_order(order_id: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,8 +22,14 @@ def approve(
 
 
 def row_of(output: str, needle: str) -> list[str]:
-    (line,) = [line for line in output.splitlines() if needle in line]
-    return [cell.strip() for cell in line.strip("│ ").split("│")]
+    """The cells of the one row that shows ``needle``: an id by its short form, or a value."""
+    rows = [re.split(r"\s{2,}", line.strip()) for line in output.splitlines() if line.strip()]
+    (cells,) = [
+        cells
+        for cells in rows
+        if needle in cells or (len(cells[0]) >= 12 and needle.startswith(cells[0]))
+    ]
+    return cells
 
 
 def test_an_empty_queue(cli: Cli) -> None:
@@ -35,18 +42,10 @@ def test_list_shows_the_pending_request(cli: Cli) -> None:
     run_id, approval_id = cli.pending_refund()
     result = cli("approvals", "list")
     assert result.exit_code == 0, result.output
-    assert "Approval requests" in result.stdout
     cells = row_of(result.stdout, approval_id)
-    assert cells[:8] == [
-        approval_id,
-        run_id,
-        "0",
-        "demo",
-        "issue_refund",
-        "supervisor",
-        "customer:c-42",
-        "pending",
-    ]
+    assert approval_id.startswith(cells[0])
+    assert run_id.startswith(cells[3].removesuffix("/0"))
+    assert cells[1:3] + cells[4:6] == ["issue_refund", "supervisor", "demo", "pending"]
 
 
 def test_approve_with_the_app_runs_the_call_once(cli: Cli) -> None:
@@ -66,12 +65,12 @@ def test_approve_with_the_app_runs_the_call_once(cli: Cli) -> None:
         "0",
         "issue_refund",
         "require_approval",
-        "refund-needs-supervisor",
         "succeeded",
+        "refund-needs-supervisor",
     ]
     assert cli("approvals", "list").stdout == "No approval requests.\n"
     decided = cli("approvals", "list", "--all")
-    assert row_of(decided.stdout, approval_id)[7] == "approved by sam"
+    assert row_of(decided.stdout, approval_id)[5] == "approved by sam"
     assert cli("audit", "verify").exit_code == 0
 
 
@@ -99,7 +98,7 @@ def test_deny_never_runs_the_call(cli: Cli) -> None:
     assert result.stdout.splitlines()[0] == f"{approval_id} denied by sam (supervisor)."
     assert cli.refunds() == []
     shown = cli("runs", "show", run_id)
-    assert row_of(shown.stdout, "issue_refund")[-1] == "approval_denied"
+    assert row_of(shown.stdout, "issue_refund")[3] == "approval_denied"
 
 
 @pytest.mark.parametrize(
@@ -120,7 +119,7 @@ def test_only_the_named_role_approves_and_never_the_requester_or_agent(
     assert result.stderr.startswith("error: ")
     assert message in result.stderr
     assert cli.refunds() == []
-    assert row_of(cli("approvals", "list").stdout, approval_id)[7] == "pending"
+    assert row_of(cli("approvals", "list").stdout, approval_id)[5] == "pending"
 
 
 def test_approving_twice_is_refused(cli: Cli) -> None:
@@ -150,7 +149,7 @@ def test_a_blank_reason_is_refused(cli: Cli) -> None:
 
 def test_overdue_requests_are_listed_as_such_and_expire_to_a_hand_off(cli: Cli) -> None:
     run_id, approval_id = cli.pending_refund(at=datetime.now(UTC) - timedelta(hours=2))
-    assert row_of(cli("approvals", "list").stdout, approval_id)[7] == "overdue"
+    assert row_of(cli("approvals", "list").stdout, approval_id)[5] == "overdue"
 
     late = approve(cli, approval_id)
     assert late.exit_code == 3
@@ -159,7 +158,7 @@ def test_overdue_requests_are_listed_as_such_and_expire_to_a_hand_off(cli: Cli) 
 
     assert cli("approvals", "expire").stdout == "Expired 0 overdue approval request(s).\n"
     runs = cli("runs", "list")
-    assert row_of(runs.stdout, run_id)[4:6] == ["handed_off", "approval_expired"]
+    assert row_of(runs.stdout, run_id)[1:3] == ["handed_off", "approval_expired"]
     assert cli.refunds() == []
 
 
@@ -172,8 +171,8 @@ def test_expire_hands_off_every_overdue_request(cli: Cli) -> None:
     assert result.exit_code == 0
     assert result.stdout == "Expired 2 overdue approval request(s).\n"
     runs = cli("runs", "list").stdout
-    assert row_of(runs, first)[4] == row_of(runs, second)[4] == "handed_off"
-    assert row_of(runs, fresh)[4] == "awaiting_approval"
+    assert row_of(runs, first)[1] == row_of(runs, second)[1] == "handed_off"
+    assert row_of(runs, fresh)[1] == "awaiting_approval"
     pending = cli("approvals", "list").stdout
-    assert row_of(pending, fresh_approval)[7] == "pending"
+    assert row_of(pending, fresh_approval)[5] == "pending"
     assert cli("audit", "verify").exit_code == 0

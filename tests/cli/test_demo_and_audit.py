@@ -2,18 +2,63 @@
 
 from __future__ import annotations
 
+import io
+import itertools
 import logging
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
 
 from proctor.audit import SigningKey
 from proctor.audit.chain import checkpoint_message
+from proctor.examples.support import SCENARIOS
 
 from .conftest import RUN_ID, Cli
 
 ENTRIES = 14  # what the walkthrough writes to the demo tenant's chain (its denial adds safe mode)
+
+
+def next_steps(output: str) -> list[str]:
+    """The commands under "Next, try:", one a line."""
+    after = output.split("Next, try:\n", 1)[1]
+    return [line[2:] for line in after.splitlines() if line.startswith("  ")]
+
+
+def as_shell_reads(line: str) -> list[str]:
+    """The words bash hands a command when ``line`` is pasted into it."""
+    script = (
+        'proctor() { printf "%s\\0" proctor "$@"; }; open() { printf "%s\\0" open "$@"; }; ' + line
+    )
+    done = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, check=True, timeout=10
+    )
+    return done.stdout.split("\0")[:-1]
+
+
+def bank_scenarios() -> list[dict[str, Any]]:
+    return [
+        scenario
+        for path in sorted(SCENARIOS.glob("*.yaml"))
+        for scenario in yaml.safe_load(path.read_text())["scenarios"]
+    ]
+
+
+def test_next_steps_survive_a_shell_and_a_narrow_terminal() -> None:
+    from proctor.cli.demo import _next_steps
+
+    terminal = Console(width=40, file=io.StringIO(), color_system=None)
+    request = 'Refund $520 on order A-1002, it\'s `broken` \\ "really"'
+    where = Path("reports with spaces/latest.json").absolute()
+    _next_steps(["proctor", "run", "--app", "my.app:app", request], ["open", where], out=terminal)
+    lines = next_steps(terminal.file.getvalue())  # type: ignore[attr-defined]
+    assert len(lines) == 2  # neither wrapped though both are wider than the terminal
+    assert as_shell_reads(lines[0]) == ["proctor", "run", "--app", "my.app:app", request]
+    assert as_shell_reads(lines[1]) == ["open", str(where)]
 
 
 def demo(cli: Cli) -> str:
@@ -29,7 +74,8 @@ def test_demo_runs_the_walkthrough_and_verifies_its_log(cli: Cli) -> None:
     out = result.stdout
     (run_id,) = set(RUN_ID.findall(out))
     assert f"Run {run_id}" in out
-    assert f"proctor runs show {run_id}" in out
+    (show,) = [line for line in next_steps(out) if line.startswith("proctor runs show ")]
+    assert run_id.startswith(show.split()[-1])  # its short id
     assert f"Store: sqlite:///{cli.db}" in out
     for label, outcome in [
         ("look up the order", "executed"),
@@ -187,6 +233,17 @@ def test_the_main_job_runs_the_support_bank_and_writes_its_reports(cli: Cli) -> 
     assert set(summary["duration_s"]) >= {"p50", "p95"}
     assert (cli.home / "reports" / "latest" / "report.html").exists()
     assert "Audit log: verified" in result.stdout
+    # What it says to try next works pasted into a shell: each file it names exists, and
+    # the request reaches proctor as the bank wrote it.
+    commands = [as_shell_reads(line) for line in next_steps(result.stdout)]
+    assert commands[0][0] == "open"
+    for argv in commands:
+        for flag, value in itertools.pairwise(argv):
+            if flag in ("open", "show", "matrix", "--baseline"):
+                assert Path(value).exists(), argv
+    run = next(argv for argv in commands if argv[:2] == ["proctor", "run"])
+    requests = {s["request"] for s in bank_scenarios()}
+    assert run[2] in requests
 
 
 @pytest.mark.slow

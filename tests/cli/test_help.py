@@ -45,7 +45,7 @@ def test_top_level_help_names_every_command(cli: Cli) -> None:
         ("approvals", ["list", "approve", "deny", "expire"]),
         ("audit", ["verify", "public-key"]),
         ("runs", ["list", "show", "resume", "recover"]),
-        ("policy", ["check", "matrix", "replay"]),
+        ("policy", ["check", "matrix", "schema", "replay"]),
         ("eval", ["run", "schema", "show", "gate"]),
         ("scenario", ["from-run"]),
         ("tokens", ["create", "list", "revoke"]),

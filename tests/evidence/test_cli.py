@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -18,6 +19,11 @@ def test_export_then_verify_offline_then_catch_a_tampered_copy(cli: Cli, tmp_pat
     embedded = cli("evidence", "verify", "ev.zip")
     assert embedded.exit_code == 0, embedded.output
     assert "OK: ev.zip" in embedded.output
+    # Both count the same files: those the signed manifest lists.
+    (written,) = re.findall(r"(\d+) files and the manifest that signs them", exported.output)
+    (matched,) = re.findall(r"(\d+) files match the signed manifest", embedded.output)
+    with zipfile.ZipFile(tmp_path / "ev.zip") as archive:
+        assert int(written) == int(matched) == len(archive.namelist()) - 1
     assert "Verified only against the key embedded in the bundle" in embedded.output
 
     key = tmp_path / "audit.pem"

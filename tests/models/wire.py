@@ -84,6 +84,10 @@ class WireServer:
         wire = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as real providers and compatible servers answer: a client then
+            # holds open connections that it must close on the loop that opened them.
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 raw = self.rfile.read(length)

@@ -20,9 +20,12 @@ def test_exports_are_exactly_the_public_api() -> None:
         "PolicyRequest",
         "Principal",
         "ResourceRef",
+        "ResourceType",
         "RunBudgetSettings",
         "bundle_digest",
         "check_bundle",
+        "declare_resource",
+        "declared_resource",
         "permission_matrix",
     ]
     for name in proctor.policy.__all__:

@@ -1,4 +1,5 @@
-"""Regenerate the corpus: ``python tests/redaction/make_corpus.py tests/redaction/corpus.jsonl``.
+"""Regenerate the corpus that ``proctor bench redaction`` ships with:
+``python tests/redaction/make_corpus.py src/proctor/bench/redaction_corpus.jsonl``.
 
 Every value comes from a public specification or another project's published
 examples, never from the detectors under test, and its label comes from

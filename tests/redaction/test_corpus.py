@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from proctor.bench.redaction import measure
+from proctor.cli.bench import CORPUS as SHIPPED_CORPUS
 from proctor.redaction import KINDS
 
-CORPUS = Path(__file__).with_name("corpus.jsonl")
+CORPUS = SHIPPED_CORPUS
 FULL_RECALL = {"card", "iban"}
 
 

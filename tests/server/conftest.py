@@ -48,6 +48,7 @@ TOKENS: dict[str, tuple[Role, str | None, tuple[str, ...]]] = {
     "acme-viewer": (Role.VIEWER, "acme", ()),
     "globex-sam": (Role.APPROVER, "globex", ("supervisor",)),
     "clerk": (Role.APPROVER, None, ("billing",)),  # approves, but not as a supervisor
+    "ops": (Role.ADMIN, None, ()),  # runs the service; holds no policy role
 }
 
 

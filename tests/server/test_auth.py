@@ -53,11 +53,17 @@ async def test_a_viewer_cannot_approve(client: httpx.AsyncClient, world: World) 
     assert world.rt.approvals.get(world.approval).status.value == "pending"
 
 
-async def test_an_approver_cannot_read_the_audit_status(
-    client: httpx.AsyncClient, world: World
+@pytest.mark.parametrize("name", ["vera", "sam", "root"])
+async def test_every_role_reads_what_a_viewer_reads(
+    client: httpx.AsyncClient, world: World, name: str
 ) -> None:
-    response = await client.get("/api/v1/audit/status", headers=world.auth("sam"))
-    assert_error(response, 403, "Forbidden")
+    # Each role includes the one before: an approver or admin reads all a viewer does.
+    for path in ("/api/v1/runs", "/api/v1/approvals", "/api/v1/costs", "/api/v1/evals"):
+        response = await client.get(path, headers=world.auth(name))
+        assert response.status_code == 200, (path, response.text)
+    status = await client.get("/api/v1/audit/status", headers=world.auth(name))
+    assert status.status_code == 200, status.text
+    assert status.json()["ok"] is True
 
 
 async def test_a_tenant_token_sees_only_its_tenant_in_lists(
@@ -68,9 +74,10 @@ async def test_a_tenant_token_sees_only_its_tenant_in_lists(
     assert [r["id"] for r in runs["items"]] == [world.held_run]
     other = (await client.get("/api/v1/runs", headers=auth, params={"tenant": "globex"})).json()
     assert other["items"] == []
-    assert (await client.get("/api/v1/approvals", headers=world.auth("globex-sam"))).json() == []
+    globex = await client.get("/api/v1/approvals", headers=world.auth("globex-sam"))
+    assert globex.json() == {"items": [], "next": None}
     costs = (await client.get("/api/v1/costs", headers=world.auth("acme-viewer"))).json()
-    assert {r["tenant"] for r in costs["rows"]} == {"acme"}
+    assert {r["tenant"] for r in costs["items"]} == {"acme"}
 
 
 async def test_another_tenants_run_or_approval_is_404(
@@ -171,3 +178,19 @@ def test_tokens_are_stored_only_as_hashes(world: World) -> None:
         assert token is not None
         assert token.name == name
     assert {t.name for t in list_tokens(world.rt.store)} == set(world.secrets)
+
+
+async def test_an_admin_without_a_policy_role_is_told_why_it_cannot_approve(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    response = await client.post(
+        f"/api/v1/approvals/{world.approval}/approve",
+        headers=world.auth("ops"),
+        json={"reason": "looks fine"},
+    )
+    assert_error(response, 403, "Forbidden")
+    message = response.json()["error"]["message"]
+    assert "needs the policy role supervisor; token ops holds none" in message
+    assert "admin role manages the service but decides in no policy role" in message
+    assert "--role admin --policy-role supervisor" in message
+    assert world.rt.approvals.get(world.approval).status.value == "pending"

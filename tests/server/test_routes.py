@@ -43,8 +43,8 @@ async def test_runs_list_newest_first_with_filters_and_pages(
 ) -> None:
     auth = world.auth("vera")
     page = (await client.get("/api/v1/runs", headers=auth)).json()
+    assert page == {"items": page["items"], "next": None}  # the one list shape
     assert [r["id"] for r in page["items"]] == [world.other_run, world.held_run]
-    assert page["total"] == 2
 
     async def ids(**params: str) -> list[str]:
         response = await client.get("/api/v1/runs", headers=auth, params=params)
@@ -58,7 +58,12 @@ async def test_runs_list_newest_first_with_filters_and_pages(
     assert await ids(cost_above="1") == []
     assert await ids(since="2026-01-01T00:00:30Z") == [world.other_run]
     assert await ids(until="2026-01-01T00:00:30Z") == [world.held_run]
-    assert await ids(limit="1", offset="1") == [world.held_run]
+    first = (await client.get("/api/v1/runs", headers=auth, params={"limit": 1})).json()
+    assert [r["id"] for r in first["items"]] == [world.other_run]
+    assert first["next"] is not None
+    params = {"limit": "1", "cursor": first["next"]}
+    second = (await client.get("/api/v1/runs", headers=auth, params=params)).json()
+    assert ([r["id"] for r in second["items"]], second["next"]) == ([world.held_run], None)
     assert await ids(reason="done") == []
 
 
@@ -96,7 +101,8 @@ async def test_run_detail_has_steps_decisions_approvals_tokens_and_cost(
 
 async def test_pending_approvals(client: httpx.AsyncClient, world: World) -> None:
     response = await client.get("/api/v1/approvals", headers=world.auth("vera"))
-    assert [a["id"] for a in response.json()] == [world.approval]
+    assert response.json() == {"items": response.json()["items"], "next": None}
+    assert [a["id"] for a in response.json()["items"]] == [world.approval]
 
 
 async def test_approving_records_the_token_name_and_leaves_the_run_to_a_worker(
@@ -156,7 +162,8 @@ async def test_costs_per_tenant_workflow_model_and_day(
     response = await client.get("/api/v1/costs", headers=world.auth("vera"))
     assert response.status_code == 200, response.text
     costs = response.json()
-    [row] = costs["rows"]
+    [row] = costs["items"]
+    assert costs["next"] is None
     assert (row["tenant"], row["workflow"], row["model"], row["day"], row["calls"]) == (
         "acme",
         "support",
@@ -167,7 +174,7 @@ async def test_costs_per_tenant_workflow_model_and_day(
     assert [r["run_id"] for r in costs["top_runs"]] == [world.held_run]
     assert Decimal(costs["total_usd"]) == Decimal(row["cost_usd"]) > 0
     scoped = await client.get("/api/v1/costs", headers=world.auth("vera"), params={"tenant": "x"})
-    assert scoped.json()["rows"] == []
+    assert scoped.json()["items"] == []
 
 
 async def test_audit_status(client: httpx.AsyncClient, world: World) -> None:
@@ -212,10 +219,17 @@ async def test_eval_reports_are_listed_and_served(client: httpx.AsyncClient, wor
     (reports / "broken.json").write_text("{not json")
     listed = await client.get("/api/v1/evals", headers=world.auth("vera"))
     assert listed.status_code == 200, listed.text
-    assert {(e["name"], e["has_html"]) for e in listed.json()} == {
+    assert {(e["name"], e["has_html"]) for e in listed.json()["items"]} == {
         ("nightly", True),
         ("broken", False),
     }
+    one = await client.get("/api/v1/evals", headers=world.auth("vera"), params={"limit": 1})
+    assert len(one.json()["items"]) == 1
+    rest = await client.get(
+        "/api/v1/evals", headers=world.auth("vera"), params={"cursor": one.json()["next"]}
+    )
+    assert len(rest.json()["items"]) == 1
+    assert rest.json()["next"] is None
     shown = await client.get("/api/v1/evals/nightly", headers=world.auth("vera"))
     assert shown.status_code == 200, shown.text
     assert shown.json()["summary"]["runs"] == report.summary.runs

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from proctor.errors import ConfigError
+from proctor.errors import missing_extra
 from proctor.runs import RunSpec
 from proctor.runtime import Runtime
 from proctor.settings import Settings
@@ -193,10 +193,8 @@ def measure(runs: int = 300, load_runs: int = 2_000) -> dict[str, Any]:
     """Run the benchmark; one JSON-able dict of figures."""
     try:
         import opentelemetry.exporter.otlp.proto.http  # noqa: F401
-    except ImportError:
-        raise ConfigError(
-            "`proctor bench telemetry` needs the otel extra: pip install 'proctor[otel]'"
-        ) from None
+    except ImportError as exc:
+        raise missing_extra("otel", exc.name, "`proctor bench telemetry`") from None
     figures: dict[bool, dict[str, Any]] = {}
     for export in (False, True):
         with tempfile.TemporaryDirectory(prefix="proctor-bench-", dir=Path.cwd()) as tmp:

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-import typer
-from rich.table import Table
+from datetime import datetime
+from typing import Any
 
-from proctor.approvals import Approver
-from proctor.cli._common import APP_OPTION, console, fails_clearly, run_async, runtime
+import typer
+
+from proctor.approvals import ApprovalRequest, Approver
+from proctor.cli._common import (
+    APP_OPTION,
+    compact_table,
+    console,
+    fails_clearly,
+    full_id,
+    print_json,
+    run_async,
+    runtime,
+    shortened,
+    when,
+)
 from proctor.runtime import Runtime
 from proctor.states import ApprovalStatus
 
@@ -20,40 +33,58 @@ app = typer.Typer(
 def list_(
     tenant: str | None = typer.Option(None, help="Only this tenant's requests."),
     all_: bool = typer.Option(False, "--all", help="Decided and expired requests too."),
+    as_json: bool = typer.Option(False, "--json", help="Print the requests as JSON (full ids)."),
 ) -> None:
-    """Show approval requests, oldest first."""
+    """Show approval requests, oldest first. Ids are shown by their shortest unique start,
+    which `approve` and `deny` accept."""
     rt = runtime(None)
     now = rt.clock.now()
     requests = rt.approvals.list(tenant=tenant, status=None if all_ else ApprovalStatus.PENDING)
-    table = Table(title="Approval requests")
-    for column in (
-        "id",
-        "run",
-        "step",
-        "tenant",
-        "tool",
-        "needs role",
-        "requested by",
-        "status",
-        "expires",
-    ):
-        table.add_column(column, no_wrap=column in ("id", "run"))
+    if as_json:
+        print_json([_request_json(r, now) for r in requests])
+        return
+    if not requests:
+        console.print("No approval requests.")
+        return
+    short = shortened(rt, "apr", (r.id for r in requests))
+    runs = shortened(rt, "run", {r.run_id for r in requests})
+    wide = console.width >= 100  # room for the run and the tenant
+    extra = ("run", "tenant") if wide else ()
+    table = compact_table("request", "tool", "needs", *extra, "status", "expires")
+    today = now.date()
     for r in requests:
         status = "overdue" if r.overdue(now) else r.status.value
         if r.decided_by:
             status += f" by {r.decided_by}"
         table.add_row(
-            r.id,
-            r.run_id,
-            str(r.step),
-            r.tenant,
+            short[r.id],
             r.tool,
             " or ".join(r.roles),
-            r.requester,
+            *((f"{runs[r.run_id]}/{r.step}", r.tenant) if wide else ()),
             status,
-            f"{r.expires_at:%Y-%m-%d %H:%M}",
+            when(r.expires_at, today),
         )
-    console.print(table if requests else "No approval requests.")
+    console.print(table)
+
+
+def _request_json(r: ApprovalRequest, now: datetime) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "run_id": r.run_id,
+        "step": r.step,
+        "tenant": r.tenant,
+        "tool": r.tool,
+        "roles": list(r.roles),
+        "policy_ids": list(r.policy_ids),
+        "requester": r.requester,
+        "agent": r.agent,
+        "status": "overdue" if r.overdue(now) else r.status.value,
+        "created_at": r.created_at.isoformat(),
+        "expires_at": r.expires_at.isoformat(),
+        "decided_by": r.decided_by,
+        "decider_role": r.decider_role,
+        "decision_reason": r.decision_reason,
+    }
 
 
 def _decide(
@@ -67,7 +98,7 @@ def _decide(
 ) -> None:
     approver = Approver(name, role)
     decide = rt.approvals.approve if verdict is ApprovalStatus.APPROVED else rt.approvals.deny
-    request = decide(approval_id, approver, reason)
+    request = decide(full_id(rt, "apr", approval_id), approver, reason)
     console.print(f"{request.id} {verdict.value} by {name} ({role}).")
     if not resume:
         console.print(
@@ -88,7 +119,9 @@ def _decide(
 @app.command("approve")
 @fails_clearly
 def approve(
-    approval_id: str = typer.Argument(..., help="The request's id (see `proctor approvals list`)."),
+    approval_id: str = typer.Argument(
+        ..., help="The request's id, or its start (see `proctor approvals list`)."
+    ),
     as_: str = typer.Option(..., "--as", help="Your name, as it goes into the audit log."),
     role: str = typer.Option(..., help="The role you approve in; the policy names which."),
     reason: str = typer.Option(..., help="Why; it goes into the audit log."),
@@ -102,7 +135,9 @@ def approve(
 @app.command("deny")
 @fails_clearly
 def deny(
-    approval_id: str = typer.Argument(..., help="The request's id (see `proctor approvals list`)."),
+    approval_id: str = typer.Argument(
+        ..., help="The request's id, or its start (see `proctor approvals list`)."
+    ),
     as_: str = typer.Option(..., "--as", help="Your name, as it goes into the audit log."),
     role: str = typer.Option(..., help="The role you decide in; the policy names which."),
     reason: str = typer.Option(..., help="Why; it goes into the audit log."),

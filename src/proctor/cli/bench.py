@@ -10,12 +10,12 @@ from typing import Any
 import typer
 from rich.table import Table
 
-import proctor
 from proctor.bench.governed_call import measure
 from proctor.cli._common import console, fails_clearly
-from proctor.errors import ConfigError
+from proctor.errors import ConfigError, missing_extra
 
-CORPUS = Path("tests/redaction/corpus.jsonl")
+CORPUS = Path(__file__).resolve().parents[1] / "bench" / "redaction_corpus.jsonl"
+"""The labelled redaction corpus, shipped with the package: the benchmark needs no checkout."""
 """The labelled redaction corpus, in the source repository."""
 
 
@@ -28,7 +28,9 @@ def bench(
         "against a direct one; use --calls 1000).",
     ),
     corpus: Path | None = typer.Option(
-        None, help=f"Labelled corpus for `redaction` (default: the repository's {CORPUS})."
+        None,
+        help="Labelled corpus for `redaction`, one JSON object a line (default: the one "
+        "shipped with proctor).",
     ),
     mb: list[float] = typer.Option(
         [1, 10, 50],
@@ -126,24 +128,18 @@ def _optional(module: str, extra: str) -> Any:
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        raise ConfigError(
-            f"this benchmark needs the {extra} extra ({exc.name} is missing): "
-            f"pip install 'proctor[{extra}]'"
-        ) from exc
+        raise missing_extra(extra, exc.name, "this benchmark") from exc
 
 
 def _corpus(given: Path | None) -> Path:
-    """The corpus given, else the repository's (from its root, or beside this package)."""
-    if given is not None:
-        return given
-    beside = Path(proctor.__file__).resolve().parents[2] / CORPUS  # src/proctor/ -> the repo
-    for candidate in (CORPUS, beside):
-        if candidate.is_file():
-            return candidate
-    raise ConfigError(
-        f"the redaction corpus lives in the source repository ({CORPUS}); "
-        "run from a checkout or pass --corpus PATH"
-    )
+    """The corpus given, else the one shipped with the package."""
+    corpus = given or CORPUS
+    if not corpus.is_file():
+        raise ConfigError(
+            f"no redaction corpus at {corpus}: pass --corpus PATH, a JSON Lines file of "
+            '{"text": ..., "spans": [{"kind", "start", "end"}]}'
+        )
+    return corpus
 
 
 def _print(figures: dict[str, Any], title: str, as_json: bool) -> None:

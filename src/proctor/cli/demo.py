@@ -10,18 +10,28 @@ approval-needing call, the last approved and resumed.
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from proctor.app import App, load_app
 from proctor.approvals import Approver
 from proctor.audit import VerifyReport
-from proctor.cli._common import RUN_APP_OPTION, console, fails_clearly, run_async
+from proctor.cli._common import (
+    DEFAULT_APP,
+    RUN_APP_OPTION,
+    console,
+    fails_clearly,
+    run_async,
+    shortened,
+)
 from proctor.cli.demo_releases import releases_demo
 from proctor.errors import ConfigError
 from proctor.evals.report import Report
@@ -92,21 +102,43 @@ def _bank(app: App, app_ref: str, seed: int, concurrency: int) -> None:
     _summary_table(report)
     verified = _verify(settings)
     request = _example_request(report, bank.scenarios)
+    app_args = () if app_ref == DEFAULT_APP else ("--app", app_ref)
+    candidate = settings.home / "reports" / "candidate"
     console.print(
         f"\nRan {report.summary.runs} scenarios in {elapsed:.1f} s.\n"
         f"Reports: {html_path}\n         {latest}\n"
-        f"Audit log: {verified}\n"
-        "\nNext, try:\n"
-        f"  open {html_path}\n"
-        "  proctor eval show .proctor/reports/latest.json\n"
-        f'  proctor run --app {app_ref} "{request}"\n'
-        "  proctor approvals list\n"
-        "  proctor tokens create --name sam --role approver --policy-role supervisor\n"
-        f"  proctor serve --app {app_ref}   # http://127.0.0.1:8000\n"
-        "  proctor eval gate --baseline A.json --candidate B.json\n"
-        f"  proctor policy matrix {app.policy} --app {app_ref}",
+        f"Audit log: {verified}",
         markup=False,
         highlight=False,
+    )
+    _next_steps(
+        ["open", _path(html_path)],
+        ["proctor", "eval", "show", _path(latest)],
+        ["proctor", "run", *app_args, request],
+        ["proctor", "approvals", "list"],
+        [
+            "proctor",
+            "tokens",
+            "create",
+            "--name",
+            "sam",
+            "--role",
+            "approver",
+            "--policy-role",
+            "supervisor",
+        ],
+        ["proctor", "serve", *app_args],
+        ["proctor", "eval", "run", *app_args, "--seed", "1", "--out", _path(candidate)],
+        [
+            "proctor",
+            "eval",
+            "gate",
+            "--baseline",
+            _path(latest),
+            "--candidate",
+            _path(candidate / "report.json"),
+        ],
+        ["proctor", "policy", "matrix", _path(app.policy), *app_args],
     )
     if report.summary.incidents.unauthorized_executed:
         raise typer.Exit(1)
@@ -274,6 +306,7 @@ def _walkthrough(app: App) -> None:
     try:
         console.print(f"Store: {settings.database_url}   Policy: {rt.policy.version}")
         result = run_async(_walk(rt, suite, script))
+        short_id = shortened(rt, "run", [result.run_id])[result.run_id]
     finally:
         rt.close()
     table = Table(title=f"Run {result.run_id}")
@@ -300,11 +333,30 @@ def _walkthrough(app: App) -> None:
         f"[green]Audit log verified[/]: {report.checked} entries, "
         f"{report.checkpoints} signed checkpoint(s)."
     )
-    console.print(
-        "\nNext, try:\n"
-        "  proctor runs list\n"
-        f"  proctor runs show {result.run_id}\n"
-        "  proctor audit verify\n"
-        f"  proctor policy matrix {rt.policy.path}\n"
-        "  proctor bench"
+    _next_steps(
+        ["proctor", "runs", "list"],
+        ["proctor", "runs", "show", short_id],
+        ["proctor", "audit", "verify"],
+        ["proctor", "policy", "matrix", _path(rt.policy.path), "--app", DEFAULT_APP],
+        ["proctor", "bench"],
     )
+
+
+def _next_steps(*commands: Sequence[str | Path], out: Console = console) -> None:
+    """Commands to try, each on one line as a shell takes it: every argument quoted
+    where it needs to be (``$520`` stays ``$520``), and never wrapped by the console
+    (a terminal wraps it for the eye; a copy of it stays one command)."""
+    out.print("\nNext, try:", highlight=False)
+    for command in commands:
+        line = "  " + shlex.join(str(arg) for arg in command)
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _path(path: Path) -> str:
+    """A path as printed in a command: relative to where the user is when it is below it,
+    else absolute (a bundled app's files are in the installed package)."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd()))
+    except ValueError:
+        return str(resolved)

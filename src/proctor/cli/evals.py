@@ -13,10 +13,12 @@ import typer
 from rich.table import Table
 
 from proctor.app import load_app
-from proctor.cli._common import RUN_APP_OPTION, console, fails_clearly, runtime
+from proctor.cli._common import RUN_APP_OPTION, console, fails_clearly, print_json, runtime
 from proctor.evals import from_run
 from proctor.evals.gate import (
+    MEAN_TEST,
     SUCCESS_TEST,
+    TAIL_TEST,
     GateRow,
     GateRules,
     compare,
@@ -26,6 +28,7 @@ from proctor.evals.gate import (
 from proctor.evals.replay import replay_decisions
 from proctor.evals.report import Incidents, Interval, Report
 from proctor.policy import PolicyBundle
+from proctor.runs.views import resolve_id
 
 app = typer.Typer(help="Read eval reports and gate releases on them.", no_args_is_help=True)
 
@@ -117,9 +120,24 @@ def schema() -> None:
 
 @app.command("show")
 @fails_clearly
-def show(report_path: Path = typer.Argument(..., metavar="REPORT", help="A report.json.")) -> None:
+def show(
+    report_path: Path = typer.Argument(..., metavar="REPORT", help="A report.json."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the report's manifest and summary as JSON."
+    ),
+) -> None:
     """Summarise a report: its metrics, success by label, and the failing scenarios."""
     report = load_report(report_path)
+    if as_json:
+        print_json(
+            {
+                "suite": report.suite,
+                "manifest": report.manifest.model_dump(mode="json"),
+                "summary": report.summary.model_dump(mode="json"),
+                "failing": [r.model_dump(mode="json") for r in report.results if not r.passed],
+            }
+        )
+        return
     console.print(_metrics_table(report))
     labels = Table(title="By label")
     labels.add_column("label")
@@ -157,7 +175,10 @@ def gate(
     baseline: Path = typer.Option(..., "--baseline", help="The released version's report.json."),
     candidate: Path = typer.Option(..., "--candidate", help="The candidate's report.json."),
     rules_path: Path | None = typer.Option(
-        None, "--rules", help="Gate rules as YAML (alpha, cost_rise, duration_p95_rise, by_label)."
+        None,
+        "--rules",
+        help="Gate rules as YAML (alpha, cost_rise, cost_min_rise_usd, duration_p95_rise, "
+        "duration_min_rise_s, by_label); see docs/evals.md.",
     ),
 ) -> None:
     """Compare a candidate with a baseline, rule by rule; exit 1 on any regression."""
@@ -165,7 +186,11 @@ def gate(
     result = compare(load_report(baseline), load_report(candidate), rules)
     table = Table(title="Release gate")
     for column in ("rule", "baseline", "candidate", "threshold", "result", "why"):
-        table.add_column(column, justify="right" if column in ("baseline", "candidate") else "left")
+        table.add_column(
+            column,
+            justify="right" if column in ("baseline", "candidate") else "left",
+            no_wrap=column in ("rule", "result"),
+        )
     for row in result.rows:
         verdict = "[green]pass[/]" if row.passed else "[bold red]FAIL[/]"
         table.add_row(
@@ -177,7 +202,11 @@ def gate(
             row.explanation,
         )
     console.print(table)
-    console.print(f"Success rate drops tested with a {SUCCESS_TEST} at alpha = {rules.alpha:g}.")
+    console.print(
+        f"Success rate drops tested with a {SUCCESS_TEST}, cost means with a {MEAN_TEST}, "
+        f"p95s with a {TAIL_TEST}, at alpha = {rules.alpha:g}.",
+        highlight=False,
+    )
     if result.manifest_changes:
         console.print("Manifest changes:", highlight=False)
         for change in result.manifest_changes:
@@ -271,13 +300,14 @@ def policy_replay(
 
 @fails_clearly
 def scenario_from_run(
-    run_id: str = typer.Argument(..., help="The run's id (see `proctor runs list`)."),
+    run_id: str = typer.Argument(..., help="The run's id, or its start (see `proctor runs list`)."),
     out: Path | None = typer.Option(None, "--out", help="Write the bank file here."),
 ) -> None:
     """Write a stored run as a scenario; its observed outcome becomes the expectations to edit."""
     rt = runtime(None)
     try:
         with rt.store.read() as conn:
+            run_id = resolve_id(conn, "run", run_id)
             request = from_run.request_of(rt.sealer, conn, run_id)
             scenario = from_run.scenario_from_run(conn, run_id, request=request)
     finally:

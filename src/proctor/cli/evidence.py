@@ -53,7 +53,7 @@ def export(
         f"Wrote {summary.path}: {summary.entries} audit entries of "
         f"{len(summary.tenants)} tenant(s), {summary.runs} run(s), "
         f"{len(summary.bundles)} policy bundle version(s), {summary.reports} eval report(s), "
-        f"{summary.files} files.",
+        f"{summary.files} files and the manifest that signs them.",
         highlight=False,
     )
     if summary.signed_heads:

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from proctor.cli._common import console, err_console, fails_clearly, run_async
-from proctor.errors import ConfigError
+from proctor.errors import ConfigError, missing_extra
 
 app = typer.Typer(help="Govern the tools of MCP servers: a gateway in front of them.")
 
@@ -23,10 +23,7 @@ def _gateway() -> ModuleType:
     try:
         import proctor.gateway as gateway
     except ModuleNotFoundError as exc:
-        raise ConfigError(
-            f"the MCP gateway needs the mcp extra ({exc.name} is missing): "
-            "pip install 'proctor[mcp]'"
-        ) from exc
+        raise missing_extra("mcp", exc.name, "the MCP gateway") from exc
     return gateway
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import getpass
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from proctor.app import load_app
-from proctor.cli._common import DEFAULT_APP, console, fails_clearly, runtime
+from proctor.cli._common import DEFAULT_APP, console, fails_clearly, print_json, runtime
 from proctor.evals.gate import load_report
 from proctor.policy import PolicyBundle
 from proctor.policy.versions import record_bundle_version
@@ -82,17 +83,39 @@ def create(
 
 @app.command("list")
 @fails_clearly
-def list_releases() -> None:
+def list_releases(
+    as_json: bool = typer.Option(False, "--json", help="Print the releases as JSON."),
+) -> None:
     """Every release, with the channel it serves."""
     rt = runtime(None)
     try:
-        _list(rt.releases)
+        _list(rt.releases, as_json)
     finally:
         rt.close()
 
 
-def _list(releases: Releases) -> None:
+def _release_json(r: Release, serves: list[str]) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "digest": r.digest,
+        "note": r.note,
+        "created_at": r.created_at.isoformat(),
+        "created_by": r.created_by,
+        "serves": serves,
+        "manifest": r.manifest.model_dump(mode="json"),
+    }
+
+
+def _list(releases: Releases, as_json: bool = False) -> None:
     channels = releases.channels()
+    if as_json:
+        print_json(
+            [
+                _release_json(r, [n for n, ch in channels.by_name.items() if ch.release == r.id])
+                for r in releases.all()
+            ]
+        )
+        return
     table = Table(title="Releases")
     for column in ("release", "digest", "policy", "eval", "serves", "created", "by", "note"):
         table.add_column(column)
@@ -117,13 +140,22 @@ def _list(releases: Releases) -> None:
 
 @app.command("show")
 @fails_clearly
-def show(release_id: str = typer.Argument(..., help="The release, e.g. r3.")) -> None:
+def show(
+    release_id: str = typer.Argument(..., help="The release, e.g. r3."),
+    as_json: bool = typer.Option(False, "--json", help="Print the release as JSON."),
+) -> None:
     """A release's manifest and note."""
     rt = runtime(None)
     try:
         r = rt.releases.get(release_id)
+        channels = rt.releases.channels()
     finally:
         rt.close()
+    if as_json:
+        print_json(
+            _release_json(r, [n for n, ch in channels.by_name.items() if ch.release == r.id])
+        )
+        return
     m = r.manifest
     console.print(f"[bold]{r.id}[/] {r.digest}", highlight=False)
     console.print(f"note: {r.note}", markup=False, highlight=False)

@@ -21,7 +21,7 @@ from proctor.evals.suite import EvalSuite
 from proctor.models import ModelResponse, ToolCall
 from proctor.models.simulated import FaultRates
 from proctor.runs import CallOutcome, CallStatus, RunSpec
-from proctor.runs.views import run_tenant
+from proctor.runs.views import resolve_id, run_tenant
 from proctor.runtime import Runtime
 from proctor.settings import load_settings
 from proctor.states import RunState
@@ -161,7 +161,9 @@ def run(
     fault: list[str] = typer.Option(
         [], help="A simulated-model fault and its rate, e.g. obey_injection=1 (repeatable)."
     ),
-    resume: str | None = typer.Option(None, help="Continue this run (after an approval)."),
+    resume: str | None = typer.Option(
+        None, help="Continue this run (after an approval): its id, or its start."
+    ),
     tenant: str = typer.Option("acme", help="The tenant the run acts for."),
     requester: str = typer.Option("customer", help="Who asked; never an approver of the run."),
     role: str | None = typer.Option(
@@ -185,20 +187,28 @@ def run(
     rt = Runtime.for_app(app, settings)
     if resume is not None:
         with rt.store.read() as conn:
+            resume = resolve_id(conn, "run", resume)
             tenant = run_tenant(conn, resume) or tenant
     agent = _agent(rt, app, model, seed, _fault_rates(fault), tenant)
     if as_json:
         agent.observer = None
+    if resume is None and not as_json:
+        r = route(request, rt.policy.settings.routing)
+        console.print(f"[dim]route[/] {r.intent} → {r.tier.value} ({escape(r.reason)})")
+
+    async def go() -> AgentResult:
+        # One event loop for the run and the closing of the model's client: an SDK
+        # client bound to a loop cannot be closed from another.
+        try:
+            if resume is not None:
+                return await agent.resume(resume)
+            return await agent.run(request, _spec(app, role, workflow, tenant, requester))
+        finally:
+            await agent.aclose()
+
     try:
-        if resume is not None:
-            result = run_async(agent.resume(resume))
-        else:
-            if not as_json:
-                r = route(request, rt.policy.settings.routing)
-                console.print(f"[dim]route[/] {r.intent} → {r.tier.value} ({escape(r.reason)})")
-            result = run_async(agent.run(request, _spec(app, role, workflow, tenant, requester)))
+        result = run_async(go())
     finally:
-        run_async(agent.aclose())
         rt.close()
     if as_json:
         print(json.dumps(summary(rt, result, tenant), indent=2))

@@ -10,7 +10,7 @@ from proctor.agent import Agent
 from proctor.agent.factory import agent_for_app
 from proctor.app import load_app
 from proctor.cli._common import APP_OPTION, console, fails_clearly
-from proctor.errors import ConfigError
+from proctor.errors import ConfigError, missing_extra
 from proctor.runtime import Runtime
 from proctor.settings import load_settings
 
@@ -43,10 +43,7 @@ def serve(
         from proctor.server.app import create_app
         from proctor.server.tokens import list_tokens
     except ModuleNotFoundError as exc:
-        raise ConfigError(
-            f"the service needs the server extra ({exc.name} is missing): "
-            "pip install 'proctor[server]'"
-        ) from exc
+        raise missing_extra("server", exc.name, "the service") from exc
     if insecure_http_on_loopback and not is_loopback(host):
         raise ConfigError(
             f"--insecure-http-on-loopback serves session cookies over plain HTTP, so only on a "

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
-from proctor.cli._common import console, fails_clearly, runtime
+from proctor.cli._common import compact_table, console, fails_clearly, print_json, runtime
 from proctor.server.tokens import Role, create_token, list_tokens, revoke_token
 
 app = typer.Typer(help="Create, list and revoke the service's bearer tokens.", no_args_is_help=True)
@@ -41,16 +40,31 @@ def create(
 
 @app.command("list")
 @fails_clearly
-def list_() -> None:
+def list_(
+    as_json: bool = typer.Option(False, "--json", help="Print the tokens as JSON."),
+) -> None:
     """Every token with its role and tenant; never a secret."""
     rt = runtime(None)
     try:
         tokens = list_tokens(rt.store)
     finally:
         rt.close()
-    table = Table(title="Tokens")
-    for column in ("name", "role", "tenant", "policy roles", "created", "revoked"):
-        table.add_column(column)
+    if as_json:
+        print_json(
+            [
+                {
+                    "name": t.name,
+                    "role": t.role.value,
+                    "tenant": t.tenant,
+                    "policy_roles": list(t.policy_roles),
+                    "created_at": t.created_at.isoformat(),
+                    "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+                }
+                for t in tokens
+            ]
+        )
+        return
+    table = compact_table("name", "role", "tenant", "policy roles", "created", "revoked")
     for t in tokens:
         table.add_row(
             t.name,

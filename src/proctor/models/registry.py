@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from proctor.errors import ConfigError
+from proctor.errors import ConfigError, missing_extra
 from proctor.models.base import Model
 from proctor.models.playbook import Playbook
 from proctor.models.simulated import NO_FAULTS, FaultRates, SimulatedModel
@@ -68,6 +68,7 @@ def model_from_spec(
         if provider in extra:
             return extra[provider](model)
         return SimulatedModel(seed, tier=model, faults=faults, playbook=playbook)
+    build = _builtin(provider, spec)  # a missing package is said before a missing key
     environ = os.environ if env is None else env
     key_var, url_var = _ENV[provider]
     key = api_key or environ.get(key_var) or None
@@ -77,7 +78,6 @@ def model_from_spec(
             "(a local server that checks no key accepts any value)."
         )
     url = base_url or environ.get(url_var) or None
-    build = _builtin(provider, spec)
     try:
         return build(model, api_key=key, base_url=url, **options)
     except (TypeError, ValueError) as exc:
@@ -94,10 +94,7 @@ def _builtin(provider: str, spec: str) -> Callable[..., Model]:
 
         return AnthropicModel
     except ImportError as exc:
-        raise ConfigError(
-            f"model spec {spec!r} needs the {provider} package, which is not installed "
-            f"({exc}); install it with: pip install 'proctor[providers]'"
-        ) from exc
+        raise missing_extra("providers", exc.name or provider, f"model spec {spec!r}") from exc
 
 
 def _split(spec: str, extra: Mapping[str, ModelFactory]) -> tuple[str, str]:

@@ -17,6 +17,9 @@ from proctor.policy.decision import (
     PolicyRequest,
     Principal,
     ResourceRef,
+    ResourceType,
+    declare_resource,
+    declared_resource,
 )
 from proctor.policy.matrix import CellKind, MatrixCell, PermissionMatrix, permission_matrix
 from proctor.policy.policies import PolicyInfo
@@ -36,8 +39,11 @@ __all__ = [
     "PolicyRequest",
     "Principal",
     "ResourceRef",
+    "ResourceType",
     "RunBudgetSettings",
     "bundle_digest",
     "check_bundle",
+    "declare_resource",
+    "declared_resource",
     "permission_matrix",
 ]

@@ -200,26 +200,98 @@ def _schema_parse_error(text: str) -> str | None:
     return None
 
 
-def _validate(source: BundleSource, schema: cedarpy.Schema) -> None:
+def check_against_schema(path: Path | str, schema_text: str, what: str) -> list[PolicyIssue]:
+    """The bundle's problems, then every policy type-checked against ``schema_text`` (a
+    schema written elsewhere, e.g. from an app's tools; ``what`` names it in messages),
+    each mismatch at the line of the name it is about."""
+    source = read_bundle(path)
+    if source.issues:
+        return source.issues
+    _validate(source, cedarpy.Schema.from_str(schema_text), what)
+    return sorted(source.issues, key=lambda i: (i.file, i.line or 0))
+
+
+def _validate(source: BundleSource, schema: cedarpy.Schema, what: str = "the schema") -> None:
     """Type-check every policy against the schema; Cedar numbers the policies in text order."""
     text = "\n".join(policy.info.text for policy in source.policies)
     result = cedarpy.validate_policies(text, schema)
     by_cedar_id = {f"policy{n}": policy.info for n, policy in enumerate(source.policies)}
-    for error in result.errors:
+    errors = list(result.errors)
+    explained = {e.policy_id for e in errors if _NO_APPLICABLE_ACTION not in e.error}
+    for error in errors:
+        if _NO_APPLICABLE_ACTION in error.error and error.policy_id in explained:
+            continue  # the unknown action it follows from is reported
         info = by_cedar_id.get(error.policy_id)
-        message = _strip_policy_prefix(error.error, error.policy_id)
+        message = _plain(_strip_policy_prefix(error.error, error.policy_id))
         if info is None:
-            source.issues.append(PolicyIssue(str(source.path), None, f"schema: {message}"))
+            source.issues.append(PolicyIssue(str(source.path), None, f"{what}: {message}"))
             continue
+        offset = _line_of_name(info.text, message)
         source.issues.append(
             PolicyIssue(
                 source.shown(info.file),
-                info.line,
-                f"policy `{info.id}` does not match the schema: {message}",
+                info.line + offset - 1 if offset is not None else info.line,
+                f"policy `{info.id}` does not match {what}: {message}",
             )
         )
 
 
+_ENTITY_IN_MESSAGE = re.compile(r"^unknown (?:tool|role) `([^`]*)`")
+_PATH_IN_MESSAGE = re.compile(r"^unknown (?:argument|attribute) `(\w+)`")
+_DECIMAL_IN_MESSAGE = re.compile(r'^(decimal\("[^"]*"\)) is not a decimal')
+
+
+def _line_of_name(policy: str, message: str) -> int | None:
+    """The line (from 1) of the policy where the name the message is about appears:
+    ``Role::"helpdsk"`` at ``"helpdsk"``, ``args.amout`` at ``amout``; comments skipped."""
+    patterns = [re.escape(q) for q in _DECIMAL_IN_MESSAGE.findall(message)]
+    patterns += [re.escape(f'"{q}"') for q in _ENTITY_IN_MESSAGE.findall(message)]
+    patterns += [rf"\b{re.escape(n)}\b" for n in _PATH_IN_MESSAGE.findall(message)]
+    lines = [line.split("//", 1)[0] for line in policy.split("\n")]
+    for pattern in patterns:
+        for number, line in enumerate(lines, 1):
+            if re.search(pattern, line):
+                return number
+    return None
+
+
 def _strip_policy_prefix(message: str, cedar_id: str) -> str:
-    prefix = f"for policy `{cedar_id}`, "
-    return message.removeprefix(prefix)
+    for prefix in (f"for policy `{cedar_id}`, ", f"for policy `{cedar_id}`: "):
+        message = message.removeprefix(prefix)
+    return message
+
+
+_NO_APPLICABLE_ACTION = "unable to find an applicable action"
+_PLAIN = (
+    (re.compile(r'unrecognized action `Action::"([^"]*)"`'), r"unknown tool `\1`"),
+    (
+        re.compile(r'entity `Role::"([^"]*)"` is of an enumerated entity type.*'),
+        r"unknown role `\1`",
+    ),
+    (
+        re.compile(r'attribute `args\.(\w+)` in context for Action::"([^"]*)" not found'),
+        r"unknown argument `\1` of tool `\2`",
+    ),
+    (
+        re.compile(r"attribute `(\w+)` on entity type `(\w+)` not found"),
+        r"unknown attribute `\1` of `\2`",
+    ),
+    (
+        re.compile(r'.*failed to parse as a decimal value: `"([^"`]*)"`'),
+        r'decimal("\1") is not a decimal: Cedar needs a fraction, e.g. decimal("\1.0")',
+    ),
+)
+
+
+def _plain(message: str) -> str:
+    """Cedar's wording of the usual mistakes, as the names a policy author wrote."""
+    for pattern, replacement in _PLAIN:
+        if pattern.search(message):
+            message = pattern.sub(replacement, message)
+            break
+    if message.endswith(" of `Tool`"):
+        message += (
+            " (a tool whose resource hook declares no type has the resource Tool: "
+            "declare the type with proctor.policy.declare_resource)"
+        )
+    return message

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from proctor.jsonvalue import JSONValue
 
@@ -48,6 +48,33 @@ class ResourceRef:
     """The entity id, e.g. an order number."""
     attrs: Mapping[str, JSONValue] = field(default_factory=dict)
     """Facts about the resource, e.g. ``{"status": "delivered", "total": Decimal("120.00")}``."""
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """The kind of ``ResourceRef`` a tool's resource hook returns: its Cedar entity type and
+    its attributes' Python types (``X | None`` for one that may be missing). Declared on
+    the hook with ``declare_resource``; ``proctor policy schema`` writes it into the schema
+    that ``proctor policy check --app`` checks policies against."""
+
+    name: str
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+
+_RESOURCE_TYPE = "__proctor_resource_type__"
+_Hook = TypeVar("_Hook")
+
+
+def declare_resource(hook: _Hook, kind: ResourceType) -> _Hook:
+    """``hook``, marked as returning resources of ``kind``."""
+    setattr(hook, _RESOURCE_TYPE, kind)
+    return hook
+
+
+def declared_resource(hook: Any) -> ResourceType | None:
+    """What ``declare_resource`` said of ``hook``; None when nothing was declared."""
+    kind = getattr(hook, _RESOURCE_TYPE, None)
+    return kind if isinstance(kind, ResourceType) else None
 
 
 @dataclass(frozen=True)

@@ -36,12 +36,16 @@ def authenticated(
     return token
 
 
-def require(*roles: Role) -> Callable[[ApiToken], ApiToken]:
-    """A dependency that lets through only tokens with one of ``roles``."""
+_RANK = {Role.VIEWER: 0, Role.APPROVER: 1, Role.ADMIN: 2}
+"""Each role includes the ones before it: an approver reads what a viewer reads."""
+
+
+def at_least(minimum: Role) -> Callable[[ApiToken], ApiToken]:
+    """A dependency that lets through only tokens of ``minimum`` or a role that includes it."""
 
     def check(token: Annotated[ApiToken, Depends(authenticated)]) -> ApiToken:
-        if token.role not in roles:
-            allowed = " or ".join(r.value for r in roles)
+        if _RANK[token.role] < _RANK[minimum]:
+            allowed = " or ".join(r.value for r, rank in _RANK.items() if rank >= _RANK[minimum])
             raise Forbidden(
                 f"this needs a token with the role {allowed}; {token.name} is {token.role}"
             )
@@ -51,5 +55,5 @@ def require(*roles: Role) -> Callable[[ApiToken], ApiToken]:
 
 
 Caller = Annotated[ApiToken, Depends(authenticated)]
-Decider = Annotated[ApiToken, Depends(require(Role.APPROVER, Role.ADMIN))]
-Auditor = Annotated[ApiToken, Depends(require(Role.VIEWER, Role.ADMIN))]
+Decider = Annotated[ApiToken, Depends(at_least(Role.APPROVER))]
+Auditor = Annotated[ApiToken, Depends(at_least(Role.VIEWER))]

@@ -32,7 +32,7 @@ from proctor.ids import same_identity
 from proctor.runs.views import load_run
 from proctor.runtime import Runtime
 from proctor.server.schemas import ApprovalOut, DecisionResult
-from proctor.server.tokens import ApiToken
+from proctor.server.tokens import ApiToken, Role
 from proctor.states import ApprovalStatus, RunState
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,22 @@ def shared_roles(request: ApprovalRequest, token: ApiToken) -> list[str]:
     return [r for r in request.roles if r in token.policy_roles]
 
 
+def no_policy_role(request: ApprovalRequest, token: ApiToken) -> str:
+    """Why ``token`` holds none of the policy roles ``request`` may be decided in."""
+    needed = " or ".join(request.roles)
+    held = ", ".join(token.policy_roles) or "none"
+    why = f"approval {request.id} needs the policy role {needed}; token {token.name} holds {held}"
+    if token.role is Role.ADMIN and not token.policy_roles:
+        why += (
+            ". The admin role manages the service but decides in no policy role of its own: "
+            "the policy says who approves"
+        )
+    return (
+        f"{why}. A token that may decide it: proctor tokens create --name NAME "
+        f"--role {token.role.value} --policy-role {request.roles[0]}"
+    )
+
+
 def decider_role(request: ApprovalRequest, token: ApiToken, asked: str | None) -> str:
     """The policy role ``token`` decides ``request`` in, or why it may not decide it."""
     allowed = shared_roles(request, token)
@@ -112,11 +128,7 @@ def decider_role(request: ApprovalRequest, token: ApiToken, asked: str | None) -
             raise Forbidden(f"token {token.name} does not hold the policy role {asked}")
         return asked
     if not allowed:
-        held = ", ".join(token.policy_roles) or "none"
-        raise Forbidden(
-            f"approval {request.id} needs the policy role {' or '.join(request.roles)}; "
-            f"token {token.name} holds {held} (create tokens with --policy-role)"
-        )
+        raise Forbidden(no_policy_role(request, token))
     if len(allowed) > 1:
         raise ApprovalError(
             f"token {token.name} may decide approval {request.id} as {' or '.join(allowed)}; "

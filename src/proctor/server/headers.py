@@ -1,8 +1,9 @@
 """Security headers on every answer of the service, whichever part of it answers.
 
 Pages set their own Content-Security-Policy (``pages._base.PAGE_CSP``: scripts and
-styles from ``/static`` only, nothing inline) and the API docs theirs (Swagger UI from
-its CDN, and its one inline script by hash); every other answer (JSON, ``/metrics``,
+styles from ``/static`` only, nothing inline) and the API docs theirs (Swagger UI's
+assets served from the installed package, no network needed, and its one inline script
+by hash); every other answer (JSON, ``/metrics``,
 static files, errors) gets ``API_CSP``, which lets nothing load or run. Nothing may
 frame the service, nothing is sniffed, no Referer leaves it, and no answer but a static
 file is cached: the answers hold runs, approvals and costs.
@@ -13,17 +14,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from proctor.errors import missing_extra
+
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 """For answers that are not pages: nothing loads, nothing runs, nothing frames them."""
-SWAGGER_CDN = "https://cdn.jsdelivr.net"
-STATIC_PREFIX = "/static/"
+STATIC_PREFIXES = ("/static/", "/api/v1/docs/assets/")
+"""Files that never change while a version runs: the only answers a browser may cache."""
+DOCS_ASSETS = STATIC_PREFIXES[1]
 
 _FIXED = {
     "X-Content-Type-Options": "nosniff",
@@ -44,7 +50,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        static = str(scope.get("path", "")).startswith(STATIC_PREFIX)
+        static = str(scope.get("path", "")).startswith(STATIC_PREFIXES)
 
         async def send_guarded(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -68,13 +74,31 @@ def _script_hashes(html: str) -> str:
     )
 
 
+def swagger_ui_assets() -> Path:
+    """Swagger UI's script, stylesheet and icon, as the fastapi-offline package ships
+    them (a current Swagger UI 5, which reads the OpenAPI 3.1 FastAPI writes)."""
+    try:
+        import fastapi_offline
+    except ModuleNotFoundError as exc:
+        raise missing_extra("server", exc.name, "the API docs page") from exc
+    return Path(fastapi_offline.__file__).parent / "static"
+
+
 def install_docs(app: FastAPI, docs_url: str, openapi_url: str) -> None:
-    """The API's interactive docs (Swagger UI) under a policy that admits exactly them."""
-    page = get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} API")
+    """The API's interactive docs (Swagger UI) under a policy that admits exactly them,
+    its files served by the service itself: the page works without the internet."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_assets()), name="docs-assets")
+    page = get_swagger_ui_html(
+        openapi_url=openapi_url,
+        title=f"{app.title} API",
+        swagger_js_url=f"{DOCS_ASSETS}swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS}swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_ASSETS}favicon.png",
+    )
     body = bytes(page.body).decode()
     csp = (
-        f"default-src 'none'; script-src {SWAGGER_CDN} {_script_hashes(body)}; "
-        f"style-src {SWAGGER_CDN} 'unsafe-inline'; img-src 'self' data: https:; "
+        f"default-src 'none'; script-src 'self' {_script_hashes(body)}; "
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
         "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
     )
 

@@ -3,17 +3,23 @@ full, costs by day. The reading itself is the read model's (``proctor.runs.views
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import statistics
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
 import sqlalchemy as sa
 
 from proctor.budgets import NANO
+from proctor.errors import ProctorError
 from proctor.runs.views import ModelCallView, RunFilter, RunView, StepView, count_runs
 from proctor.runs.views import list_runs as read_runs
 from proctor.runs.views.aggregates import cost_by, cost_per_run
+from proctor.server.params import MAX_OFFSET
 from proctor.server.schemas import (
     ApprovalOut,
     CostlyRun,
@@ -21,6 +27,7 @@ from proctor.server.schemas import (
     CostRow,
     Costs,
     ModelCallOut,
+    Page,
     RunDetail,
     RunPage,
     RunSummary,
@@ -28,7 +35,58 @@ from proctor.server.schemas import (
     UsageOut,
 )
 
-__all__ = ["RunFilter", "cost_outliers", "costs", "list_runs", "run_detail", "usd"]
+__all__ = [
+    "RunFilter",
+    "cost_outliers",
+    "costs",
+    "cursor_offset",
+    "list_runs",
+    "next_cursor",
+    "page_of",
+    "run_detail",
+    "usd",
+]
+
+T = TypeVar("T")
+
+
+def next_cursor(offset: int, shown: int, total: int) -> str | None:
+    """The cursor of the page after one of ``shown`` items from ``offset``, if any is left."""
+    after = offset + shown
+    if shown == 0 or after >= total:
+        return None
+    return base64.urlsafe_b64encode(json.dumps({"offset": after}).encode()).decode().rstrip("=")
+
+
+def cursor_offset(cursor: str | None) -> int:
+    """Where the page a cursor names begins; a cursor the API did not give is refused."""
+    if not cursor:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        offset = json.loads(raw)["offset"]
+    except (ValueError, KeyError, TypeError):
+        offset = None
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidCursor(
+            f"cursor {cursor!r} is not one this API gave; send the `next` of the previous "
+            "page as it was, or no cursor for the first page"
+        )
+    return offset
+
+
+def page_of(items: Sequence[T], limit: int, cursor: str | None) -> Page[T]:
+    """One page of a list held in full (approvals, reports, cost rows)."""
+    offset = cursor_offset(cursor)
+    shown = list(items[offset : offset + limit])
+    return Page[T](items=shown, next=next_cursor(offset, len(shown), len(items)))
+
+
+class InvalidCursor(ProctorError):
+    """A paging cursor the API did not give."""
+
+    http_status = 422
+    exit_code = 2
 
 
 def usd(nano: int | None) -> Decimal:

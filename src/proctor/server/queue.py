@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from proctor.approvals import ApprovalRequest
 from proctor.runs.views import RunView, StepView, load_run, steps_of
 from proctor.runs.views.aggregates import count_pending_approvals
-from proctor.server.deciding import shared_roles
+from proctor.server.deciding import no_policy_role, shared_roles
 from proctor.server.tokens import ApiToken, Role
 from proctor.states import RunState
 
@@ -145,9 +145,7 @@ def may_decide(request: ApprovalRequest, token: ApiToken) -> tuple[list[str], st
         return [], f"{token.name} raised this request; nobody approves their own request"
     roles = shared_roles(request, token)
     if not roles:
-        return [], f"needs the policy role {' or '.join(request.roles)}; {token.name} holds " + (
-            ", ".join(token.policy_roles) or "none"
-        )
+        return [], no_policy_role(request, token)
     return roles, None
 
 

@@ -24,7 +24,6 @@ from proctor.server.errors import ErrorBody
 from proctor.server.params import (
     Identifier,
     MomentQuery,
-    Offset,
     ReleaseQuery,
     TenantQuery,
     UsdQuery,
@@ -34,12 +33,13 @@ from proctor.server.schemas import (
     ApprovalOut,
     AuditProblem,
     AuditStatus,
-    Costs,
+    CostPage,
     Decide,
     DecisionResult,
     EvalReportInfo,
+    Page,
     RunDetail,
-    RunPage,
+    RunSummary,
 )
 from proctor.server.tokens import ApiToken
 from proctor.states import ApprovalStatus, Reason, RunState
@@ -74,7 +74,14 @@ def _scope(token: ApiToken, asked: str | None) -> str | None:
     return token.tenant if token.tenant is not None else asked
 
 
-@router.get("/runs", summary="Runs, newest first, with filters")
+Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=200, description="The `next` of the previous page; none for the first."),
+]
+
+
+@router.get("/runs", summary="Runs, newest first, with filters; a page at a time")
 def list_runs(
     runtime: RuntimeDep,
     token: Caller,
@@ -86,11 +93,12 @@ def list_runs(
     until: MomentQuery = None,
     cost_above: UsdQuery = None,
     release: ReleaseQuery = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Offset = 0,
-) -> RunPage:
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[RunSummary]:
     if token.tenant is not None and tenant not in (None, token.tenant):
-        return RunPage(items=[], total=0, limit=limit, offset=offset)
+        return Page[RunSummary](items=[])
+    offset = queries.cursor_offset(cursor)
     f = RunFilter(
         _scope(token, tenant),
         workflow,
@@ -102,9 +110,11 @@ def list_runs(
         release=release,
     )
     with runtime.store.read() as conn:
-        page = queries.list_runs(conn, f, limit, offset)
-    page.items = [_redacted(runtime, r.tenant, r) for r in page.items]
-    return page
+        found = queries.list_runs(conn, f, limit, offset)
+    return Page[RunSummary](
+        items=[_redacted(runtime, r.tenant, r) for r in found.items],
+        next=queries.next_cursor(offset, len(found.items), found.total),
+    )
 
 
 @router.get("/runs/{run_id}", summary="One run: steps, decisions, approvals, tokens and cost")
@@ -119,14 +129,20 @@ def get_run(run_id: Identifier, runtime: RuntimeDep, token: Caller) -> RunDetail
     return _redacted(runtime, tenant, detail)  # the spans too
 
 
-@router.get("/approvals", summary="Pending approval requests, oldest first")
+@router.get("/approvals", summary="Pending approval requests, oldest first; a page at a time")
 def list_approvals(
-    runtime: RuntimeDep, token: Caller, tenant: TenantQuery = None
-) -> list[ApprovalOut]:
+    runtime: RuntimeDep,
+    token: Caller,
+    tenant: TenantQuery = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[ApprovalOut]:
     if token.tenant is not None and tenant not in (None, token.tenant):
-        return []
+        return Page[ApprovalOut](items=[])
     pending = runtime.approvals.list(tenant=_scope(token, tenant), status=ApprovalStatus.PENDING)
-    return [_redacted(runtime, r.tenant, ApprovalOut.of(r)) for r in pending]
+    page = queries.page_of(pending, limit, cursor)
+    items = [_redacted(runtime, r.tenant, ApprovalOut.of(r)) for r in page.items]
+    return Page[ApprovalOut](items=items, next=page.next)
 
 
 @router.post(
@@ -150,7 +166,7 @@ async def deny(
     )
 
 
-@router.get("/costs", summary="Model costs per tenant, workflow, model and UTC day")
+@router.get("/costs", summary="Model costs per tenant, workflow, model and UTC day; paged rows")
 def get_costs(
     runtime: RuntimeDep,
     token: Caller,
@@ -159,11 +175,21 @@ def get_costs(
     until: MomentQuery = None,
     release: ReleaseQuery = None,
     top: Annotated[int, Query(ge=1, le=100, description="How many costly runs")] = 10,
-) -> Costs:
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> CostPage:
     if token.tenant is not None and tenant not in (None, token.tenant):
-        return Costs(rows=[], top_runs=[], total_usd=Decimal(0))
+        return CostPage(items=[], top_runs=[], total_usd=Decimal(0))
     with runtime.store.read() as conn:
-        return queries.costs(conn, _scope(token, tenant), since, until, top, release)
+        costs = queries.costs(conn, _scope(token, tenant), since, until, top, release)
+    page = queries.page_of(costs.rows, limit, cursor)
+    return CostPage(
+        items=page.items,
+        next=page.next,
+        top_runs=costs.top_runs,
+        outliers=costs.outliers,
+        total_usd=costs.total_usd,
+    )
 
 
 @router.get("/audit/status", summary="Verify the audit log (a tenant token: its tenant only)")
@@ -195,9 +221,11 @@ def _reports_home(runtime: Runtime, token: ApiToken) -> Path:
     return runtime.settings.home
 
 
-@router.get("/evals", summary="Eval reports under the proctor home, newest first")
-def list_evals(runtime: RuntimeDep, token: Caller) -> list[EvalReportInfo]:
-    return [
+@router.get("/evals", summary="Eval reports under the proctor home, newest first; paged")
+def list_evals(
+    runtime: RuntimeDep, token: Caller, limit: Limit = 50, cursor: Cursor = None
+) -> Page[EvalReportInfo]:
+    reports = [
         EvalReportInfo(
             name=e.name,
             modified=datetime.fromtimestamp(e.modified, UTC),
@@ -205,6 +233,7 @@ def list_evals(runtime: RuntimeDep, token: Caller) -> list[EvalReportInfo]:
         )
         for e in views.list_reports(_reports_home(runtime, token))
     ]
+    return queries.page_of(reports, limit, cursor)
 
 
 @router.get("/evals/{name}", summary="One eval report, as `proctor eval run` wrote it")

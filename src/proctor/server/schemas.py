@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
 from proctor.approvals import ApprovalRequest
 from proctor.states import ApprovalStatus, Reason, RunState, StepStatus
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """Every list the API answers: one page of items, and how to ask for the next."""
+
+    items: list[T]
+    next: str | None = None
+    """The cursor of the next page (send it as ``?cursor=``), or None on the last page."""
 
 
 class RunSummary(BaseModel):
@@ -165,6 +175,14 @@ class CostOutlier(BaseModel):
     """The median cost of a run of its workflow."""
     score: float
     """The modified z-score (median and median absolute deviation); above 3.5 is an outlier."""
+
+
+class CostPage(Page[CostRow]):
+    """Cost rows a page at a time, with the figures over all of them."""
+
+    top_runs: list[CostlyRun]
+    outliers: list[CostOutlier] = []
+    total_usd: Decimal
 
 
 class Costs(BaseModel):

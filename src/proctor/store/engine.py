@@ -15,12 +15,30 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 
-from proctor.errors import StoreError
+from proctor.errors import StoreError, missing_extra
 
 _MIGRATIONS = "proctor.store:migrations"
 # Serialises migrations when several PostgreSQL workers start at once.
 _MIGRATION_LOCK_KEY = 0x70726F63746F72
 _READ_ONLY = "proctor.read_only"
+
+
+SCHEMES = ("sqlite", "postgresql+psycopg")
+"""The database URL schemes proctor stores in (``postgres://`` and ``postgresql://``
+are read as ``postgresql+psycopg://``)."""
+_SUPPORTED = (
+    "Set PROCTOR_DB_URL to sqlite:///PATH (the embedded store) or "
+    "postgresql://USER@HOST:PORT/DATABASE (needs proctor[postgres]); no other database is "
+    "supported."
+)
+
+
+def _shown(url: str) -> str:
+    """The URL without its password, fit for an error message."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
 
 
 def sqlite_url(path: Path) -> str:
@@ -96,12 +114,19 @@ class Store:
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = normalise_url(url)
+        scheme = self.url.partition(":")[0]
+        if scheme not in SCHEMES:
+            raise StoreError(
+                f"cannot open the store at {_shown(self.url)!r}: the scheme {scheme!r} is not "
+                f"supported. {_SUPPORTED}"
+            )
         try:
             self.engine = sa.create_engine(self.url)
-        except (sa.exc.ArgumentError, ModuleNotFoundError) as exc:
+        except ModuleNotFoundError as exc:
+            raise missing_extra("postgres", exc.name, "a postgresql:// store") from exc
+        except sa.exc.ArgumentError as exc:
             raise StoreError(
-                f"cannot open the store at {self.url!r}: {exc}. Set PROCTOR_DB_URL to a "
-                "sqlite:/// path or a postgresql:// URL (install proctor[postgres] for it)."
+                f"cannot open the store at {_shown(self.url)!r}: {exc}. {_SUPPORTED}"
             ) from exc
         self.dialect = self.engine.dialect.name
         # SQLite has one writer at a time: one writer connection per durability level,

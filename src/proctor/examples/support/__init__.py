@@ -111,6 +111,7 @@ def support_app(world: World) -> App:
         system_prompt=SYSTEM_PROMPT,
         playbook=SupportPlaybook(),
         suite=SUITE,
+        roles=("support_agent",),
     )
 
 

@@ -38,12 +38,23 @@ from proctor.examples.support.records import (
     Ticket,
 )
 from proctor.examples.support.world import World, normalize_email
-from proctor.policy import ResourceRef
+from proctor.policy import ResourceRef, ResourceType, declare_resource
 from proctor.tools import Effect, Reconciliation, Tool, ToolContext, Trust, tool
 
 REFUND_SCOPE = "payments:refund"
 
 # -- resources ----------------------------------------------------------------------------------
+
+ORDER = ResourceType(
+    "Order",
+    {"status": str, "total": Decimal, "refunded": Decimal, "remaining": Decimal, "customer": str},
+)
+CUSTOMER = ResourceType(
+    "Customer", {"deleted": bool, "gdpr_request_pending": bool, "email_changed_recently": bool}
+)
+RECIPIENT = ResourceType(
+    "Recipient", {"on_file": bool, "customer": str | None, "email_changed_recently": bool}
+)
 
 
 def order_ref(order: Order) -> ResourceRef:
@@ -97,7 +108,7 @@ def _order_of(world: World) -> Callable[[Any], ResourceRef]:
     def resource(args: Any) -> ResourceRef:
         return order_ref(world.order(args.order_id))
 
-    return resource
+    return declare_resource(resource, ORDER)
 
 
 def _customer_of(world: World) -> Callable[[Any], ResourceRef]:
@@ -106,7 +117,7 @@ def _customer_of(world: World) -> Callable[[Any], ResourceRef]:
     def resource(args: Any) -> ResourceRef:
         return customer_ref(world.customer(args.customer_id))
 
-    return resource
+    return declare_resource(resource, CUSTOMER)
 
 
 def _recipient_of(world: World) -> Callable[[Any], ResourceRef]:
@@ -115,7 +126,7 @@ def _recipient_of(world: World) -> Callable[[Any], ResourceRef]:
     def resource(args: Any) -> ResourceRef:
         return recipient_ref(world, args.to)
 
-    return resource
+    return declare_resource(resource, RECIPIENT)
 
 
 # -- results: plain JSON, the same from the tool and from its reconcile hook ---------------------

@@ -23,6 +23,7 @@ from proctor.runs.views.reads import (
     stored_rows,
     utc,
 )
+from proctor.runs.views.short_ids import AmbiguousId, resolve_id, short_ids
 from proctor.runs.views.values import (
     ApprovalView,
     ModelCallView,
@@ -34,6 +35,7 @@ from proctor.runs.views.values import (
 from proctor.runs.views.versions import StoredRun
 
 __all__ = [
+    "AmbiguousId",
     "ApprovalView",
     "ModelCallView",
     "RunCost",
@@ -48,9 +50,11 @@ __all__ = [
     "count_runs",
     "list_runs",
     "load_run",
+    "resolve_id",
     "run_tenant",
     "run_tenants",
     "runs_with_steps",
+    "short_ids",
     "steps_of",
     "stored_conversation",
     "stored_rows",
