@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "runs",
         "approvals",
     ),
-    ("runtime", "app", "agent", "evals", "evidence", "testing"),
+    ("runtime", "app", "agent", "evals", "evidence", "testing", "worker"),
     ("examples", "integrations", "gateway"),
     ("server", "cli", "bench", "__main__", ""),
 )

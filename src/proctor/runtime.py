@@ -10,6 +10,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+import sqlalchemy as sa
+
 from proctor.app import App
 from proctor.approvals import ApprovalQueue
 from proctor.audit import AuditLog, SigningKey, VerifyKey, VerifyReport, anchor_at, verify_store
@@ -189,7 +191,8 @@ class Runtime:
         if budget != spec.budget:
             spec = spec.model_copy(update={"budget": budget})
         lease_until = self.clock.now() + timedelta(seconds=self.services.lease.seconds)
-        return self._run(self._recorder.open_run(new_id("run"), spec, lease_until))
+        record = await self._recorder.open_run(new_id("run"), spec, lease_until)
+        return self._run(record)
 
     async def resume(self, run_id: str) -> Run:
         """Take a run over from the store, in this process, and settle what a crash left open.
@@ -201,13 +204,27 @@ class Runtime:
         """
         now, lease = self.clock.now(), self.services.lease
         until = now + timedelta(seconds=lease.seconds)
-        with self.store.write() as conn:
+
+        def take(conn: sa.Connection) -> RunRecord:
             generation = journal.take(conn, run_id, lease.worker_id, now, until)
             record = journal.load_run(conn, run_id)  # as it is under this worker's lease
-        record.lease_generation, record.lease_until = generation, until
+            record.lease_generation, record.lease_until = generation, until
+            return record
+
+        record = await self.store.transact(take)
         live = LiveRun(self.services, self._recorder, record)
         await replay.recover(live)
         return Run(live, self.approvals)
+
+    async def claim(self, limit: int) -> list[str]:
+        """Up to ``limit`` agent runs ready for a worker (queued, approved, or left by a
+        worker that died), taken over under this worker's lease: ``resume`` each here.
+        Workers on one PostgreSQL database never claim the same run."""
+        now, lease = self.clock.now(), self.services.lease
+        until = now + timedelta(seconds=lease.seconds)
+        return await self.store.transact(
+            lambda conn: journal.claim_ready(conn, lease.worker_id, now, until, limit)
+        )
 
     async def session_run(self, spec: RunSpec) -> Run:
         """The run serving ``spec.session`` (a LangGraph thread, an MCP session) for its

@@ -171,6 +171,12 @@ def run(
         None, help="The run's workflow; default: the app's eval-suite run defaults."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the run's summary as JSON."),
+    queue: bool = typer.Option(
+        False,
+        "--queue",
+        help="Open the run and leave it for a worker (`proctor worker`) instead of running "
+        "it here; prints its id.",
+    ),
 ) -> None:
     """Run one request through the agent; every call it proposes is governed.
 
@@ -190,6 +196,12 @@ def run(
     if as_json:
         agent.observer = None
     try:
+        if queue:
+            if resume is not None:
+                raise ConfigError("--queue opens a new run; a run to --resume is a worker's")
+            run_id = run_async(agent.queue(request, _spec(app, role, workflow, tenant, requester)))
+            print(json.dumps({"run_id": run_id, "state": "queued"}) if as_json else run_id)
+            return
         if resume is not None:
             result = run_async(agent.resume(resume))
         else:

@@ -97,13 +97,13 @@ class LiveRun:
 
     # -- ending --------------------------------------------------------------------------
 
-    def end(self, state: RunState, reason: Reason, detail: str | None) -> None:
+    async def end(self, state: RunState, reason: Reason, detail: str | None) -> None:
         self.ensure_live()
-        self.recorder.end(self.record, state, reason, detail)
+        await self.recorder.end(self.record, state, reason, detail)
 
-    def fail(self, failure: RunFailure, detail: str) -> NoReturn:
+    async def fail(self, failure: RunFailure, detail: str) -> NoReturn:
         """End the run ``failed_safe`` with the failure's reason and ``detail``; raise it."""
-        self.end(RunState.FAILED_SAFE, failure.reason, detail)
+        await self.end(RunState.FAILED_SAFE, failure.reason, detail)
         raise failure
 
     def refresh(self) -> None:

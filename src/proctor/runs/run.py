@@ -122,7 +122,7 @@ class Run:
         live = self._live
         live.ensure_live()
         if call_id is None:
-            return await self._governed(gate.validate(live, tool, args), reason)
+            return await self._governed(await gate.validate(live, tool, args), reason)
         step = self.step_for(call_id)
         if step is not None:
             proposal = gate.proposal(live.services, live.tenant, tool, args)
@@ -131,7 +131,7 @@ class Run:
             proposal = gate.proposal(live.services, live.tenant, tool, args)  # raises again
         else:
             try:
-                proposal = gate.validate(live, tool, args)
+                proposal = await gate.validate(live, tool, args)
             except InvalidAction:
                 live.invalid_calls.add(call_id)  # counted once, however often proposed
                 raise
@@ -246,10 +246,10 @@ class Run:
             self._live.recorder.release(self._live.record)
 
     async def complete(self, detail: str | None = None) -> None:
-        self._live.end(RunState.COMPLETED, Reason.DONE, detail)
+        await self._live.end(RunState.COMPLETED, Reason.DONE, detail)
 
     async def hand_off(self, reason: Reason, detail: str | None = None) -> None:
-        self._live.end(RunState.HANDED_OFF, reason, detail)
+        await self._live.end(RunState.HANDED_OFF, reason, detail)
 
     async def fail_safe(self, reason: Reason, detail: str | None = None) -> None:
-        self._live.end(RunState.FAILED_SAFE, reason, detail)
+        await self._live.end(RunState.FAILED_SAFE, reason, detail)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -16,6 +16,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 
 from proctor.errors import StoreError
+from proctor.store.group import GroupCommit
+
+T = TypeVar("T")
 
 _MIGRATIONS = "proctor.store:migrations"
 # Serialises migrations when several PostgreSQL workers start at once.
@@ -92,6 +95,9 @@ class Store:
     reach the disk with the next durable one: it survives a process crash, and
     after a power loss the records it held are reported as lost outcomes rather
     than silently trusted.
+
+    ``transact`` is the same transaction for coroutines: the work runs in a writer
+    thread, committed together with other coroutines' work (``proctor.store.group``).
     """
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
@@ -111,6 +117,12 @@ class Store:
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
+        # SQLite takes one writer at a time; PostgreSQL commits concurrent connections'
+        # transactions together, so a few writers keep it busy.
+        self._group = GroupCommit(
+            lambda durable: self.write(durable=durable),
+            writers=1 if self.dialect == "sqlite" else 4,
+        )
         if migrate:
             self.migrate()
 
@@ -121,6 +133,7 @@ class Store:
         return cls(sqlite_url(path))
 
     def close(self) -> None:
+        self._group.close()
         with self._write_lock:
             for writer in self._writers.values():
                 writer.conn.close()
@@ -140,6 +153,17 @@ class Store:
             if not durable:
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             yield conn
+
+    async def transact(self, work: Callable[[sa.Connection], T], *, durable: bool = True) -> T:
+        """``work(conn)`` in a write transaction, off the event loop; its result once the
+        transaction has committed (``durable``: on disk). Work that raises is undone, and
+        its error raised here; other callers' work in the same commit stands."""
+        return await self._group.run(work, durable=durable)
+
+    @property
+    def group_commit(self) -> GroupCommit:
+        """The writer threads behind ``transact`` (their counts show how well commits group)."""
+        return self._group
 
     def _sqlite_writer(self, durable: bool) -> _Writer:
         # Kept open rather than checked out per transaction: no pool round trip and no
