@@ -75,7 +75,7 @@ class Recorder:
             journal.insert_run(conn, run_id, spec, version, now, s.lease.worker_id, lease_until)
             self._append(conn, spec.tenant, run_id, None, event, version, redact=True)
 
-        await s.store.transact(work)
+        await s.store.transact(work, order=spec.tenant)
         return RunRecord(
             id=run_id,
             spec=spec,
@@ -99,7 +99,7 @@ class Recorder:
             self._append(conn, run.spec.tenant, run.id, None, event, redact=True)
             journal.update_run(conn, run.id, invalid_actions=count)
 
-        await self._s.store.transact(work)
+        await self._s.store.transact(work, order=run.spec.tenant)
         run.invalid_actions = count
 
     def mode_changed(self, run: RunRecord, mode: Mode, reason: str) -> None:
@@ -154,7 +154,7 @@ class Recorder:
             self._hold(conn, run)
             self._move(conn, run, state, reason, detail)
 
-        await self._s.store.transact(work)
+        await self._s.store.transact(work, order=run.spec.tenant)
         self._s.run_ended(run.id)
 
     # -- steps ---------------------------------------------------------------------------
@@ -168,7 +168,7 @@ class Recorder:
             journal.insert_step(conn, row)
             self._append(conn, run.spec.tenant, run.id, step.idx, event)
 
-        await self._s.store.transact(work)
+        await self._s.store.transact(work, order=run.spec.tenant)
         run.steps.append(record)
         return record
 
@@ -202,7 +202,7 @@ class Recorder:
             self._append(conn, spec.tenant, run.id, step.idx, event)
             self._move(conn, run, RunState.AWAITING_APPROVAL, None, f"step {step.idx}")
 
-        await self._s.store.transact(work)
+        await self._s.store.transact(work, order=run.spec.tenant)
         run.steps.append(record)
         return record
 
@@ -217,7 +217,7 @@ class Recorder:
             journal.insert_step(conn, row)
             self._append(conn, run.spec.tenant, run.id, step.idx, event)
 
-        await self._s.store.transact(work, durable=True)
+        await self._s.store.transact(work, durable=True, order=run.spec.tenant)
         run.steps.append(record)
         return record
 
@@ -231,7 +231,7 @@ class Recorder:
             self._move_step(conn, run, record, StepStatus.EXECUTING)
             self._append(conn, run.spec.tenant, run.id, record.idx, event)
 
-        await self._s.store.transact(work, durable=True)
+        await self._s.store.transact(work, durable=True, order=run.spec.tenant)
 
     async def reconciled(
         self, run: RunRecord, record: StepRecord, happened: bool | None, detail: str
@@ -242,7 +242,7 @@ class Recorder:
             self._hold(conn, run)
             self._append(conn, run.spec.tenant, run.id, record.idx, event, redact=True)
 
-        await self._s.store.transact(work)
+        await self._s.store.transact(work, order=run.spec.tenant)
 
     async def outcome(
         self,
@@ -297,7 +297,7 @@ class Recorder:
 
         # Not fsynced on its own: the next durable commit carries it to disk. A power
         # loss before then leaves the step "executing", which resume reconciles.
-        await s.store.transact(work, durable=is_unknown)
+        await s.store.transact(work, durable=is_unknown, order=tenant)
         if is_unknown:
             s.run_ended(run.id)
         record.status, record.result, record.error = status, stored, error
@@ -309,7 +309,9 @@ class Recorder:
     async def keep(self, run: RunRecord) -> None:
         """Renew this worker's lease now (a heartbeat while a long call runs)."""
         run.lease_until = None  # due for renewal
-        await self._s.store.transact(lambda conn: self._hold(conn, run), durable=False)
+        await self._s.store.transact(
+            lambda conn: self._hold(conn, run), durable=False, order=run.spec.tenant
+        )
 
     def release(self, run: RunRecord) -> None:
         """Let another worker take the run at once, instead of after this lease."""

@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 
 from proctor.errors import StoreError
-from proctor.store.group import GroupCommit
+from proctor.store.group import GroupCommit, SqliteGroupCommit
 
 T = TypeVar("T")
 
@@ -117,11 +117,12 @@ class Store:
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
-        # SQLite takes one writer at a time; PostgreSQL commits concurrent connections'
-        # transactions together, so a few writers keep it busy.
-        self._group = GroupCommit(
-            lambda durable: self.write(durable=durable),
-            writers=1 if self.dialect == "sqlite" else 4,
+        # SQLite: batches gathered on the event loop, their fsync in a thread. PostgreSQL
+        # commits concurrent connections together: a few writer threads keep it busy.
+        self._group: GroupCommit | SqliteGroupCommit = (
+            SqliteGroupCommit(self.engine.connect)
+            if self.dialect == "sqlite"
+            else GroupCommit(lambda durable: self.write(durable=durable), writers=4)
         )
         if migrate:
             self.migrate()
@@ -154,14 +155,17 @@ class Store:
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             yield conn
 
-    async def transact(self, work: Callable[[sa.Connection], T], *, durable: bool = True) -> T:
+    async def transact(
+        self, work: Callable[[sa.Connection], T], *, durable: bool = True, order: str = ""
+    ) -> T:
         """``work(conn)`` in a write transaction, off the event loop; its result once the
         transaction has committed (``durable``: on disk). Work that raises is undone, and
-        its error raised here; other callers' work in the same commit stands."""
-        return await self._group.run(work, durable=durable)
+        its error raised here; other callers' work in the same commit stands. ``order``
+        (the tenant whose rows it writes): the work of one commit runs sorted by it."""
+        return await self._group.run(work, durable=durable, order=order)
 
     @property
-    def group_commit(self) -> GroupCommit:
+    def group_commit(self) -> GroupCommit | SqliteGroupCommit:
         """The writer threads behind ``transact`` (their counts show how well commits group)."""
         return self._group
 

@@ -6,13 +6,22 @@ savepoint of its own when there are several (a unit that raises undoes only its 
 writes and gets its own error), commit once, and only then release each caller: an
 acknowledged write is on disk, and one fsync serves every unit in the batch.
 
-SQLite has one writer: one thread, which takes the store's write lock per batch, so
-it takes turns with synchronous writers in other threads. PostgreSQL already groups
-the commits of concurrent connections: several threads, each with its own
-connection, batch what they find waiting and let the server do the rest.
+SQLite (``SqliteGroupCommit``): the statements of a batch run on the event loop, on
+a connection of their own (each takes microseconds: SQLite writes pages to memory
+until the commit), and only the commit, where the fsync happens, runs in a thread.
+A writer thread running the statements would hand the GIL back and forth with the
+loop on every statement, and wait for it each time the loop is busy. While one
+commit is on its way to disk, the next batch gathers. Synchronous writers in other
+threads take turns with it through SQLite's own lock.
 
-The units of one batch run one after another in one thread, in the order they
-arrived: what they append to a tenant's audit chain is in that order.
+PostgreSQL (``GroupCommit``) already groups the commits of concurrent connections:
+several threads, each with its own connection, batch what they find waiting and let
+the server do the rest.
+
+The units of one batch run one after another in one thread, sorted by the key
+each caller gives (its tenant) and otherwise in the order they arrived: a tenant's
+audit entries are chained in that order, and every commit locks tenants' rows in
+the same order, so concurrent commits never deadlock on them.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ MAX_BATCH = 256
 class _Unit:
     work: Work
     durable: bool
+    order: str
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
     result: Any = None
@@ -60,13 +70,13 @@ class GroupCommit:
     """Transactions committed so far (units per commit = units / batches)."""
     units: int = 0
 
-    async def run(self, work: Callable[[sa.Connection], T], *, durable: bool) -> T:
+    async def run(self, work: Callable[[sa.Connection], T], *, durable: bool, order: str) -> T:
         """``work``'s result once its transaction has committed (``durable``: on disk)."""
         if not self._threads:
             self._start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Unit(work, durable, loop, future))
+        self._queue.put(_Unit(work, durable, order, loop, future))
         return await future
 
     def close(self) -> None:
@@ -110,6 +120,7 @@ class GroupCommit:
     def _commit(self, batch: list[_Unit]) -> None:
         if not batch:
             return
+        batch.sort(key=lambda u: u.order)  # stable: each key's units keep their order
         try:
             with self.begin(any(u.durable for u in batch)) as conn:
                 if len(batch) == 1:
@@ -131,6 +142,105 @@ class GroupCommit:
             # A closed loop raises: its caller is gone, and nobody waits any more.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, units)
+
+
+@dataclass
+class SqliteGroupCommit:
+    """Batches gathered on each event loop, committed on one connection (``connect``), one
+    batch at a time across loops; ``durable`` batches with ``synchronous=FULL``."""
+
+    connect: Callable[[], sa.Connection]
+    batches: int = 0
+    units: int = 0
+    _conn: sa.Connection | None = None
+    _sync: str = ""
+    _turn: threading.Lock = field(default_factory=threading.Lock)
+    _pending: dict[asyncio.AbstractEventLoop, list[_Unit]] = field(default_factory=dict)
+    _flushing: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = field(default_factory=dict)
+
+    async def run(self, work: Callable[[sa.Connection], T], *, durable: bool, order: str) -> T:
+        """``work``'s result once its transaction has committed (``durable``: on disk)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        pending = self._pending.get(loop)
+        if pending is None:  # no batch is gathering or committing on this loop: start one
+            pending = self._pending[loop] = []
+            self._flushing[loop] = loop.create_task(self._flush(loop))
+        pending.append(_Unit(work, durable, order, loop, future))
+        return await future
+
+    async def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            await asyncio.sleep(0)  # let the callers that are ready now join this batch
+            while batch := self._take(loop):
+                if not self._turn.acquire(blocking=False):  # another loop's batch commits
+                    await asyncio.to_thread(self._turn.acquire)
+                try:
+                    await self._commit(batch)
+                finally:
+                    self._turn.release()
+                _settle(batch)
+        finally:
+            self._pending.pop(loop, None)
+            self._flushing.pop(loop, None)
+
+    def _take(self, loop: asyncio.AbstractEventLoop) -> list[_Unit]:
+        """The next units waiting on ``loop`` whose callers still wait."""
+        pending = self._pending[loop]
+        while pending:
+            batch = [u for u in pending[:MAX_BATCH] if not u.future.done()]
+            del pending[:MAX_BATCH]
+            if batch:
+                return batch
+        return []
+
+    async def _commit(self, batch: list[_Unit]) -> None:
+        batch.sort(key=lambda u: u.order)
+        conn = self._connection()
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        sync = "FULL" if any(u.durable for u in batch) else "NORMAL"
+        try:
+            if sync != self._sync:
+                driver.execute(f"PRAGMA synchronous={sync}")
+                self._sync = sync
+            driver.execute("BEGIN IMMEDIATE")
+            try:
+                if len(batch) == 1:
+                    batch[0].result = batch[0].work(conn)
+                else:
+                    for unit in batch:
+                        _in_savepoint(conn, unit)
+            except BaseException:
+                if driver.in_transaction:
+                    driver.execute("ROLLBACK")
+                if conn.in_transaction():
+                    conn.rollback()
+                raise
+            # The fsync, off the loop; the next batch gathers meanwhile.
+            await asyncio.to_thread(driver.execute, "COMMIT")
+            if conn.in_transaction():
+                conn.commit()  # SQLAlchemy's bookkeeping, and actions queued for after it
+        except BaseException as exc:
+            for unit in batch:
+                if unit.error is None:
+                    unit.error = exc
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        self.batches += 1
+        self.units += len(batch)
+
+    def _connection(self) -> sa.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn, self._sync = self.connect(), ""
+        return self._conn
+
+    def close(self) -> None:
+        with self._turn:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 def _in_savepoint(conn: sa.Connection, unit: _Unit) -> None:
