@@ -47,8 +47,7 @@ from proctor.states import (
 )
 from proctor.tools import Tool
 
-Within = Callable[[sa.Connection], None]
-"""More work for the same transaction (keeping the lease, say)."""
+Within = Callable[[sa.Connection], None]  # more work for the same transaction
 
 
 class Recorder:
@@ -207,8 +206,7 @@ class Recorder:
         return record
 
     async def intent(self, run: RunRecord, step: NewStep) -> StepRecord:
-        """Durably, before the side effect: the step is executing and the log says why.
-        Returns once the commit that holds it is on disk."""
+        """Durably, before the side effect: the step is executing and the log says why."""
         record = step.record(StepStatus.EXECUTING)
         row, event = step.row(record, self._s.clock.now()), step.intent()
 
@@ -256,8 +254,7 @@ class Recorder:
     ) -> Any:
         """Record what the call did; an unknown outcome hands the run off in the same commit.
         Returns the result as the caller sees it (the tool's sensitive fields masked)."""
-        s, tenant = self._s, run.spec.tenant
-        clock = s.clock
+        s, tenant, clock = self._s, run.spec.tenant, self._s.clock
         began = clock.monotonic()
         status, is_unknown = outcome.status, outcome.status is StepStatus.OUTCOME_UNKNOWN
         redactor = s.redaction.redactor(tenant, tool.sensitive)
@@ -274,29 +271,20 @@ class Recorder:
             timings.get("execute", 0.0),
         )
         check_step_move(record.status, status)
-        finished = {
-            "rid": run.id,
-            "sidx": record.idx,
-            "status": status.value,
-            "result": stored,
-            "error": error,
-            "attempts": outcome.attempts,
-            "timings_us": timings,
-            "finished_at": clock.now(),
-            "sealed_result": sealed,
-        }
+        finished: dict[str, Any] = {"rid": run.id, "sidx": record.idx, "status": status.value}
+        finished.update(result=stored, error=error, attempts=outcome.attempts)
+        finished.update(timings_us=timings, finished_at=clock.now(), sealed_result=sealed)
 
         def work(conn: sa.Connection) -> None:
             self._hold(conn, run)
             self._append(conn, tenant, run.id, record.idx, event)
-            # The time to build and append it; the commit is not waited for in the step.
             timings["record_outcome"] = (clock.monotonic() - began) * 1e6
             journal.finish_step(conn, finished)
             if is_unknown:
                 self._move(conn, run, RunState.HANDED_OFF, Reason.OUTCOME_UNKNOWN, unknown)
 
-        # Not fsynced on its own: the next durable commit carries it to disk. A power
-        # loss before then leaves the step "executing", which resume reconciles.
+        # Not fsynced on its own: the next durable commit carries it to disk (a power loss
+        # before then leaves the step "executing", which resume reconciles).
         await s.store.transact(work, durable=is_unknown, order=tenant)
         if is_unknown:
             s.run_ended(run.id)
