@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 
 from proctor.errors import StoreError
-from proctor.store.group import GroupCommit, SqliteGroupCommit
+from proctor.store.group import GroupCommit
 
 T = TypeVar("T")
 
@@ -96,8 +96,8 @@ class Store:
     after a power loss the records it held are reported as lost outcomes rather
     than silently trusted.
 
-    ``transact`` is the same transaction for coroutines: the work runs in a writer
-    thread, committed together with other coroutines' work (``proctor.store.group``).
+    ``transact`` is the same transaction for coroutines, off the event loop's way:
+    committed together with other coroutines' work (``proctor.store.group``).
     """
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
@@ -117,13 +117,8 @@ class Store:
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
-        # SQLite: batches gathered on the event loop, their fsync in a thread. PostgreSQL
-        # commits concurrent connections together: a few writer threads keep it busy.
-        self._group: GroupCommit | SqliteGroupCommit = (
-            SqliteGroupCommit(self.engine.connect)
-            if self.dialect == "sqlite"
-            else GroupCommit(lambda durable: self.write(durable=durable), writers=4)
-        )
+        # Concurrent coroutines' writes, committed together (see proctor.store.group).
+        self._group = GroupCommit(self.engine.connect, self.dialect)
         if migrate:
             self.migrate()
 
@@ -165,8 +160,8 @@ class Store:
         return await self._group.run(work, durable=durable, order=order)
 
     @property
-    def group_commit(self) -> GroupCommit | SqliteGroupCommit:
-        """The writer threads behind ``transact`` (their counts show how well commits group)."""
+    def group_commit(self) -> GroupCommit:
+        """The writers behind ``transact`` (their counts show how well commits group)."""
         return self._group
 
     def _sqlite_writer(self, durable: bool) -> _Writer:
