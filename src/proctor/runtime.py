@@ -120,6 +120,8 @@ class Runtime:
             retry_backoff_s=retry_backoff_s,
             run_ended=self.run_ended,
         )
+        # A batch of writes takes its tenants' chain heads first, off the event loop.
+        store.group_commit.prepare = self.services.audit.lock_heads
         self._recorder = Recorder(self.services)
         self.approvals = ApprovalQueue(self.services, self._recorder)
 

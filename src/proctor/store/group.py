@@ -59,6 +59,10 @@ class GroupCommit:
 
     connect: Callable[[], sa.Connection]
     dialect: str
+    prepare: Callable[[sa.Connection, list[str]], None] | None = None
+    """On PostgreSQL, run in a thread first with the batch's keys: it takes the rows the
+    units will wait for (the tenants' audit chain heads), so while another process
+    holds them it is a thread that waits, not the event loop."""
     batches: int = 0
     """Transactions committed so far (units per commit = units / batches)."""
     units: int = 0
@@ -112,6 +116,9 @@ class GroupCommit:
         try:
             self._begin(driver, any(u.durable for u in batch))
             try:
+                if self.prepare is not None and self.dialect != "sqlite":  # one writer there
+                    keys = sorted({u.order for u in batch if u.order})
+                    await asyncio.to_thread(self.prepare, conn, keys)
                 if len(batch) == 1:
                     batch[0].result = batch[0].work(conn)
                 else:
