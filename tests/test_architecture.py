@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "runs",
         "approvals",
     ),
-    ("runtime", "app", "agent", "evals", "evidence", "testing", "releases"),
+    ("runtime", "app", "agent", "evals", "evidence", "testing", "releases", "worker"),
     ("examples", "integrations", "gateway"),
     ("server", "cli", "bench", "__main__", ""),
 )

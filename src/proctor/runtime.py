@@ -10,6 +10,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+import sqlalchemy as sa
+
 from proctor.app import App
 from proctor.approvals import ApprovalQueue
 from proctor.audit import AuditLog, SigningKey, VerifyKey, VerifyReport, anchor_at, verify_store
@@ -26,7 +28,7 @@ from proctor.releases import Monitor, Placement, Releases, ReleaseServing
 from proctor.releases.shadow import ShadowKernel, ShadowMirror
 from proctor.runs import journal, replay
 from proctor.runs.live import LiveRun
-from proctor.runs.model import RunSpec
+from proctor.runs.model import RunRecord, RunSpec
 from proctor.runs.recorder import Recorder
 from proctor.runs.run import Run
 from proctor.runs.trace import stored_spans
@@ -122,6 +124,8 @@ class Runtime:
             retry_backoff_s=retry_backoff_s,
             run_ended=self.run_ended,
         )
+        # A batch of writes takes its tenants' chain heads first, off the event loop.
+        store.group_commit.prepare = self.services.audit.lock_heads
         self._recorder = Recorder(self.services)
         self.approvals = ApprovalQueue(self.services, self._recorder)
         self._served: dict[str, tuple[Services, Recorder, ApprovalQueue]] = {}
@@ -220,10 +224,10 @@ class Runtime:
         if budget != spec.budget:
             spec = spec.model_copy(update={"budget": budget})
         lease_until = self.clock.now() + timedelta(seconds=self.services.lease.seconds)
-        record = recorder.open_run(placed.run_id, spec, lease_until, placed.release_id)
+        record = await recorder.open_run(placed.run_id, spec, lease_until, placed.release_id)
         live = LiveRun(services, recorder, record)
         live.beside = placed.beside
-        return Run(live, approvals, self._mirror(placed, spec))
+        return Run(live, approvals, await self._mirror(placed, spec))
 
     async def resume(self, run_id: str) -> Run:
         """Take a run over from the store, in this process, and settle what a crash left open.
@@ -235,10 +239,14 @@ class Runtime:
         """
         now, lease = self.clock.now(), self.services.lease
         until = now + timedelta(seconds=lease.seconds)
-        with self.store.write() as conn:
+
+        def take(conn: sa.Connection) -> RunRecord:
             generation = journal.take(conn, run_id, lease.worker_id, now, until)
             record = journal.load_run(conn, run_id)  # as it is under this worker's lease
-        record.lease_generation, record.lease_until = generation, until
+            record.lease_generation, record.lease_until = generation, until
+            return record
+
+        record = await self.store.transact(take)
         # A run finishes under the release (the bundle) it opened under.
         bundle = self.serving.bundle_of(record.bundle_version) if record.release else None
         services, recorder, approvals = self._serve(bundle or self.policy)
@@ -246,6 +254,16 @@ class Runtime:
         live.beside = self.serving.beside_of(record.release)
         await replay.recover(live)
         return Run(live, approvals)
+
+    async def claim(self, limit: int) -> list[str]:
+        """Up to ``limit`` agent runs ready for a worker (queued, approved, or left by a
+        worker that died), taken over under this worker's lease: ``resume`` each here.
+        Workers on one PostgreSQL database never claim the same run."""
+        now, lease = self.clock.now(), self.services.lease
+        until = now + timedelta(seconds=lease.seconds)
+        return await self.store.transact(
+            lambda conn: journal.claim_ready(conn, lease.worker_id, now, until, limit)
+        )
 
     async def session_run(self, spec: RunSpec) -> Run:
         """The run serving ``spec.session`` (a LangGraph thread, an MCP session) for its
@@ -281,7 +299,7 @@ class Runtime:
             found = self._served[version] = (services, recorder, ApprovalQueue(services, recorder))
         return found
 
-    def _mirror(self, placed: Placement, spec: RunSpec) -> ShadowMirror | None:
+    async def _mirror(self, placed: Placement, spec: RunSpec) -> ShadowMirror | None:
         """A shadow run following this one, if the run is in the shadow's sample."""
         if placed.shadow is None:
             return None
@@ -293,7 +311,7 @@ class Runtime:
                     self._shadow_store = Store(self.settings.shadow_database_url)
                 kernel = ShadowKernel(self._shadow_store, self.key, self.clock, bundle, self.tools)
                 self._shadows[candidate.id] = kernel
-            return ShadowMirror(self.store, candidate, kernel, kernel.open(spec))
+            return ShadowMirror(self.store, candidate, kernel, await kernel.open(spec))
         except ProctorError as exc:  # a shadow never stops a live run
             log.warning("no shadow run for candidate %s: %s", candidate.id, exc)
             return None

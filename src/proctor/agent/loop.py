@@ -151,6 +151,24 @@ class Agent:
         ]
         return await self._drive(run, conversation, chosen)
 
+    async def queue(self, request: str, spec: RunSpec) -> str:
+        """Open a run for ``request`` and leave it for a worker (``proctor worker``) to drive:
+        the run is held by nobody, with its conversation. Returns its id."""
+        chosen = route(request, self.runtime.policy.settings.routing)
+        if chosen.tier is Tier.SAFE:
+            spec = spec.model_copy(update={"mode": Mode.SAFE})
+        run = await self.runtime.start_run(spec)
+        run.note_route(
+            chosen.intent, chosen.tier.value, self._model_for(run, chosen).name, chosen.reason
+        )
+        conversation: list[Message] = [
+            SystemMessage(content=self.config.system_prompt),
+            UserMessage(content=request),
+        ]
+        run.save_conversation(MESSAGES.dump_python(conversation, mode="json"))
+        await run.release()
+        return run.id
+
     async def resume(self, run_id: str) -> AgentResult:
         """Take a paused or interrupted run over and drive it on from its conversation."""
         run = await self.runtime.resume(run_id)

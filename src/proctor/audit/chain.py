@@ -152,6 +152,17 @@ class AuditLog:
             self._sign(conn, tenant, entry.seq, entry.entry_hash)
         return entry
 
+    def lock_heads(self, conn: sa.Connection, tenants: list[str]) -> None:
+        """Lock these tenants' chain heads for the caller's transaction, in tenant order
+        (PostgreSQL): appends in it then never wait, nor deadlock with another writer."""
+        if tenants and conn.dialect.name == "postgresql":
+            conn.execute(
+                sa.select(audit_heads.c.tenant)
+                .where(audit_heads.c.tenant.in_(tenants))
+                .order_by(audit_heads.c.tenant)
+                .with_for_update()
+            ).all()
+
     def checkpoint(self, conn: sa.Connection, tenant: str) -> None:
         """Sign the tenant's current head (a no-op when it is signed already)."""
         seq, head = self._load_head(conn, tenant)

@@ -13,10 +13,10 @@ from rich.table import Table
 from proctor.bench.governed_call import measure
 from proctor.cli._common import console, fails_clearly
 from proctor.errors import ConfigError, missing_extra
+from proctor.store.engine import normalise_url
 
 CORPUS = Path(__file__).resolve().parents[1] / "bench" / "redaction_corpus.jsonl"
 """The labelled redaction corpus, shipped with the package: the benchmark needs no checkout."""
-"""The labelled redaction corpus, in the source repository."""
 
 
 @fails_clearly
@@ -45,7 +45,9 @@ def bench(
     clients: int = typer.Option(50, min=1, help="Concurrent HTTP clients for `service`."),
     requests: int = typer.Option(2_000, min=1, help="Requests per repeat for `service`."),
     db_url: str | None = typer.Option(
-        None, help="For `service`: a PostgreSQL server to build the store on (default SQLite)."
+        None,
+        help="For `calls` (runs at each concurrency; with PostgreSQL also worker processes) "
+        "and `service`: a PostgreSQL server to build the stores on (default SQLite).",
     ),
 ) -> None:
     """Time governed calls of a trivial tool, measure the redaction detectors, span export,
@@ -76,10 +78,10 @@ def bench(
             "expected `calls`, `redaction`, `telemetry`, `service` or `mcp`", param_hint="WHAT"
         )
     if as_json:
-        print(json.dumps(measure(calls, repeats), indent=2))
+        print(json.dumps(_calls(calls, repeats, db_url), indent=2))
         return
     with console.status(f"Timing {calls:,} governed calls × {repeats}…"):
-        figures = measure(calls, repeats)
+        figures = _calls(calls, repeats, db_url)
     table = Table(title=f"Governed call ({calls:,} calls × {repeats} repeats, medians)")
     table.add_column("figure")
     table.add_column("value", justify="right")
@@ -90,6 +92,29 @@ def bench(
         else:
             table.add_row(key, str(value))
     console.print(table)
+
+
+def _calls(calls: int, repeats: int, db_url: str | None) -> dict[str, Any]:
+    """One run's calls; runs at each concurrency (and worker processes, on PostgreSQL);
+    and LangGraph's durable tool call beside a governed one, when LangGraph is installed."""
+    from proctor.bench import throughput
+
+    figures = measure(calls, repeats)
+    figures["store"] = "postgresql" if db_url else "sqlite"
+    figures.update(throughput.by_concurrency(db_url, calls, repeats))
+    if db_url is not None and normalise_url(db_url).startswith("postgresql"):
+        figures.update(throughput.by_workers(db_url, calls, repeats))
+    try:
+        import langgraph.checkpoint.sqlite  # noqa: F401 - present with the langgraph extra
+
+        from proctor.bench import langgraph_call
+    except ModuleNotFoundError as exc:
+        figures["langgraph"] = (
+            f"not measured: {exc.name} is missing (pip install 'proctor[langgraph]')"
+        )
+    else:
+        figures["langgraph"] = langgraph_call.measure(min(calls, 2_000), repeats)
+    return figures
 
 
 def _service(

@@ -9,6 +9,7 @@ from proctor.cli import evidence as evidence_command
 from proctor.cli import release as release_command
 from proctor.cli import retention as retention_command
 from proctor.cli import run as run_command
+from proctor.cli import worker as worker_command
 from proctor.cli._common import setup_logging
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ scenario_app = typer.Typer(help="Write and check eval scenarios.", no_args_is_he
 scenario_app.command("from-run")(evals.scenario_from_run)
 app.add_typer(scenario_app, name="scenario")
 app.command("serve")(serve.serve)
+app.command("worker")(worker_command.worker)
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(retention_command.app, name="retention")
 app.add_typer(evidence_command.app, name="evidence")

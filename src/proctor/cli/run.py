@@ -173,6 +173,12 @@ def run(
         None, help="The run's workflow; default: the app's eval-suite run defaults."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the run's summary as JSON."),
+    queue: bool = typer.Option(
+        False,
+        "--queue",
+        help="Open the run and leave it for a worker (`proctor worker`) instead of running "
+        "it here; prints its id.",
+    ),
 ) -> None:
     """Run one request through the agent; every call it proposes is governed.
 
@@ -192,7 +198,7 @@ def run(
     agent = _agent(rt, app, model, seed, _fault_rates(fault), tenant)
     if as_json:
         agent.observer = None
-    if resume is None and not as_json:
+    if resume is None and not as_json and not queue:
         r = route(request, rt.policy.settings.routing)
         console.print(f"[dim]route[/] {r.intent} → {r.tier.value} ({escape(r.reason)})")
 
@@ -207,6 +213,12 @@ def run(
             await agent.aclose()
 
     try:
+        if queue:
+            if resume is not None:
+                raise ConfigError("--queue opens a new run; a run to --resume is a worker's")
+            run_id = run_async(agent.queue(request, _spec(app, role, workflow, tenant, requester)))
+            print(json.dumps({"run_id": run_id, "state": "queued"}) if as_json else run_id)
+            return
         result = run_async(go())
     finally:
         rt.close()

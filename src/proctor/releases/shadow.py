@@ -93,11 +93,11 @@ class ShadowKernel:
         self.recorder = Recorder(self.services)
         self.approvals = ApprovalQueue(self.services, self.recorder)
 
-    def open(self, spec: RunSpec) -> Run:
+    async def open(self, spec: RunSpec) -> Run:
         budget = spec.budget.filled_from(self.services.policy.settings.budgets.run)
         spec = spec.model_copy(update={"budget": budget, "session": None})
         until = self.services.clock.now() + timedelta(seconds=self.services.lease.seconds)
-        record = self.recorder.open_run(new_id("shd"), spec, until)
+        record = await self.recorder.open_run(new_id("shd"), spec, until)
         return Run(LiveRun(self.services, self.recorder, record), self.approvals)
 
 

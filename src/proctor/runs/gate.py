@@ -64,38 +64,38 @@ def proposal(
     return Proposal(t, parsed, dumped, services.sealer.mac([t.name, dumped]))
 
 
-def validate(live: LiveRun, tool: str, args: Mapping[str, Any] | str | bytes) -> Proposal:
+async def validate(live: LiveRun, tool: str, args: Mapping[str, Any] | str | bytes) -> Proposal:
     """A proposal; a misfit is recorded, counted against the run's tolerance, and raised
     as ``InvalidAction``."""
     try:
         return proposal(live.services, live.tenant, tool, args)
     except InvalidAction as exc:
-        invalid(live, exc)
+        await invalid(live, exc)
         raise
 
 
-def invalid(live: LiveRun, exc: InvalidAction) -> None:
+async def invalid(live: LiveRun, exc: InvalidAction) -> None:
     record = live.record
-    live.recorder.invalid(record, exc)
+    await live.recorder.invalid(record, exc)
     if record.invalid_actions > record.spec.max_invalid_actions:
         detail = (
             f"{record.invalid_actions} invalid actions (limit "
             f"{record.spec.max_invalid_actions}); last: {exc}"
         )
-        live.fail(TooManyInvalidActions(f"run {live.id} failed safe: {detail}"), detail)
+        await live.fail(TooManyInvalidActions(f"run {live.id} failed safe: {detail}"), detail)
 
 
 # -- budget ------------------------------------------------------------------------------
 
 
-def check_budget(live: LiveRun) -> None:
+async def check_budget(live: LiveRun) -> None:
     """The run's caps hold before its next call, or the run fails safe."""
     record = live.record
     active = (live.services.clock.now() - record.created_at).total_seconds() - record.paused_s
     breach = run_cap_breach(record.spec.budget, record.usage, active)
     if breach is not None:
         detail = f"budget reached: {breach}"
-        live.fail(
+        await live.fail(
             BudgetExceeded(f"run {live.id} failed safe before its next call: {detail}"), detail
         )
 
@@ -180,7 +180,7 @@ async def governed(
     s, record = live.services, live.record
     clock = s.clock
     started = clock.monotonic()
-    check_budget(live)
+    await check_budget(live)
     budget_done = clock.monotonic()
     provenance = live.provenance.of(proposal.args)
     safe_before(live, proposal.tool, provenance)
@@ -190,11 +190,11 @@ async def governed(
     step = NewStep.of(record, proposal, decision, reason, s.redaction, s.sealer, call_id)
     live.cursor += 1
     if decision.effect is DecisionEffect.DENY:
-        denied = live.recorder.denied(record, step)
+        denied = await live.recorder.denied(record, step)
         outcome = CallOutcome(live.id, denied.idx, denied.tool, CallStatus.DENIED, decision)
     elif decision.effect is DecisionEffect.REQUIRE_APPROVAL:
         expires = s.clock.now() + timedelta(seconds=s.policy.settings.approvals.ttl_s)
-        waiting = live.recorder.approval_requested(record, step, new_id("apr"), expires)
+        waiting = await live.recorder.approval_requested(record, step, new_id("apr"), expires)
         outcome = CallOutcome(
             live.id,
             waiting.idx,
@@ -204,7 +204,7 @@ async def governed(
             approval_id=waiting.approval_id,
         )
     else:
-        executing = live.recorder.intent(record, step)
+        executing = await live.recorder.intent(record, step)
         notify_intent(live, executing)
         timings["record_intent"] = (clock.monotonic() - decided) * 1e6
         outcome = await execute_and_record(live, proposal, executing, timings)
@@ -292,7 +292,7 @@ async def execute_and_record(
     if outcome.status is StepStatus.OUTCOME_UNKNOWN and not still_running:
         # A thread still running could apply the effect after any answer: don't ask.
         outcome = await reconcile(live, proposal, step, outcome)
-    return record_outcome(
+    return await record_outcome(
         live,
         proposal.tool,
         step,
@@ -303,7 +303,7 @@ async def execute_and_record(
     )
 
 
-def record_outcome(
+async def record_outcome(
     live: LiveRun,
     t: Tool,
     step: StepRecord,
@@ -312,7 +312,7 @@ def record_outcome(
     *,
     unknown: str,
 ) -> CallOutcome:
-    visible = live.recorder.outcome(live.record, step, t, outcome, timings, unknown=unknown)
+    visible = await live.recorder.outcome(live.record, step, t, outcome, timings, unknown=unknown)
     if outcome.status is not StepStatus.OUTCOME_UNKNOWN:
         live.record.usage.tool_calls += 1
     if outcome.status is StepStatus.SUCCEEDED:
@@ -394,7 +394,8 @@ async def reconcile(
         detail = "the system of record has the effect"
     else:
         detail = "the system of record does not have the effect"
-    live.recorder.reconciled(live.record, step, None if answer is None else answer.happened, detail)
+    happened = None if answer is None else answer.happened
+    await live.recorder.reconciled(live.record, step, happened, detail)
     error = None if lost is None else lost.error
     attempts = 0 if lost is None else lost.attempts
     if answer is None:

@@ -427,3 +427,29 @@ def sealed_args_of(conn: sa.Connection, run_id: str, idx: int) -> str | None:
     query = sa.select(steps.c.sealed_args).where(steps.c.run_id == run_id, steps.c.idx == idx)
     sealed: str | None = conn.execute(query).scalar_one()
     return sealed
+
+
+def claim_ready(
+    conn: sa.Connection, owner: str, now: datetime, until: datetime, limit: int
+) -> list[str]:
+    """Take over up to ``limit`` agent runs that are ready for a worker: running, held by
+    nobody (queued, approved, or released after their worker's lease lapsed), with the
+    conversation a worker goes on from. On PostgreSQL the rows another worker is claiming
+    are skipped, not waited for (``FOR UPDATE SKIP LOCKED``); SQLite has one writer."""
+    query = (
+        sa.select(runs.c.id)
+        .where(
+            runs.c.state == RunState.RUNNING.value,
+            runs.c.owner.is_(None),
+            runs.c.conversation.is_not(None),
+        )
+        .order_by(runs.c.updated_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    claimed = []
+    for (run_id,) in conn.execute(query).all():
+        take(conn, run_id, owner, now, until)  # the row is this transaction's: it succeeds
+        claimed.append(str(run_id))
+    return claimed

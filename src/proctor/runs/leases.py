@@ -34,7 +34,7 @@ async def _beat(seconds: float, recorder: Recorder, run: RunRecord) -> None:
     while True:
         await asyncio.sleep(seconds / 3)
         try:
-            recorder.keep(run)
+            await recorder.keep(run)
         except Exception as exc:
             # The call cannot be stopped from here; say loudly that its outcome will not
             # be recorded by this worker if the run was taken over.

@@ -102,15 +102,15 @@ class LiveRun:
 
     # -- ending --------------------------------------------------------------------------
 
-    def end(
+    async def end(
         self, state: RunState, reason: Reason, detail: str | None, answer: str | None = None
     ) -> None:
         self.ensure_live()
-        self.recorder.end(self.record, state, reason, detail, answer)
+        await self.recorder.end(self.record, state, reason, detail, answer)
 
-    def fail(self, failure: RunFailure, detail: str) -> NoReturn:
+    async def fail(self, failure: RunFailure, detail: str) -> NoReturn:
         """End the run ``failed_safe`` with the failure's reason and ``detail``; raise it."""
-        self.end(RunState.FAILED_SAFE, failure.reason, detail)
+        await self.end(RunState.FAILED_SAFE, failure.reason, detail)
         raise failure
 
     def refresh(self) -> None:

@@ -57,24 +57,26 @@ class Recorder:
 
     # -- runs ----------------------------------------------------------------------------
 
-    def open_run(
+    async def open_run(
         self, run_id: str, spec: RunSpec, lease_until: datetime, release: str | None = None
     ) -> RunRecord:
         s, now = self._s, self._s.clock.now()
         version = s.version
-        with s.store.write() as conn:
-            journal.insert_run(
-                conn, run_id, spec, version, now, s.lease.worker_id, lease_until, release
-            )
-            event = RunOpened(
-                spec.agent,
-                spec.role,
-                spec.requester,
-                spec.workflow,
-                spec.mode.value,
-                spec.budget.model_dump(mode="json"),
-            )
+        event = RunOpened(
+            spec.agent,
+            spec.role,
+            spec.requester,
+            spec.workflow,
+            spec.mode.value,
+            spec.budget.model_dump(mode="json"),
+        )
+
+        def work(conn: sa.Connection) -> None:
+            worker = s.lease.worker_id
+            journal.insert_run(conn, run_id, spec, version, now, worker, lease_until, release)
             self._append(conn, spec.tenant, run_id, None, event, version, redact=True)
+
+        await s.store.transact(work, order=spec.tenant)
         return RunRecord(
             id=run_id,
             spec=spec,
@@ -90,13 +92,16 @@ class Recorder:
             lease_until=lease_until,
         )
 
-    def invalid(self, run: RunRecord, exc: InvalidAction) -> None:
+    async def invalid(self, run: RunRecord, exc: InvalidAction) -> None:
         count = run.invalid_actions + 1
         event = ActionInvalid(exc.tool, exc.field, str(exc), count)
-        with self._s.store.write() as conn:
+
+        def work(conn: sa.Connection) -> None:
             self._hold(conn, run)
             self._append(conn, run.spec.tenant, run.id, None, event, redact=True)
             journal.update_run(conn, run.id, invalid_actions=count)
+
+        await self._s.store.transact(work, order=run.spec.tenant)
         run.invalid_actions = count
 
     def mode_changed(self, run: RunRecord, mode: Mode, reason: str) -> None:
@@ -146,7 +151,7 @@ class Recorder:
             self._hold(conn, run)
             journal.update_run(conn, run.id, request=self._s.redaction.text(run.spec.tenant, text))
 
-    def end(
+    async def end(
         self,
         run: RunRecord,
         state: RunState,
@@ -155,87 +160,90 @@ class Recorder:
         answer: str | None = None,
     ) -> None:
         """A terminal state and the final answer (redacted), durably; then telemetry."""
-        with self._s.store.write() as conn:
+
+        def work(conn: sa.Connection) -> None:
             self._hold(conn, run)
             if answer is not None:
                 journal.update_run(
                     conn, run.id, answer=self._s.redaction.text(run.spec.tenant, answer)
                 )
             self._move(conn, run, state, reason, detail)
+
+        await self._s.store.transact(work, order=run.spec.tenant)
         self._s.run_ended(run.id)
 
     # -- steps ---------------------------------------------------------------------------
 
-    def denied(self, run: RunRecord, step: NewStep) -> StepRecord:
+    async def denied(self, run: RunRecord, step: NewStep) -> StepRecord:
         record = step.record(StepStatus.DENIED)
-        with self._s.store.write() as conn:
+        row, event = step.row(record, self._s.clock.now()), step.denial()
+
+        def work(conn: sa.Connection) -> None:
             self._hold(conn, run)
-            journal.insert_step(conn, step.row(record, self._s.clock.now()))
-            self._append(conn, run.spec.tenant, run.id, step.idx, step.denial())
+            journal.insert_step(conn, row)
+            self._append(conn, run.spec.tenant, run.id, step.idx, event)
+
+        await self._s.store.transact(work, order=run.spec.tenant)
         run.steps.append(record)
         return record
 
-    def approval_requested(
+    async def approval_requested(
         self, run: RunRecord, step: NewStep, approval_id: str, expires_at: datetime
     ) -> StepRecord:
-        """The step waits for a person: its row, the request, the entry and the pause,
-        in one commit."""
+        """The step waits for a person: its row, the request, the entry and the pause."""
         record = step.record(StepStatus.AWAITING_APPROVAL, approval_id)
         spec, now = run.spec, self._s.clock.now()
-        with self._s.store.write() as conn:
+        request = step.pending_request(run, approval_id, now, expires_at)
+        row, event = step.row(record, now), step.approval_request(approval_id, expires_at)
+
+        def work(conn: sa.Connection) -> None:
             self._hold(conn, run)
-            journal.insert_step(conn, step.row(record, now))
-            open_request(
-                conn,
-                ApprovalRequest(
-                    id=approval_id,
-                    run_id=run.id,
-                    step=step.idx,
-                    tenant=spec.tenant,
-                    tool=step.tool.name,
-                    roles=step.decision.approval_roles,
-                    policy_ids=step.decision.policy_ids,
-                    requester=spec.requester,
-                    agent=spec.agent,
-                    status=ApprovalStatus.PENDING,
-                    created_at=now,
-                    expires_at=expires_at,
-                ),
-            )
-            event = step.approval_request(approval_id, expires_at)
+            journal.insert_step(conn, row)
+            open_request(conn, request)
             self._append(conn, spec.tenant, run.id, step.idx, event)
             self._move(conn, run, RunState.AWAITING_APPROVAL, None, f"step {step.idx}")
+
+        await self._s.store.transact(work, order=run.spec.tenant)
         run.steps.append(record)
         return record
 
-    def intent(self, run: RunRecord, step: NewStep) -> StepRecord:
+    async def intent(self, run: RunRecord, step: NewStep) -> StepRecord:
         """Durably, before the side effect: the step is executing and the log says why."""
         record = step.record(StepStatus.EXECUTING)
-        with self._s.store.write(durable=True) as conn:
+        row, event = step.row(record, self._s.clock.now()), step.intent()
+
+        def work(conn: sa.Connection) -> None:
             self._hold(conn, run)
-            journal.insert_step(conn, step.row(record, self._s.clock.now()))
-            self._append(conn, run.spec.tenant, run.id, step.idx, step.intent())
+            journal.insert_step(conn, row)
+            self._append(conn, run.spec.tenant, run.id, step.idx, event)
+
+        await self._s.store.transact(work, durable=True, order=run.spec.tenant)
         run.steps.append(record)
         return record
 
-    def approved_intent(self, run: RunRecord, record: StepRecord, tool: Tool) -> None:
-        """An approved step starts executing: only if it is still waiting (it has no
-        outcome yet), checked in the commit that records the intent."""
+    async def approved_intent(self, run: RunRecord, record: StepRecord, tool: Tool) -> None:
+        """An approved step starts executing, if it still waits (checked in this commit)."""
         event = approved_intent(record, tool)
-        with self._s.store.write(durable=True) as conn:
+
+        def work(conn: sa.Connection) -> None:
             self._hold(conn, run)
             self._move_step(conn, run, record, StepStatus.EXECUTING)
             self._append(conn, run.spec.tenant, run.id, record.idx, event)
 
-    def reconciled(
+        await self._s.store.transact(work, durable=True, order=run.spec.tenant)
+
+    async def reconciled(
         self, run: RunRecord, record: StepRecord, happened: bool | None, detail: str
     ) -> None:
         event = ActionReconciled(record.tool, happened, detail)
-        with self._s.store.write() as conn:
+
+        def work(conn: sa.Connection) -> None:
             self._hold(conn, run)
             self._append(conn, run.spec.tenant, run.id, record.idx, event, redact=True)
 
-    def outcome(
+        await self._s.store.transact(work, order=run.spec.tenant)
+
+    async def outcome(
         self,
         run: RunRecord,
         record: StepRecord,
@@ -247,8 +255,7 @@ class Recorder:
     ) -> Any:
         """Record what the call did; an unknown outcome hands the run off in the same commit.
         Returns the result as the caller sees it (the tool's sensitive fields masked)."""
-        s, tenant = self._s, run.spec.tenant
-        clock = s.clock
+        s, tenant, clock = self._s, run.spec.tenant, self._s.clock
         began = clock.monotonic()
         status, is_unknown = outcome.status, outcome.status is StepStatus.OUTCOME_UNKNOWN
         redactor = s.redaction.redactor(tenant, tool.sensitive)
@@ -264,29 +271,22 @@ class Recorder:
             outcome.attempts,
             timings.get("execute", 0.0),
         )
-        # Not fsynced on its own: the next durable commit carries it to disk. A power
-        # loss before then leaves the step "executing", which resume reconciles.
-        with s.store.write(durable=is_unknown) as conn:
+        check_step_move(record.status, status)
+        finished: dict[str, Any] = {"rid": run.id, "sidx": record.idx, "status": status.value}
+        finished.update(result=stored, error=error, attempts=outcome.attempts)
+        finished.update(timings_us=timings, finished_at=clock.now(), sealed_result=sealed)
+
+        def work(conn: sa.Connection) -> None:
             self._hold(conn, run)
             self._append(conn, tenant, run.id, record.idx, event)
             timings["record_outcome"] = (clock.monotonic() - began) * 1e6
-            check_step_move(record.status, status)
-            journal.finish_step(
-                conn,
-                {
-                    "rid": run.id,
-                    "sidx": record.idx,
-                    "status": status.value,
-                    "result": stored,
-                    "error": error,
-                    "attempts": outcome.attempts,
-                    "timings_us": timings,
-                    "finished_at": clock.now(),
-                    "sealed_result": sealed,
-                },
-            )
+            journal.finish_step(conn, finished)
             if is_unknown:
                 self._move(conn, run, RunState.HANDED_OFF, Reason.OUTCOME_UNKNOWN, unknown)
+
+        # Not fsynced on its own: the next durable commit carries it to disk (a power loss
+        # before then leaves the step "executing", which resume reconciles).
+        await s.store.transact(work, durable=is_unknown, order=tenant)
         if is_unknown:
             s.run_ended(run.id)
         record.status, record.result, record.error = status, stored, error
@@ -295,11 +295,12 @@ class Recorder:
 
     # -- the lease ---------------------------------------------------------------------
 
-    def keep(self, run: RunRecord) -> None:
+    async def keep(self, run: RunRecord) -> None:
         """Renew this worker's lease now (a heartbeat while a long call runs)."""
         run.lease_until = None  # due for renewal
-        with self._s.store.write(durable=False) as conn:
-            self._hold(conn, run)
+        await self._s.store.transact(
+            lambda conn: self._hold(conn, run), durable=False, order=run.spec.tenant
+        )
 
     def release(self, run: RunRecord) -> None:
         """Let another worker take the run at once, instead of after this lease."""
@@ -336,8 +337,7 @@ class Recorder:
         verdict: ApprovalStatus,
         reason: str,
     ) -> None:
-        """A person decided: a denied step closes, and the run runs again (a denied call
-        is the run's code's to handle)."""
+        """A person decided: a denied step closes, and the run runs again."""
         now = self._s.clock.now()
         if verdict is ApprovalStatus.DENIED:
             self._close_step(conn, request, StepStatus.APPROVAL_DENIED)

@@ -119,8 +119,8 @@ async def run_if_approved(
         live.refresh()  # the decision or expiry moved the stored run on
     if request.status is not ApprovalStatus.APPROVED:
         return None
-    gate.check_budget(live)
-    live.recorder.approved_intent(live.record, step, proposal.tool)
+    await gate.check_budget(live)
+    await live.recorder.approved_intent(live.record, step, proposal.tool)
     gate.notify_intent(live, step)
     return await gate.execute_and_record(live, proposal, step, {})
 
@@ -144,7 +144,7 @@ async def settle(live: LiveRun, step: StepRecord) -> None:
         # The system of record says it did not happen: running it now is safe.
         await gate.execute_and_record(live, proposal, step, {})
         return
-    gate.record_outcome(
+    await gate.record_outcome(
         live,
         t,
         step,

@@ -147,7 +147,7 @@ class Run:
         live = self._live
         live.ensure_live()
         if call_id is None:
-            return await self._governed(gate.validate(live, tool, args), reason)
+            return await self._governed(await gate.validate(live, tool, args), reason)
         step = self.step_for(call_id)
         if step is not None:
             proposal = gate.proposal(live.services, live.tenant, tool, args)
@@ -156,7 +156,7 @@ class Run:
             proposal = gate.proposal(live.services, live.tenant, tool, args)  # raises again
         else:
             try:
-                proposal = gate.validate(live, tool, args)
+                proposal = await gate.validate(live, tool, args)
             except InvalidAction:
                 live.invalid_calls.add(call_id)  # counted once, however often proposed
                 raise
@@ -279,15 +279,15 @@ class Run:
 
     async def complete(self, detail: str | None = None, *, answer: str | None = None) -> None:
         """End the run completed; ``answer``, the final answer, is kept redacted."""
-        self._live.end(RunState.COMPLETED, Reason.DONE, detail, answer)
+        await self._live.end(RunState.COMPLETED, Reason.DONE, detail, answer)
         await self.settle_mirror()
 
     async def hand_off(self, reason: Reason, detail: str | None = None) -> None:
-        self._live.end(RunState.HANDED_OFF, reason, detail)
+        await self._live.end(RunState.HANDED_OFF, reason, detail)
         await self.settle_mirror()
 
     async def fail_safe(self, reason: Reason, detail: str | None = None) -> None:
-        self._live.end(RunState.FAILED_SAFE, reason, detail)
+        await self._live.end(RunState.FAILED_SAFE, reason, detail)
         await self.settle_mirror()
 
     async def settle_mirror(self) -> None:

@@ -27,7 +27,7 @@ async def ask(live: LiveRun, model: Model, request: ModelRequest) -> ModelRespon
     breach = model_cap_breach(spec.budget, usage, worst_usd, worst_tokens)
     if breach is not None:
         detail = f"budget would be crossed: {breach}"
-        live.fail(
+        await live.fail(
             BudgetExceeded(f"run {live.id} failed safe before a model call: {detail}"), detail
         )
     budgets = s.policy.settings.budgets
@@ -37,7 +37,7 @@ async def ask(live: LiveRun, model: Model, request: ModelRequest) -> ModelRespon
         held = s.ledger.reserve(live.id, scopes, day, worst_usd, worst_tokens)
     except BudgetExceeded as exc:
         failure = BudgetExceeded(f"run {live.id} failed safe before a model call: {exc}")
-        live.fail(failure, str(exc))
+        await live.fail(failure, str(exc))
     # A model may think for longer than the lease: keep it while it does.
     beating = heartbeat(s, live.recorder, live.record, float("inf"))
     started = s.clock.now()

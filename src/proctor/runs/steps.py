@@ -13,13 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from proctor.approvals import ApprovalRequest
 from proctor.audit.events import ActionApprovalRequested, ActionDenial, ActionIntent
 from proctor.ids import idempotency_key
 from proctor.policy import Decision
 from proctor.redaction.policy import Redaction
 from proctor.runs.model import RunRecord, StepRecord
 from proctor.sealing import Sealer
-from proctor.states import STEP_STARTS, StepStatus
+from proctor.states import STEP_STARTS, ApprovalStatus, StepStatus
 from proctor.tools import Tool
 
 
@@ -126,6 +127,25 @@ class NewStep:
             "finished_at": None,
             "call_id": self.call_id,
         }
+
+    def pending_request(
+        self, run: RunRecord, approval_id: str, now: datetime, expires_at: datetime
+    ) -> ApprovalRequest:
+        """The approval request this step waits on."""
+        return ApprovalRequest(
+            id=approval_id,
+            run_id=run.id,
+            step=self.idx,
+            tenant=run.spec.tenant,
+            tool=self.tool.name,
+            roles=self.decision.approval_roles,
+            policy_ids=self.decision.policy_ids,
+            requester=run.spec.requester,
+            agent=run.spec.agent,
+            status=ApprovalStatus.PENDING,
+            created_at=now,
+            expires_at=expires_at,
+        )
 
     def denial(self) -> ActionDenial:
         return ActionDenial(self.tool.name, self.args, self.reason, self.decision.to_json())

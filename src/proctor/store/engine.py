@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -16,6 +16,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 
 from proctor.errors import StoreError, missing_extra
+from proctor.store.group import GroupCommit
+
+T = TypeVar("T")
 
 _MIGRATIONS = "proctor.store:migrations"
 # Serialises migrations when several PostgreSQL workers start at once.
@@ -110,6 +113,9 @@ class Store:
     reach the disk with the next durable one: it survives a process crash, and
     after a power loss the records it held are reported as lost outcomes rather
     than silently trusted.
+
+    ``transact`` is the same transaction for coroutines, off the event loop's way:
+    committed together with other coroutines' work (``proctor.store.group``).
     """
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
@@ -136,6 +142,8 @@ class Store:
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
+        # Concurrent coroutines' writes, committed together (see proctor.store.group).
+        self._group = GroupCommit(self.engine.connect, self.dialect)
         if migrate:
             self.migrate()
 
@@ -146,6 +154,7 @@ class Store:
         return cls(sqlite_url(path))
 
     def close(self) -> None:
+        self._group.close()
         with self._write_lock:
             for writer in self._writers.values():
                 writer.conn.close()
@@ -165,6 +174,20 @@ class Store:
             if not durable:
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             yield conn
+
+    async def transact(
+        self, work: Callable[[sa.Connection], T], *, durable: bool = True, order: str = ""
+    ) -> T:
+        """``work(conn)`` in a write transaction, off the event loop; its result once the
+        transaction has committed (``durable``: on disk). Work that raises is undone, and
+        its error raised here; other callers' work in the same commit stands. ``order``
+        (the tenant whose rows it writes): the work of one commit runs sorted by it."""
+        return await self._group.run(work, durable=durable, order=order)
+
+    @property
+    def group_commit(self) -> GroupCommit:
+        """The writers behind ``transact`` (their counts show how well commits group)."""
+        return self._group
 
     def _sqlite_writer(self, durable: bool) -> _Writer:
         # Kept open rather than checked out per transaction: no pool round trip and no
